@@ -1,0 +1,57 @@
+/**
+ * The runtime's public contract: what the CLI, store (batch capture) and app (live run) call.
+ * Implementation: lib/runtime/runtime.ts (`loadRuntime`).
+ */
+import type { GptOssConfig } from '../model/config';
+import type { RunResult, SamplingParams } from '../trace/types';
+
+export interface CaptureOptions {
+  routing: boolean;
+  attention: boolean;
+  /** Attended positions kept per head (default 8). */
+  attentionTopK?: number;
+}
+
+export const NO_CAPTURE: CaptureOptions = { routing: false, attention: false };
+
+/** Streamed once per generated token, as soon as it is sampled. */
+export interface TokenEvent {
+  /** Index of the token in RunResult.tokens. */
+  index: number;
+  token: number;
+  logprob: number;
+  /** Routing of the forward pass that produced this token's logits (position index - 1), if captured: [L, k]. */
+  experts?: number[][];
+  weights?: number[][];
+}
+
+export interface GenerateRequest {
+  /** Already rendered prompt token ids (lib/harmony renders conversations). */
+  promptIds: number[];
+  sampling?: Partial<SamplingParams>;
+  capture?: CaptureOptions;
+  signal?: AbortSignal;
+  onToken?: (event: TokenEvent) => void;
+}
+
+export interface Runtime {
+  readonly name: string;
+  readonly config: GptOssConfig;
+  readonly configHash: string;
+  /** True for checkpoints written by lib/model/generate.ts (random weights). */
+  readonly generated: boolean;
+  generate(request: GenerateRequest): Promise<RunResult>;
+  close(): Promise<void>;
+}
+
+export interface RuntimeOptions {
+  /** onnxruntime intra-op threads (default 1). */
+  threads?: number;
+  /** Prompt tokens per prefill chunk (default 256). */
+  prefillChunk?: number;
+  /** Maximum total sequence length served (default 8192). */
+  maxSequence?: number;
+  yarn?: 'exact' | 'llamacpp';
+}
+
+export const DEFAULT_SAMPLING: SamplingParams = { temperature: 1, topP: 1, seed: 0, maxNewTokens: 256 };
