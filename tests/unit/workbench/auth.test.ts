@@ -1,0 +1,58 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { identify, parseUsers, redactMessages, redactTokenTexts, WITHHELD_TEXT, SESSION_COOKIE } from '../../../lib/auth';
+import { placeholderFilter } from '../../../lib/review/filter';
+
+const users = JSON.stringify([
+  { name: 'vera', role: 'viewer', token: 'viewer-token-0123456789' },
+  { name: 'rhea', role: 'researcher', token: 'researcher-token-0123456789' },
+]);
+const env = { COTSCOPE_USERS: users };
+const headers = (entries: Record<string, string>) => new Headers(entries);
+
+test('with no users configured the local user is a researcher', () => {
+  assert.deepEqual(identify(headers({}), {}), { name: 'local', role: 'researcher', mode: 'local' });
+});
+
+test('a bearer token or the session cookie identifies a configured user', () => {
+  assert.equal(identify(headers({ authorization: 'Bearer viewer-token-0123456789' }), env)?.role, 'viewer');
+  assert.equal(identify(headers({ cookie: `other=1; ${SESSION_COOKIE}=researcher-token-0123456789` }), env)?.name, 'rhea');
+});
+
+test('configured auth without a valid token identifies nobody', () => {
+  assert.equal(identify(headers({}), env), null);
+  assert.equal(identify(headers({ authorization: 'Bearer wrong-token-0123456789' }), env), null);
+});
+
+test('a malformed users variable names the bad entry', () => {
+  assert.throws(() => parseUsers('[{"name":"x","role":"boss","token":"0123456789abcdef"}]'), /COTSCOPE_USERS: entry 0.role/);
+  assert.throws(() => parseUsers('{nope'), /not valid JSON/);
+});
+
+const traceMessages = [
+  { role: 'user', channel: null, recipient: null, contentType: null, content: 'hi', tokenStart: 0, tokenEnd: 2, complete: true },
+  { role: 'assistant', channel: 'analysis', recipient: null, contentType: null, content: 'secret plan', tokenStart: 2, tokenEnd: 4, complete: true },
+  { role: 'assistant', channel: 'final', recipient: null, contentType: null, content: 'hello', tokenStart: 4, tokenEnd: 5, complete: true },
+];
+const viewer = { name: 'v', role: 'viewer' as const, mode: 'configured' as const };
+const researcher = { name: 'r', role: 'researcher' as const, mode: 'configured' as const };
+
+test('a viewer gets neither the analysis message text nor its token texts', () => {
+  const messages = redactMessages(traceMessages, viewer);
+  assert.equal(messages[1].content, WITHHELD_TEXT);
+  assert.equal(messages[2].content, 'hello');
+  const tokens = redactTokenTexts(['h', 'i', 'secret', ' plan', 'hello'], traceMessages, viewer);
+  assert.ok(!tokens.join('').includes('secret') && !tokens.join('').includes('plan'));
+  assert.equal(tokens[4], 'hello');
+});
+
+test('a researcher reads the raw analysis text', () => {
+  assert.equal(redactMessages(traceMessages, researcher)[1].content, 'secret plan');
+});
+
+test('the placeholder filter says it is a placeholder and leaks no reasoning text', () => {
+  const filtered = placeholderFilter.filter(traceMessages);
+  assert.equal(filtered.placeholder, true);
+  assert.match(filtered.text, /[Pp]laceholder/);
+  assert.ok(!filtered.text.includes('secret'));
+});
