@@ -58,3 +58,49 @@ export interface WeightSource {
   /** The raw MXFP4 blocks/scales of an expert tensor (gate_up or down) of one layer. */
   mxfp4(layer: number, which: 'gate_up' | 'down'): Mxfp4Tensor;
 }
+
+/** What a checkpoint must hold for one tensor: its shape and the dtypes the reader accepts. */
+export interface ExpectedTensor {
+  name: string;
+  shape: number[];
+  /** The first is what gpt-oss checkpoints use; dense tensors also accept F32 and F16. */
+  dtypes: readonly string[];
+  kind: 'dense' | 'mxfp4_blocks' | 'mxfp4_scales';
+}
+
+const DENSE_DTYPES = ['BF16', 'F32', 'F16'] as const;
+
+/** Every tensor of a gpt-oss HF checkpoint for a config, in a stable order (spec §2.2, generalized). */
+export function expectedTensors(config: GptOssConfig): ExpectedTensor[] {
+  const { hiddenSize: H, intermediateSize: I, numHeads, numKvHeads, headDim, numExperts: E, vocabSize: V } = config;
+  const dense = (name: string, shape: number[]): ExpectedTensor => ({ name, shape, dtypes: DENSE_DTYPES, kind: 'dense' });
+  const blocks = (name: string, rows: number, cols: number): ExpectedTensor => ({ name, shape: [E, rows, cols / 32, 16], dtypes: ['U8'], kind: 'mxfp4_blocks' });
+  const scales = (name: string, rows: number, cols: number): ExpectedTensor => ({ name, shape: [E, rows, cols / 32], dtypes: ['U8'], kind: 'mxfp4_scales' });
+  const tensors: ExpectedTensor[] = [dense(tensorNames.embed, [V, H])];
+  for (let l = 0; l < config.numLayers; l++) {
+    const n = tensorNames.layer(l);
+    tensors.push(
+      dense(n.inputNorm, [H]),
+      dense(n.qWeight, [numHeads * headDim, H]),
+      dense(n.qBias, [numHeads * headDim]),
+      dense(n.kWeight, [numKvHeads * headDim, H]),
+      dense(n.kBias, [numKvHeads * headDim]),
+      dense(n.vWeight, [numKvHeads * headDim, H]),
+      dense(n.vBias, [numKvHeads * headDim]),
+      dense(n.oWeight, [H, numHeads * headDim]),
+      dense(n.oBias, [H]),
+      dense(n.sinks, [numHeads]),
+      dense(n.postAttnNorm, [H]),
+      dense(n.routerWeight, [E, H]),
+      dense(n.routerBias, [E]),
+      blocks(n.gateUpBlocks, 2 * I, H),
+      scales(n.gateUpScales, 2 * I, H),
+      dense(n.gateUpBias, [E, 2 * I]),
+      blocks(n.downBlocks, H, I),
+      scales(n.downScales, H, I),
+      dense(n.downBias, [E, H]),
+    );
+  }
+  tensors.push(dense(tensorNames.finalNorm, [H]), dense(tensorNames.lmHead, [V, H]));
+  return tensors;
+}
