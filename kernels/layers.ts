@@ -1,0 +1,28 @@
+/**
+ * The two small building blocks every gpt-oss block uses: RMSNorm (spec §4.3) and a linear layer
+ * y = x W^T + b with W stored [out, in] as in the checkpoint (spec §2.2).
+ */
+import type { GraphBuilder } from './onnx';
+
+export type GraphVariant = 'fused' | 'reference';
+
+/**
+ * y = x / sqrt(mean(x^2) + eps) * w over the last axis. No "1 + w" offset, no bias.
+ * Fused: ORT's SimplifiedLayerNormalization; reference: the formula in standard ops.
+ */
+export function rmsNorm(g: GraphBuilder, x: string, weight: string, eps: number, out: string, variant: GraphVariant): string {
+  if (variant === 'fused') {
+    return g.op('SimplifiedLayerNormalization', [x, weight], out, { axis: -1, epsilon: { float: eps }, stash_type: 1 });
+  }
+  const squared = g.op('Mul', [x, x], `${out}.sq`);
+  const meanSquare = g.op('ReduceMean', [squared, g.constInt64([-1])], `${out}.mean_sq`, { keepdims: 1 });
+  const variance = g.op('Add', [meanSquare, g.constFloat([eps], [])], `${out}.mean_sq_eps`);
+  const rms = g.op('Sqrt', [variance], `${out}.rms`);
+  const normalized = g.op('Div', [x, rms], `${out}.normalized`);
+  return g.op('Mul', [normalized, weight], out);
+}
+
+/** y = x W^T + b for 2-D x [rows, in] and W [out, in] (Gemm with transB, so W stays in checkpoint layout). */
+export function linear(g: GraphBuilder, x: string, weight: string, bias: string | null, out: string): string {
+  return g.op('Gemm', bias ? [x, weight, bias] : [x, weight], out, { transB: 1 });
+}

@@ -1,0 +1,79 @@
+/**
+ * onnxruntime-node sessions for built graphs, and feeds that follow the IO contract (kernels/io.ts).
+ */
+import * as ort from 'onnxruntime-node';
+import { INPUT_IDS, SEQLENS_K, TOTAL_SEQUENCE_LENGTH, type GraphIo } from './io';
+import type { BuiltModel } from './onnx';
+
+export interface SessionSettings {
+  /** Intra-op threads (default 1). */
+  threads?: number;
+}
+
+export function sessionOptions(built: BuiltModel, settings: SessionSettings = {}): ort.InferenceSession.SessionOptions {
+  return {
+    externalData: built.externalData,
+    executionProviders: ['cpu'],
+    intraOpNumThreads: settings.threads ?? 1,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+    // Spinning threads hurt when several sessions share two cores (platform notes).
+    extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
+  };
+}
+
+export function createSession(built: BuiltModel, settings: SessionSettings = {}): Promise<ort.InferenceSession> {
+  return ort.InferenceSession.create(built.model, sessionOptions(built, settings));
+}
+
+export type Feeds = Record<string, ort.Tensor>;
+
+/** Per-layer past KV tensors, keyed by the graph's past.{l}.key/value input names. */
+export type KvCache = Record<string, ort.Tensor>;
+
+export function emptyKvCache(io: GraphIo): KvCache {
+  const cache: KvCache = {};
+  for (const kv of io.kvCache) {
+    cache[kv.pastKey] = new ort.Tensor('float32', new Float32Array(0), [1, io.numKvHeads, 0, io.headDim]);
+    cache[kv.pastValue] = new ort.Tensor('float32', new Float32Array(0), [1, io.numKvHeads, 0, io.headDim]);
+  }
+  return cache;
+}
+
+export function pastLength(io: GraphIo, cache: KvCache): number {
+  if (io.kvCache.length === 0) return 0;
+  return Number(cache[io.kvCache[0].pastKey].dims[2]);
+}
+
+/**
+ * Feeds for one forward pass of `tokenIds` (S new tokens). Fused graphs need the KV cache of the P
+ * earlier tokens; reference graphs take the whole sequence and no cache.
+ */
+export function forwardFeeds(io: GraphIo, tokenIds: readonly number[], cache: KvCache | null = null): Feeds {
+  if (tokenIds.length === 0) throw new Error('forward pass needs at least one token');
+  const feeds: Feeds = {
+    [INPUT_IDS]: new ort.Tensor('int64', BigInt64Array.from(tokenIds.map(BigInt)), [1, tokenIds.length]),
+  };
+  if (io.variant === 'reference') {
+    if (cache) throw new Error('the reference graph has no KV cache: feed the whole sequence');
+    if (tokenIds.length > io.maxPositions) throw new Error(`sequence of ${tokenIds.length} exceeds maxPositions ${io.maxPositions}`);
+    return feeds;
+  }
+  const past = cache ?? emptyKvCache(io);
+  const total = pastLength(io, past) + tokenIds.length;
+  if (total > io.maxPositions) throw new Error(`sequence of ${total} exceeds maxPositions ${io.maxPositions}`);
+  Object.assign(feeds, past);
+  feeds[SEQLENS_K] = new ort.Tensor('int32', Int32Array.from([total - 1]), [1]);
+  feeds[TOTAL_SEQUENCE_LENGTH] = new ort.Tensor('int32', Int32Array.from([total]), []);
+  return feeds;
+}
+
+/** The present KV outputs of a fused run, renamed as the next run's past inputs. */
+export function nextKvCache(io: GraphIo, results: ort.InferenceSession.OnnxValueMapType): KvCache {
+  const cache: KvCache = {};
+  for (const kv of io.kvCache) {
+    cache[kv.pastKey] = results[kv.presentKey] as ort.Tensor;
+    cache[kv.pastValue] = results[kv.presentValue] as ort.Tensor;
+  }
+  return cache;
+}

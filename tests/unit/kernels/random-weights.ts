@@ -1,0 +1,96 @@
+/**
+ * A deterministic in-memory WeightSource with random weights, for graph tests and cross-checks.
+ * Each tensor is drawn from its own PRNG stream (seed + tensor name), so values do not depend on
+ * the order tensors are read in.
+ */
+import { TINY_PRESETS, type GptOssConfig } from '../../../lib/model/config';
+import { expectedTensors, type Mxfp4Tensor, type WeightSource } from '../../../lib/model/weights';
+
+/** TINY_PRESETS.tiny with a 512-token vocabulary, to keep the graphs small. */
+export const TEST_CONFIG: GptOssConfig = { ...TINY_PRESETS.tiny, vocabSize: 512, layerTypes: [...TINY_PRESETS.tiny.layerTypes] };
+
+/** mulberry32: a small, well-mixed 32-bit PRNG. */
+export function prng(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function hashName(name: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 16777619);
+  return h >>> 0;
+}
+
+/** Uniform spread per tensor kind: norms near 1, sinks and biases moderate, weights small. */
+function spreadFor(name: string): { center: number; halfWidth: number } {
+  if (name.endsWith('layernorm.weight') || name.endsWith('norm.weight')) return { center: 1, halfWidth: 0.2 };
+  if (name.endsWith('sinks')) return { center: 0, halfWidth: 2 };
+  if (name.includes('router')) return { center: 0, halfWidth: 0.5 };
+  if (name.endsWith('embed_tokens.weight')) return { center: 0, halfWidth: 1 };
+  if (name.endsWith('bias')) return { center: 0, halfWidth: 0.2 };
+  return { center: 0, halfWidth: 0.25 };
+}
+
+export interface RandomWeights extends WeightSource {
+  /** Every dense tensor name this source serves. */
+  readonly denseNames: string[];
+}
+
+export function randomWeights(config: GptOssConfig = TEST_CONFIG, seed = 1): RandomWeights {
+  const expected = expectedTensors(config);
+  const shapes = new Map(expected.map((t) => [t.name, t.shape]));
+  const denseCache = new Map<string, Float32Array>();
+  const mxfp4Cache = new Map<string, Mxfp4Tensor>();
+
+  function dense(name: string): Float32Array {
+    const shape = shapes.get(name);
+    if (!shape || expected.find((t) => t.name === name)?.kind !== 'dense') throw new Error(`random weights: no dense tensor ${name}`);
+    let data = denseCache.get(name);
+    if (!data) {
+      const next = prng(seed ^ hashName(name));
+      const { center, halfWidth } = spreadFor(name);
+      data = new Float32Array(shape.reduce((a, b) => a * b, 1));
+      for (let i = 0; i < data.length; i++) data[i] = center + (2 * next() - 1) * halfWidth;
+      denseCache.set(name, data);
+    }
+    return data;
+  }
+
+  function mxfp4(layer: number, which: 'gate_up' | 'down'): Mxfp4Tensor {
+    const key = `${layer}.${which}`;
+    let tensor = mxfp4Cache.get(key);
+    if (!tensor) {
+      const rows = which === 'gate_up' ? 2 * config.intermediateSize : config.hiddenSize;
+      const cols = which === 'gate_up' ? config.hiddenSize : config.intermediateSize;
+      const blockCount = config.numExperts * rows * (cols / 32);
+      const next = prng(seed ^ hashName(`experts.${key}`));
+      const blocks = new Uint8Array(blockCount * 16);
+      for (let i = 0; i < blocks.length; i++) blocks[i] = Math.floor(next() * 256);
+      // Scales 2^-6 .. 2^-4: E2M1 magnitudes up to 6 give weights up to 0.375.
+      const scales = new Uint8Array(blockCount);
+      for (let i = 0; i < scales.length; i++) scales[i] = 127 - 6 + Math.floor(next() * 3);
+      tensor = { blocks, scales, shape: [config.numExperts, rows, cols] };
+      mxfp4Cache.set(key, tensor);
+    }
+    return tensor;
+  }
+
+  return {
+    config,
+    dense,
+    mxfp4,
+    denseNames: expected.filter((t) => t.kind === 'dense').map((t) => t.name),
+  };
+}
+
+/** Deterministic token ids in [0, vocab). */
+export function randomTokens(count: number, vocabSize: number, seed = 7): number[] {
+  const next = prng(seed);
+  return Array.from({ length: count }, () => Math.floor(next() * vocabSize));
+}
