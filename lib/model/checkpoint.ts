@@ -217,31 +217,41 @@ export class Checkpoint implements WeightSource {
   }
 }
 
-/** Tensor name -> entry, following the index when there is one; also the file that lists them. */
-function locateTensors(dir: string): { shards: Map<string, SafetensorsFile>; entries: Map<string, TensorEntry>; listing: string; problems: Problem[] } {
+/**
+ * Tensor name -> entry, following the index when there is one; also the file that lists them.
+ * `mismatches` are index entries whose shard lacks the tensor; `unlisted` are shard tensors the index omits.
+ */
+function locateTensors(dir: string): {
+  shards: Map<string, SafetensorsFile>;
+  entries: Map<string, TensorEntry>;
+  listing: string;
+  mismatches: Problem[];
+  unlisted: Problem[];
+} {
   const indexFile = path.join(dir, INDEX_FILE);
   const singleFile = path.join(dir, SINGLE_FILE);
   const entries = new Map<string, TensorEntry>();
-  const problems: Problem[] = [];
+  const mismatches: Problem[] = [];
+  const unlisted: Problem[] = [];
   if (fs.existsSync(indexFile)) {
     const shardOf = readIndex(dir, indexFile);
     const shards = openAll(shardOf.values());
     for (const [tensor, file] of shardOf) {
       const entry = shards.get(file)!.tensors.get(tensor);
       if (entry) entries.set(tensor, entry);
-      else problems.push({ message: `index maps the tensor to ${path.basename(file)}, which does not hold it`, file, tensor });
+      else mismatches.push({ message: `index maps the tensor to ${path.basename(file)}, which does not hold it`, file, tensor });
     }
     for (const shard of shards.values()) {
       for (const name of shard.tensors.keys()) {
-        if (!shardOf.has(name)) problems.push({ message: `tensor is in a shard but not in ${INDEX_FILE}`, file: shard.path, tensor: name });
+        if (!shardOf.has(name)) unlisted.push({ message: `tensor is in a shard but not in ${INDEX_FILE}`, file: shard.path, tensor: name });
       }
     }
-    return { shards, entries, listing: indexFile, problems };
+    return { shards, entries, listing: indexFile, mismatches, unlisted };
   }
   if (fs.existsSync(singleFile)) {
     const shards = openAll([singleFile]);
     for (const [name, entry] of shards.get(singleFile)!.tensors) entries.set(name, entry);
-    return { shards, entries, listing: singleFile, problems };
+    return { shards, entries, listing: singleFile, mismatches, unlisted };
   }
   throw new CheckpointError(`no ${INDEX_FILE} or ${SINGLE_FILE} in the checkpoint folder`, { file: dir });
 }
@@ -254,9 +264,10 @@ export function openCheckpoint(dir: string): Checkpoint {
   }
   const configFile = path.join(folder, CONFIG_FILE);
   const config = parseConfig(readJson(configFile), configFile);
-  const { shards, entries, listing, problems } = locateTensors(folder);
+  const { shards, entries, listing, mismatches, unlisted } = locateTensors(folder);
   try {
-    throwFirst([...findProblems(config, entries, listing), ...problems]);
+    // The most specific explanation first: a shard lacking what the index promised.
+    throwFirst([...mismatches, ...findProblems(config, entries, listing), ...unlisted]);
   } catch (error) {
     for (const shard of shards.values()) shard.close();
     throw error;
