@@ -16,6 +16,7 @@ import {
 } from './special-tokens';
 
 export {
+  BPE_RANK_COUNT,
   CALL,
   CHANNEL,
   CONSTRAIN,
@@ -131,5 +132,3 @@ export function allTokenBytes(): Uint8Array[] {
   cachedAllTokenBytes ??= Array.from({ length: VOCABULARY_SIZE }, (_, id) => tokenBytes(id));
   return cachedAllTokenBytes;
 }
-
-export { BPE_RANK_COUNT };

@@ -122,6 +122,14 @@ test('schema types: numbers, booleans, arrays, nested objects, quoted string def
   assert.equal(typeText, expected);
 });
 
+test('a oneOf property lists its variants as a union, one per line, with the property description above', () => {
+  const typeText = schemaToTypeScript({
+    type: 'object',
+    properties: { target: { description: 'Where', oneOf: [{ type: 'string', description: 'A name' }, { type: 'number', default: 1 }] } },
+  });
+  assert.equal(typeText, '{\n// Where\ntarget?:\n | string\n | number // default: 1\n,\n}');
+});
+
 test('developer message with instructions only has no tools section', () => {
   assert.equal(developerMessageText({ instructions: 'Be brief.' }), '# Instructions\n\nBe brief.');
 });
