@@ -1,0 +1,75 @@
+'use client';
+import { useEffect, useMemo, useState } from 'react';
+import type { TraceViewData } from '@/lib/workbench/contracts';
+import type { HeatmapData } from '@/lib/workbench/heatmap-payload';
+import { TokenFocus } from '@/lib/workbench/token-focus';
+import { channelBands } from '@/lib/workbench/tokens';
+import type { TokenRange } from '@/lib/workbench/routing-stats';
+import { TokenFocusContext } from '@/app/_components/useTokenFocus';
+import { TokenHighlight } from '@/app/_components/TokenHighlight';
+import { HeatmapPanel } from '@/app/_components/HeatmapPanel';
+import { UsageMatrix } from '@/app/_components/UsageMatrix';
+import { TokenInspector } from '@/app/_components/TokenInspector';
+import { AttentionView } from '@/app/_components/AttentionView';
+import { fetchHeatmap } from '@/app/_components/fetch-heatmap';
+import { ReasoningPanel } from './ReasoningPanel';
+
+export function TraceWorkbench({ view }: { view: TraceViewData }) {
+  const focus = useMemo(() => new TokenFocus(), []);
+  const [heatmap, setHeatmap] = useState<HeatmapData | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const traceId = view.header.id;
+
+  useEffect(() => {
+    if (!view.routing) return;
+    const controller = new AbortController();
+    fetchHeatmap(traceId, controller.signal)
+      .then(setHeatmap)
+      .catch((reason: Error) => reason.name !== 'AbortError' && setError(reason.message));
+    return () => controller.abort();
+  }, [traceId, view.routing]);
+
+  const bands = useMemo(() => channelBands(view.messages), [view.messages]);
+  const channelRanges = useMemo(() => {
+    const ranges: Record<string, TokenRange[]> = {};
+    for (const message of view.messages) {
+      if (message.role !== 'assistant' || !message.channel) continue;
+      (ranges[message.channel] ??= []).push({ start: message.tokenStart, end: message.tokenEnd });
+    }
+    return ranges;
+  }, [view.messages]);
+
+  // Scroll the selected token into view in the text panels.
+  useEffect(
+    () =>
+      focus.subscribe(() => {
+        const selected = focus.snapshot().selected;
+        if (selected === null) return;
+        document.querySelector(`.tok[data-t="${selected}"]`)?.scrollIntoView({ block: 'nearest' });
+      }),
+    [focus],
+  );
+
+  return (
+    <TokenFocusContext.Provider value={focus}>
+      <TokenHighlight />
+      <ReasoningPanel view={view} />
+      {view.routing ? (
+        heatmap ? (
+          <div data-testid="heatmap-ready">
+            <HeatmapPanel data={heatmap} bands={bands} />
+            <div className="split">
+              <TokenInspector traceId={traceId} numLayers={view.routing.numLayers} hasAttention={view.attention !== null} />
+              <UsageMatrix data={heatmap} channelRanges={channelRanges} />
+            </div>
+          </div>
+        ) : (
+          <p className={error ? 'error' : 'muted'}>{error ?? 'loading routing...'}</p>
+        )
+      ) : (
+        <p className="muted">This trace has no routing capture.</p>
+      )}
+      {view.attention ? <AttentionView traceId={traceId} numLayers={view.attention.numLayers} numHeads={view.attention.numHeads} /> : null}
+    </TokenFocusContext.Provider>
+  );
+}

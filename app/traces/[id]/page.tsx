@@ -1,0 +1,31 @@
+import { notFound, redirect } from 'next/navigation';
+import { AccessError } from '@/lib/auth/access';
+import { requirePageRole } from '@/lib/auth/server-identity';
+import { traceIdSchema } from '@/lib/workbench/queries';
+import { NotFoundError } from '@/lib/workbench/route';
+import { traceView } from '@/lib/workbench/server';
+import type { TraceViewData } from '@/lib/workbench/contracts';
+import { TraceHeaderView } from './_components/TraceHeaderView';
+import { TraceWorkbench } from './_components/TraceWorkbench';
+
+export const dynamic = 'force-dynamic';
+
+export default async function TracePage({ params }: { params: Promise<{ id: string }> }) {
+  const parsed = traceIdSchema.safeParse((await params).id);
+  if (!parsed.success) notFound();
+  let view: TraceViewData;
+  try {
+    // Raw chain of thought is removed on the server for identities that may not read it.
+    view = await traceView(parsed.data, await requirePageRole('viewer'));
+  } catch (error) {
+    if (error instanceof NotFoundError) notFound();
+    if (error instanceof AccessError && error.status === 401) redirect('/login');
+    throw error;
+  }
+  return (
+    <>
+      <TraceHeaderView header={view.header} />
+      <TraceWorkbench view={view} />
+    </>
+  );
+}

@@ -1,0 +1,63 @@
+/** zod schemas for every workbench request; route handlers validate with these first. */
+import { z } from 'zod';
+import { SORT_KEYS, TRACE_STATUSES } from './contracts';
+
+const optionalText = z
+  .string()
+  .trim()
+  .max(200)
+  .optional()
+  .transform((value) => (value ? value : undefined));
+const isoDate = z
+  .string()
+  .optional()
+  .refine((value) => !value || !Number.isNaN(Date.parse(value)), 'must be an ISO date (YYYY-MM-DD)')
+  .transform((value) => (value ? value : undefined));
+
+export const traceListQuerySchema = z.object({
+  search: optionalText,
+  model: optionalText,
+  collection: optionalText,
+  effort: optionalText,
+  status: z.enum(TRACE_STATUSES).optional(),
+  tag: optionalText,
+  from: isoDate,
+  to: isoDate,
+  sort: z.enum(SORT_KEYS).default('createdAt'),
+  direction: z.enum(['asc', 'desc']).default('desc'),
+  cursor: optionalText,
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+});
+
+export const traceIdSchema = z.string().min(1).max(100).regex(/^[A-Za-z0-9_-]+$/, 'trace id may hold letters, digits, _ and -');
+
+export const tokenDetailQuerySchema = z.object({
+  index: z.coerce.number().int().min(0),
+  layer: z.coerce.number().int().min(0).default(0),
+});
+
+export const attentionQuerySchema = z.object({
+  layer: z.coerce.number().int().min(0).default(0),
+  head: z.coerce.number().int().min(0).default(0),
+});
+
+export const REASONING_EFFORTS = ['low', 'medium', 'high'] as const;
+
+export const runRequestSchema = z.object({
+  prompt: z.string().trim().min(1, 'prompt must not be empty').max(20000),
+  system: z.string().max(20000).optional(),
+  developer: z.string().max(20000).optional(),
+  effort: z.enum(REASONING_EFFORTS).default('medium'),
+  temperature: z.number().min(0).max(2).default(1),
+  topP: z.number().gt(0).max(1).default(1),
+  seed: z.number().int().min(0).default(0),
+  maxNewTokens: z.number().int().min(1).max(4096).default(64),
+});
+export type RunRequest = z.infer<typeof runRequestSchema>;
+
+export const sessionRequestSchema = z.object({ token: z.string().min(1).max(500) });
+
+/** URLSearchParams -> plain object for zod (first value of each key). */
+export function searchParamsObject(params: URLSearchParams): Record<string, string> {
+  return Object.fromEntries(params.entries());
+}
