@@ -1,0 +1,124 @@
+/**
+ * Trace listing for the UI and CLI: server-side filters, sorting and keyset pagination (a cursor
+ * names the last row's sort value and id, so pages stay stable while new traces arrive), and
+ * full-text search over message text. Analysis (raw CoT) text is only searched when asked for.
+ */
+import type { Backend } from './backend';
+import type { Prisma } from './generated/client';
+import type { ListOptions, SearchHit, SortKey, TraceFilters, TraceListItem, TracePage, TraceStatus } from './types';
+
+export const DEFAULT_PAGE_SIZE = 50;
+export const MAX_PAGE_SIZE = 500;
+const PREVIEW_CHARS = 160;
+
+type CursorValue = [sortValue: string | number, id: string];
+
+export class BadCursorError extends Error {
+  constructor(cursor: string) {
+    super(`invalid page cursor "${cursor.slice(0, 40)}": pass the nextCursor of a previous page unchanged`);
+    this.name = 'BadCursorError';
+  }
+}
+
+export function encodeCursor(value: CursorValue): string {
+  return Buffer.from(JSON.stringify(value)).toString('base64url');
+}
+
+export function decodeCursor(cursor: string): CursorValue {
+  try {
+    const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
+    if (Array.isArray(value) && value.length === 2 && typeof value[1] === 'string' && ['string', 'number'].includes(typeof value[0])) return value as CursorValue;
+  } catch {
+    // reported below
+  }
+  throw new BadCursorError(cursor);
+}
+
+/** Ids of traces with a message matching the query; analysis text only when includeRawCot. */
+async function tracesMatchingText(backend: Backend, text: string, includeRawCot: boolean): Promise<string[]> {
+  const rows = await backend.prisma.$queryRawUnsafe<{ trace_id: string }[]>(
+    `SELECT DISTINCT trace_id FROM messages
+      WHERE search @@ websearch_to_tsquery('english', $1) AND ($2 OR channel IS DISTINCT FROM 'analysis')`,
+    text, includeRawCot);
+  return rows.map((row) => row.trace_id);
+}
+
+async function whereOf(backend: Backend, filters: TraceFilters, includeRawCot: boolean): Promise<Prisma.TraceWhereInput[]> {
+  const conditions: Prisma.TraceWhereInput[] = [];
+  if (filters.model) conditions.push({ OR: [{ modelId: filters.model }, { model: { name: filters.model } }] });
+  if (filters.collection) conditions.push({ collections: { some: { collection: { name: filters.collection } } } });
+  if (filters.tag) conditions.push({ tags: { some: { tag: { name: filters.tag } } } });
+  if (filters.effort) conditions.push({ effort: filters.effort });
+  if (filters.status) conditions.push({ status: filters.status });
+  if (filters.promptId) conditions.push({ promptId: filters.promptId });
+  if (filters.createdFrom) conditions.push({ createdAt: { gte: filters.createdFrom } });
+  if (filters.createdTo) conditions.push({ createdAt: { lt: filters.createdTo } });
+  if (filters.text) conditions.push({ id: { in: await tracesMatchingText(backend, filters.text, includeRawCot) } });
+  return conditions;
+}
+
+function keysetCondition(sort: SortKey, direction: 'asc' | 'desc', cursor: CursorValue): Prisma.TraceWhereInput {
+  const [rawValue, id] = cursor;
+  const value = sort === 'createdAt' ? new Date(rawValue) : Number(rawValue);
+  if (sort === 'createdAt' && Number.isNaN((value as Date).getTime())) throw new BadCursorError(String(rawValue));
+  const beyond = direction === 'desc' ? 'lt' : 'gt';
+  return { OR: [{ [sort]: { [beyond]: value } }, { [sort]: value, id: { [beyond]: id } }] };
+}
+
+export async function listTraces(backend: Backend, filters: TraceFilters = {}, options: ListOptions = {}): Promise<TracePage> {
+  const sort = options.sort ?? 'createdAt';
+  const direction = options.direction ?? 'desc';
+  const limit = Math.min(Math.max(1, options.limit ?? DEFAULT_PAGE_SIZE), MAX_PAGE_SIZE);
+  const conditions = await whereOf(backend, filters, options.includeRawCot ?? false);
+  if (options.cursor) conditions.push(keysetCondition(sort, direction, decodeCursor(options.cursor)));
+  const rows = await backend.prisma.trace.findMany({
+    where: { AND: conditions },
+    orderBy: [{ [sort]: direction }, { id: direction }],
+    take: limit + 1,
+    include: {
+      model: { select: { name: true } },
+      collections: { select: { collection: { select: { name: true } } } },
+      tags: { select: { tag: { select: { name: true } } } },
+      messages: { where: { channel: 'final' }, orderBy: { index: 'asc' }, take: 1, select: { text: true } },
+    },
+  });
+  const page = rows.slice(0, limit);
+  const last = page[page.length - 1];
+  const nextCursor = rows.length > limit && last ? encodeCursor([sort === 'createdAt' ? last.createdAt.toISOString() : last.tokenCount, last.id]) : null;
+  const items: TraceListItem[] = page.map((row) => ({
+    id: row.id,
+    model: row.model.name,
+    promptId: row.promptId,
+    effort: row.effort,
+    sampleIndex: row.sampleIndex,
+    status: row.status as TraceStatus,
+    promptTokens: row.promptTokens,
+    tokenCount: row.tokenCount,
+    stopReason: row.stopReason,
+    createdAt: row.createdAt.toISOString(),
+    completedAt: row.completedAt?.toISOString() ?? null,
+    collections: row.collections.map((link) => link.collection.name).sort(),
+    tags: row.tags.map((link) => link.tag.name).sort(),
+    finalPreview: row.messages[0] ? row.messages[0].text.slice(0, PREVIEW_CHARS) : null,
+  }));
+  return { items, nextCursor };
+}
+
+export interface SearchOptions {
+  includeRawCot: boolean;
+  limit?: number;
+}
+
+/** Best-ranked matching messages, with highlighted excerpts. */
+export async function searchMessages(backend: Backend, text: string, options: SearchOptions): Promise<SearchHit[]> {
+  const limit = Math.min(Math.max(1, options.limit ?? DEFAULT_PAGE_SIZE), MAX_PAGE_SIZE);
+  const rows = await backend.prisma.$queryRawUnsafe<{ trace_id: string; index: number; channel: string | null; role: string; rank: number; snippet: string }[]>(
+    `SELECT m.trace_id, m.index, m.channel, m.role, ts_rank(m.search, q)::float8 AS rank,
+            ts_headline('english', m.text, q, 'StartSel=[[,StopSel=]],MaxFragments=2,MaxWords=24,MinWords=8') AS snippet
+       FROM messages m, websearch_to_tsquery('english', $1) q
+      WHERE m.search @@ q AND ($2 OR m.channel IS DISTINCT FROM 'analysis')
+      ORDER BY rank DESC, m.trace_id, m.index
+      LIMIT $3`,
+    text, options.includeRawCot, limit);
+  return rows.map((row) => ({ traceId: row.trace_id, messageIndex: row.index, channel: row.channel, role: row.role, rank: row.rank, snippet: row.snippet }));
+}

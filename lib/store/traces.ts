@@ -1,0 +1,242 @@
+/**
+ * Trace write path and single-trace read. A trace is `running` from create() until complete()
+ * writes blobs, messages, usage summary and the status flip in ONE transaction; anything that
+ * stops it earlier leaves it running (then failed by recoverStale) or failed, never complete.
+ */
+import { randomUUID } from 'node:crypto';
+import { assembleCapture, decodeChunk, encodeCapture, type ChunkSection, type EncodedChunk } from '../trace/codec';
+import { summarizeExpertUsage } from '../trace/summary';
+import type { RunResult, StopReason, TraceMessage } from '../trace/types';
+import type { Backend } from './backend';
+import type { Prisma } from './generated/client';
+import { currentOwner, staleReason } from './owner';
+import type { CompleteOptions, GetOptions, ModelIdentity, NewTrace, PromptMessage, StoredMessage, StoredTrace, TraceStatus } from './types';
+
+type Tx = Prisma.TransactionClient;
+
+export class TraceStateError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TraceStateError';
+  }
+}
+
+/** Chunks per INSERT statement, bounded so a statement stays well under a few tens of MB. */
+const MAX_INSERT_BYTES = 16 * 1024 * 1024;
+const RAW_COT_CHANNEL = 'analysis';
+
+export async function upsertModel(backend: Backend, model: ModelIdentity): Promise<string> {
+  const row = await backend.prisma.model.upsert({
+    where: { name_configHash: { name: model.name, configHash: model.configHash } },
+    update: {},
+    create: { id: randomUUID(), ...model },
+  });
+  return row.id;
+}
+
+export async function createTrace(backend: Backend, input: NewTrace): Promise<string> {
+  const modelId = await upsertModel(backend, input.model);
+  const owner = currentOwner();
+  const id = randomUUID();
+  await backend.prisma.$transaction(async (tx) => {
+    await tx.trace.create({
+      data: {
+        id, modelId,
+        promptId: input.promptId ?? null,
+        prompt: input.prompt as unknown as Prisma.InputJsonValue,
+        effort: input.effort ?? null,
+        sampleIndex: input.sampleIndex ?? 0,
+        temperature: input.sampling.temperature,
+        topP: input.sampling.topP,
+        seed: BigInt(input.sampling.seed),
+        maxNewTokens: input.sampling.maxNewTokens,
+        status: 'running',
+        ownerPid: owner.pid,
+        ownerHost: owner.host,
+        heartbeatAt: new Date(),
+      },
+    });
+    if (input.collection) await addToCollection(tx, input.collection, [id]);
+    if (input.tags?.length) await addTags(tx, id, input.tags);
+  });
+  return id;
+}
+
+export async function addToCollection(tx: Tx, name: string, traceIds: string[]): Promise<void> {
+  const collection = await tx.collection.upsert({ where: { name }, update: {}, create: { id: randomUUID(), name } });
+  await tx.collectionTrace.createMany({ data: traceIds.map((traceId) => ({ collectionId: collection.id, traceId })), skipDuplicates: true });
+}
+
+export async function addTags(tx: Tx, traceId: string, names: string[]): Promise<void> {
+  for (const name of new Set(names)) {
+    const tag = await tx.tag.upsert({ where: { name }, update: {}, create: { id: randomUUID(), name } });
+    await tx.traceTag.createMany({ data: [{ traceId, tagId: tag.id }], skipDuplicates: true });
+  }
+}
+
+export async function heartbeat(backend: Backend, id: string): Promise<void> {
+  await backend.prisma.trace.updateMany({ where: { id, status: 'running' }, data: { heartbeatAt: new Date() } });
+}
+
+/** Writes everything of a finished run and flips the status, all in one transaction. */
+export async function completeTrace(backend: Backend, id: string, result: RunResult, options: CompleteOptions = {}): Promise<void> {
+  const chunks = encodeCapture(result, options);
+  const usage = result.routing ? summarizeExpertUsage(result.routing, result.messages) : [];
+  const status: TraceStatus = result.stopReason === 'cancelled' ? 'cancelled' : 'complete';
+  await backend.prisma.$transaction(async (tx) => {
+    const rows = await tx.$queryRawUnsafe<{ status: TraceStatus }[]>('SELECT status::text AS status FROM traces WHERE id = $1 FOR UPDATE', id);
+    if (rows.length === 0) throw new TraceStateError(`trace ${id} does not exist`);
+    if (rows[0].status !== 'running') throw new TraceStateError(`trace ${id} is ${rows[0].status}, not running: it cannot be completed`);
+    await insertChunks(backend, tx, id, chunks);
+    await tx.message.createMany({ data: result.messages.map((message, index) => messageRow(id, index, message)) });
+    if (usage.length > 0) {
+      await tx.$executeRawUnsafe(
+        `INSERT INTO expert_usage (trace_id, channel, layer, expert, count, weight_sum)
+         SELECT $1, u.channel, u.layer, u.expert, u.count, u."weightSum" FROM jsonb_to_recordset($2::jsonb)
+           AS u(channel text, layer int, expert int, count int, "weightSum" float8)`,
+        id, JSON.stringify(usage));
+    }
+    await tx.trace.update({
+      where: { id },
+      data: {
+        status,
+        stopReason: result.stopReason,
+        promptTokens: result.promptLength,
+        tokenCount: result.tokens.length,
+        prefillMs: result.timings.prefillMs,
+        decodeMs: result.timings.decodeMs,
+        prefillTps: result.timings.prefillTokensPerSecond,
+        decodeTps: result.timings.decodeTokensPerSecond,
+        heartbeatAt: new Date(),
+        completedAt: new Date(),
+      },
+    });
+  });
+}
+
+function messageRow(traceId: string, index: number, message: TraceMessage) {
+  return {
+    traceId, index,
+    role: message.role,
+    channel: message.channel,
+    recipient: message.recipient,
+    contentType: message.contentType,
+    tokenStart: message.tokenStart,
+    tokenEnd: message.tokenEnd,
+    complete: message.complete,
+    text: message.content,
+  };
+}
+
+async function insertChunks(backend: Backend, tx: Tx, traceId: string, chunks: EncodedChunk[]): Promise<void> {
+  let batch: EncodedChunk[] = [];
+  let batchBytes = 0;
+  const flush = async () => {
+    if (batch.length === 0) return;
+    const params: unknown[] = [traceId];
+    const tuples = batch.map((chunk) => {
+      const base = params.length;
+      params.push(chunk.section, chunk.tokenStart, chunk.tokenEnd, chunk.version, chunk.bytes.length, chunk.sha256, backend.blobs.value(chunk.bytes));
+      return `($1, $${base + 1}, $${base + 2}, $${base + 3}, $${base + 4}, $${base + 5}, $${base + 6}, ${backend.blobs.param(base + 7)})`;
+    });
+    await tx.$executeRawUnsafe(
+      `INSERT INTO trace_chunks (trace_id, section, token_start, token_end, version, byte_length, sha256, data) VALUES ${tuples.join(', ')}`,
+      ...params);
+    batch = [];
+    batchBytes = 0;
+  };
+  for (const chunk of chunks) {
+    if (batchBytes + chunk.bytes.length > MAX_INSERT_BYTES) await flush();
+    batch.push(chunk);
+    batchBytes += chunk.bytes.length;
+  }
+  await flush();
+}
+
+export async function failTrace(backend: Backend, id: string, error: string, status: 'failed' | 'cancelled' = 'failed'): Promise<boolean> {
+  const updated = await backend.prisma.trace.updateMany({ where: { id, status: 'running' }, data: { status, error, completedAt: new Date() } });
+  return updated.count === 1;
+}
+
+/** Marks running traces whose owner is gone as failed; returns their ids. */
+export async function recoverStale(backend: Backend, staleAfterMs?: number): Promise<string[]> {
+  const running = await backend.prisma.trace.findMany({ where: { status: 'running' }, select: { id: true, ownerPid: true, ownerHost: true, heartbeatAt: true } });
+  const now = new Date();
+  const recovered: string[] = [];
+  for (const trace of running) {
+    const reason = staleReason(trace, now, staleAfterMs);
+    if (reason && (await failTrace(backend, trace.id, `interrupted: ${reason}`))) recovered.push(trace.id);
+  }
+  return recovered;
+}
+
+interface ChunkRow { section: string; token_start: number; data: unknown }
+
+export async function getTrace(backend: Backend, id: string, options: GetOptions): Promise<StoredTrace | null> {
+  const trace = await backend.prisma.trace.findUnique({
+    where: { id },
+    include: {
+      model: true,
+      messages: { orderBy: { index: 'asc' } },
+      collections: { include: { collection: true } },
+      tags: { include: { tag: true } },
+    },
+  });
+  if (!trace) return null;
+  const sections: ChunkSection[] = ['tokens', ...(options.sections ?? ['routing', 'logits', 'attention']).filter((section) => section !== 'tokens')];
+  const chunkRows = await backend.prisma.$queryRawUnsafe<ChunkRow[]>(
+    `SELECT section, token_start, ${backend.blobs.select('data')} AS data FROM trace_chunks WHERE trace_id = $1 AND section = ANY(string_to_array($2, ',')) ORDER BY section, token_start`,
+    id, sections.join(','));
+  const decoded = chunkRows.map((row) => decodeChunk(backend.blobs.read(row.data), { traceId: id, section: row.section, tokenStart: row.token_start }));
+  const capture = assembleCapture(decoded, trace.tokenCount, trace.promptTokens);
+  const messages: StoredMessage[] = trace.messages.map((row) => ({
+    role: row.role, channel: row.channel, recipient: row.recipient, contentType: row.contentType,
+    content: row.text, tokenStart: row.tokenStart, tokenEnd: row.tokenEnd, complete: row.complete,
+  }));
+  if (!options.includeRawCot) redactRawCot(messages, capture.tokens);
+  const { model } = trace;
+  return {
+    id: trace.id,
+    status: trace.status,
+    model: { name: model.name, configHash: model.configHash },
+    tokens: capture.tokens,
+    promptLength: trace.promptTokens,
+    messages,
+    logprobs: capture.logprobs,
+    routing: capture.routing,
+    attention: capture.attention,
+    sampling: { temperature: trace.temperature, topP: trace.topP, seed: Number(trace.seed), maxNewTokens: trace.maxNewTokens },
+    stopReason: (trace.stopReason ?? 'cancelled') as StopReason,
+    timings: {
+      prefillMs: trace.prefillMs ?? 0, decodeMs: trace.decodeMs ?? 0,
+      prefillTokensPerSecond: trace.prefillTps ?? 0, decodeTokensPerSecond: trace.decodeTps ?? 0,
+    },
+    metadata: {
+      promptId: trace.promptId,
+      prompt: trace.prompt as unknown as PromptMessage[],
+      effort: trace.effort,
+      sampleIndex: trace.sampleIndex,
+      collections: trace.collections.map((link) => link.collection.name).sort(),
+      tags: trace.tags.map((link) => link.tag.name).sort(),
+      error: trace.error,
+      createdAt: trace.createdAt.toISOString(),
+      completedAt: trace.completedAt?.toISOString() ?? null,
+      owner: { pid: trace.ownerPid, host: trace.ownerHost, heartbeatAt: trace.heartbeatAt?.toISOString() ?? null },
+      model: {
+        name: model.name, configHash: model.configHash, numLayers: model.numLayers, numExperts: model.numExperts,
+        expertsPerToken: model.expertsPerToken, numHeads: model.numHeads, hiddenSize: model.hiddenSize, vocabSize: model.vocabSize,
+      },
+      rawCotIncluded: options.includeRawCot,
+    },
+  };
+}
+
+/** Withholds analysis text and its token ids (ids decode back to the text). */
+function redactRawCot(messages: StoredMessage[], tokens: number[]): void {
+  for (const message of messages) {
+    if (message.channel !== RAW_COT_CHANNEL) continue;
+    message.content = '';
+    message.redacted = true;
+    tokens.fill(-1, message.tokenStart, Math.min(message.tokenEnd, tokens.length));
+  }
+}

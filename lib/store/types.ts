@@ -1,0 +1,133 @@
+/** Shapes the store's repository functions take and return. */
+import type { RunResult, SamplingParams, TraceMessage } from '../trace/types';
+import type { ChunkSection } from '../trace/codec';
+
+export type TraceStatus = 'running' | 'complete' | 'failed' | 'cancelled';
+export const TRACE_STATUSES: readonly TraceStatus[] = ['running', 'complete', 'failed', 'cancelled'];
+
+export interface ModelIdentity {
+  name: string;
+  configHash: string;
+  numLayers: number;
+  numExperts: number;
+  expertsPerToken: number;
+  numHeads: number;
+  hiddenSize: number;
+  vocabSize: number;
+}
+
+/** One input message as the researcher wrote it (before harmony rendering). */
+export interface PromptMessage {
+  role: string;
+  content: string;
+}
+
+export interface NewTrace {
+  model: ModelIdentity;
+  prompt: PromptMessage[];
+  promptId?: string | null;
+  effort?: string | null;
+  sampleIndex?: number;
+  sampling: SamplingParams;
+  collection?: string | null;
+  tags?: string[];
+}
+
+export interface CompleteOptions {
+  /** Tokens per stored chunk (default 1024). */
+  chunkTokens?: number;
+  /** Keep raw router logits (default true). */
+  includeLogits?: boolean;
+}
+
+export interface GetOptions {
+  /** Whether raw chain of thought (analysis text and its token ids) may be returned. Required: the caller decides. */
+  includeRawCot: boolean;
+  /** Capture sections to load (default all). `tokens` is always loaded. */
+  sections?: ChunkSection[];
+}
+
+export interface TraceMetadata {
+  promptId: string | null;
+  prompt: PromptMessage[];
+  effort: string | null;
+  sampleIndex: number;
+  collections: string[];
+  tags: string[];
+  error: string | null;
+  createdAt: string;
+  completedAt: string | null;
+  owner: { pid: number | null; host: string | null; heartbeatAt: string | null };
+  model: ModelIdentity;
+  /** False when analysis text was withheld: its content is '' and its token ids are -1. */
+  rawCotIncluded: boolean;
+}
+
+/** Redacted analysis messages carry `redacted: true`. */
+export type StoredMessage = TraceMessage & { redacted?: boolean };
+
+export interface StoredTrace extends RunResult {
+  id: string;
+  status: TraceStatus;
+  messages: StoredMessage[];
+  metadata: TraceMetadata;
+}
+
+export interface TraceFilters {
+  /** Model name or id. */
+  model?: string;
+  collection?: string;
+  effort?: string;
+  status?: TraceStatus;
+  tag?: string;
+  promptId?: string;
+  createdFrom?: Date;
+  createdTo?: Date;
+  /** Full-text query (websearch syntax) over message text. */
+  text?: string;
+}
+
+export type SortKey = 'createdAt' | 'tokenCount';
+
+export interface ListOptions {
+  sort?: SortKey;
+  direction?: 'asc' | 'desc';
+  /** Opaque cursor from a previous page's nextCursor. */
+  cursor?: string | null;
+  limit?: number;
+  /** Text search also matches analysis (raw CoT) messages. Default false. */
+  includeRawCot?: boolean;
+}
+
+export interface TraceListItem {
+  id: string;
+  model: string;
+  promptId: string | null;
+  effort: string | null;
+  sampleIndex: number;
+  status: TraceStatus;
+  promptTokens: number;
+  tokenCount: number;
+  stopReason: string | null;
+  createdAt: string;
+  completedAt: string | null;
+  collections: string[];
+  tags: string[];
+  /** Start of the final answer, when there is one. */
+  finalPreview: string | null;
+}
+
+export interface TracePage {
+  items: TraceListItem[];
+  nextCursor: string | null;
+}
+
+export interface SearchHit {
+  traceId: string;
+  messageIndex: number;
+  channel: string | null;
+  role: string;
+  rank: number;
+  /** Matching excerpt with matches wrapped in [[ ]]. */
+  snippet: string;
+}

@@ -1,0 +1,442 @@
+/**
+ * Binary codec for a trace's capture data: the store keeps a trace as checksummed chunks, one per
+ * section and token range, so a viewer loads only the sections and rows it shows.
+ *
+ * Chunk layout (little-endian), version 1:
+ *   magic "CSC1" | u16 version | u8 section | u8 flags | u32 tokenStart | u32 tokenCount
+ *   | u32 dims[4] | u32 payloadLength | payload (each array 8-byte aligned) | sha256(all before it)
+ *
+ * Sections and their precision:
+ *   tokens    ids i32 [n], log-probabilities f64 [n] (NaN at prompt positions): exact.
+ *   routing   expert ids u8 (u16 when E > 256) [n, L, k]: exact; top-k weights f16 [n, L, k]:
+ *             relative error <= 2^-11 (4.9e-4), i.e. 288 bytes/token for gpt-oss-20b.
+ *   logits    raw router logits [n, L, E], f16 (same bound; flag LOGITS_F32 keeps f32 when a
+ *             value is beyond f16's +-65504). Optional: E values per layer dominate the size.
+ *   attention sink mass f16 [n, L, H]; attended positions u16 (0xFFFF = -1 padding; i32 when a
+ *             position is >= 65535, flag POSITIONS_I32) [n, L, H, k]; weights f16 [n, L, H, k].
+ */
+import { createHash } from 'node:crypto';
+import { endianness } from 'node:os';
+import type { AttentionCapture, RoutingCapture, RunResult } from './types';
+
+export const CODEC_VERSION = 1;
+export const DEFAULT_CHUNK_TOKENS = 1024;
+
+export type ChunkSection = 'tokens' | 'routing' | 'logits' | 'attention';
+const SECTION_CODES: Record<ChunkSection, number> = { tokens: 1, routing: 2, logits: 3, attention: 4 };
+const SECTION_BY_CODE = new Map(Object.entries(SECTION_CODES).map(([name, code]) => [code, name as ChunkSection]));
+
+const MAGIC = 0x31435343; // "CSC1" read as a little-endian u32
+const HEADER_BYTES = 40;
+const CHECKSUM_BYTES = 32;
+const FLAG_LOGITS_F32 = 1;
+const FLAG_POSITIONS_I32 = 2;
+const FLAG_EXPERTS_U16 = 4;
+const NO_POSITION_U16 = 0xffff;
+
+if (endianness() !== 'LE') throw new Error('cotscope trace codec assumes a little-endian machine');
+
+export interface EncodedChunk {
+  section: ChunkSection;
+  tokenStart: number;
+  tokenEnd: number;
+  version: number;
+  /** sha256 of the chunk before its trailer, hex (also stored in the trailer itself). */
+  sha256: string;
+  bytes: Uint8Array;
+}
+
+export interface TokensChunk { section: 'tokens'; tokenStart: number; tokenEnd: number; tokens: Int32Array; logprobs: Float64Array }
+export interface RoutingChunk {
+  section: 'routing'; tokenStart: number; tokenEnd: number;
+  numLayers: number; numExperts: number; topK: number;
+  experts: Uint8Array | Uint16Array; weights: Float32Array;
+}
+export interface LogitsChunk { section: 'logits'; tokenStart: number; tokenEnd: number; numLayers: number; numExperts: number; logits: Float32Array }
+export interface AttentionChunk {
+  section: 'attention'; tokenStart: number; tokenEnd: number;
+  numLayers: number; numHeads: number; topK: number;
+  sinkMass: Float32Array; topPositions: Int32Array; topWeights: Float32Array;
+}
+export type DecodedChunk = TokensChunk | RoutingChunk | LogitsChunk | AttentionChunk;
+
+/** A stored chunk failed its checksum or does not parse: the data must not be used. */
+export class CorruptBlobError extends Error {
+  constructor(message: string, readonly where: { traceId?: string; section?: string; tokenStart?: number } = {}) {
+    const place = [where.traceId && `trace ${where.traceId}`, where.section && `section ${where.section}`,
+      where.tokenStart !== undefined && `chunk at token ${where.tokenStart}`].filter(Boolean).join(', ');
+    super(place ? `corrupt capture blob (${place}): ${message}` : `corrupt capture blob: ${message}`);
+    this.name = 'CorruptBlobError';
+  }
+}
+
+export interface EncodeOptions {
+  /** Tokens per chunk (default 1024). */
+  chunkTokens?: number;
+  /** Store raw router logits (default true when captured). */
+  includeLogits?: boolean;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoding
+
+/** Splits a run's capture data into encoded chunks of at most `chunkTokens` tokens per section. */
+export function encodeCapture(result: RunResult, options: EncodeOptions = {}): EncodedChunk[] {
+  const chunkTokens = options.chunkTokens ?? DEFAULT_CHUNK_TOKENS;
+  const numTokens = result.tokens.length;
+  checkRunShape(result);
+  const alignedLogprobs = alignLogprobs(result);
+  const chunks: EncodedChunk[] = [];
+  for (let start = 0; start < numTokens; start += chunkTokens) {
+    const end = Math.min(numTokens, start + chunkTokens);
+    chunks.push(encodeTokens(result.tokens, alignedLogprobs, start, end));
+    if (result.routing) {
+      chunks.push(encodeRouting(result.routing, start, end));
+      if (options.includeLogits !== false && result.routing.logits.length > 0) chunks.push(encodeLogits(result.routing, start, end));
+    }
+    if (result.attention) chunks.push(encodeAttention(result.attention, start, end));
+  }
+  return chunks;
+}
+
+function checkRunShape(result: RunResult): void {
+  const numTokens = result.tokens.length;
+  const generated = numTokens - result.promptLength;
+  if (result.promptLength < 0 || generated < 0) throw new Error(`promptLength ${result.promptLength} is outside 0..${numTokens} tokens`);
+  if (result.logprobs.length > generated) {
+    throw new Error(`${result.logprobs.length} logprobs for ${generated} generated tokens: at most one per generated token`);
+  }
+  const routing = result.routing;
+  if (routing) {
+    const rows = numTokens * routing.numLayers;
+    expectLength('routing.experts', routing.experts.length, rows * routing.topK);
+    expectLength('routing.weights', routing.weights.length, rows * routing.topK);
+    if (routing.logits.length !== 0) expectLength('routing.logits', routing.logits.length, rows * routing.numExperts);
+    expectLength('routing.numTokens', routing.numTokens, numTokens);
+  }
+  const attention = result.attention;
+  if (attention) {
+    const heads = numTokens * attention.numLayers * attention.numHeads;
+    expectLength('attention.numTokens', attention.numTokens, numTokens);
+    expectLength('attention.sinkMass', attention.sinkMass.length, heads);
+    expectLength('attention.topPositions', attention.topPositions.length, heads * attention.topK);
+    expectLength('attention.topWeights', attention.topWeights.length, heads * attention.topK);
+  }
+}
+
+function expectLength(name: string, actual: number, expected: number): void {
+  if (actual !== expected) throw new Error(`${name} has ${actual} values, expected ${expected} for this trace's shape`);
+}
+
+/** Log-probabilities placed at their token positions (generated tokens come after the prompt). */
+function alignLogprobs(result: RunResult): Float64Array {
+  const aligned = new Float64Array(result.tokens.length).fill(NaN);
+  aligned.set(result.logprobs, result.promptLength);
+  return aligned;
+}
+
+function encodeTokens(tokens: number[], logprobs: Float64Array, start: number, end: number): EncodedChunk {
+  return writeChunk('tokens', start, end, 0, [0, 0, 0, 0], [Int32Array.from(tokens.slice(start, end)), logprobs.subarray(start, end)]);
+}
+
+function encodeRouting(routing: RoutingCapture, start: number, end: number): EncodedChunk {
+  const perToken = routing.numLayers * routing.topK;
+  const experts = routing.experts.subarray(start * perToken, end * perToken);
+  const wideIds = routing.numExperts > 256;
+  const ids = wideIds ? Uint16Array.from(experts) : Uint8Array.from(experts);
+  const weights = encodeHalf(routing.weights.subarray(start * perToken, end * perToken));
+  return writeChunk('routing', start, end, wideIds ? FLAG_EXPERTS_U16 : 0, [routing.numLayers, routing.numExperts, routing.topK, 0], [ids, weights]);
+}
+
+function encodeLogits(routing: RoutingCapture, start: number, end: number): EncodedChunk {
+  const perToken = routing.numLayers * routing.numExperts;
+  const logits = routing.logits.subarray(start * perToken, end * perToken);
+  const keepF32 = !fitsHalfRange(logits);
+  const payload = keepF32 ? Float32Array.from(logits) : encodeHalf(logits);
+  return writeChunk('logits', start, end, keepF32 ? FLAG_LOGITS_F32 : 0, [routing.numLayers, routing.numExperts, 0, 0], [payload]);
+}
+
+function encodeAttention(attention: AttentionCapture, start: number, end: number): EncodedChunk {
+  const perTokenHeads = attention.numLayers * attention.numHeads;
+  const perTokenSlots = perTokenHeads * attention.topK;
+  const sinkMass = encodeHalf(attention.sinkMass.subarray(start * perTokenHeads, end * perTokenHeads));
+  const positions = attention.topPositions.subarray(start * perTokenSlots, end * perTokenSlots);
+  const wide = positions.some((position) => position >= NO_POSITION_U16);
+  const packedPositions = wide ? Int32Array.from(positions) : packPositionsU16(positions);
+  const weights = encodeHalf(attention.topWeights.subarray(start * perTokenSlots, end * perTokenSlots));
+  return writeChunk('attention', start, end, wide ? FLAG_POSITIONS_I32 : 0,
+    [attention.numLayers, attention.numHeads, attention.topK, 0], [sinkMass, packedPositions, weights]);
+}
+
+function packPositionsU16(positions: Int32Array): Uint16Array {
+  const out = new Uint16Array(positions.length);
+  for (let i = 0; i < positions.length; i++) out[i] = positions[i] < 0 ? NO_POSITION_U16 : positions[i];
+  return out;
+}
+
+type PayloadArray = Uint8Array | Uint16Array | Int32Array | Float32Array | Float64Array;
+
+const align8 = (offset: number): number => (offset + 7) & ~7;
+
+function writeChunk(section: ChunkSection, start: number, end: number, flags: number, dims: number[], arrays: PayloadArray[]): EncodedChunk {
+  let payloadLength = 0;
+  for (const array of arrays) payloadLength = align8(payloadLength) + array.byteLength;
+  payloadLength = align8(payloadLength);
+  const bytes = new Uint8Array(HEADER_BYTES + payloadLength + CHECKSUM_BYTES);
+  const view = new DataView(bytes.buffer);
+  view.setUint32(0, MAGIC, true);
+  view.setUint16(4, CODEC_VERSION, true);
+  view.setUint8(6, SECTION_CODES[section]);
+  view.setUint8(7, flags);
+  view.setUint32(8, start, true);
+  view.setUint32(12, end - start, true);
+  dims.forEach((dim, index) => view.setUint32(16 + index * 4, dim, true));
+  view.setUint32(32, payloadLength, true);
+  let offset = HEADER_BYTES;
+  for (const array of arrays) {
+    offset = HEADER_BYTES + align8(offset - HEADER_BYTES);
+    bytes.set(new Uint8Array(array.buffer, array.byteOffset, array.byteLength), offset);
+    offset += array.byteLength;
+  }
+  const body = bytes.subarray(0, HEADER_BYTES + payloadLength);
+  const digest = createHash('sha256').update(body).digest();
+  bytes.set(digest, body.length);
+  return { section, tokenStart: start, tokenEnd: end, version: CODEC_VERSION, sha256: digest.toString('hex'), bytes };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoding
+
+/** Parses one chunk after verifying its checksum; `where` only names the chunk in errors. */
+export function decodeChunk(bytes: Uint8Array, where: { traceId?: string; section?: string; tokenStart?: number } = {}): DecodedChunk {
+  const fail = (message: string): never => { throw new CorruptBlobError(message, where); };
+  if (bytes.length < HEADER_BYTES + CHECKSUM_BYTES) fail(`${bytes.length} bytes is shorter than a chunk header`);
+  const body = bytes.subarray(0, bytes.length - CHECKSUM_BYTES);
+  const stored = Buffer.from(bytes.buffer, bytes.byteOffset + body.length, CHECKSUM_BYTES);
+  const actual = createHash('sha256').update(body).digest();
+  if (!actual.equals(stored)) fail(`sha256 mismatch (stored ${stored.toString('hex').slice(0, 12)}..., computed ${actual.toString('hex').slice(0, 12)}...)`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (view.getUint32(0, true) !== MAGIC) fail('bad magic number');
+  const version = view.getUint16(4, true);
+  if (version !== CODEC_VERSION) fail(`codec version ${version} is not supported (this build reads ${CODEC_VERSION})`);
+  const section = SECTION_BY_CODE.get(view.getUint8(6)) ?? fail(`unknown section code ${view.getUint8(6)}`);
+  const flags = view.getUint8(7);
+  const tokenStart = view.getUint32(8, true);
+  const count = view.getUint32(12, true);
+  const dims = [0, 1, 2, 3].map((index) => view.getUint32(16 + index * 4, true));
+  const payloadLength = view.getUint32(32, true);
+  if (HEADER_BYTES + payloadLength !== body.length) fail(`payload length ${payloadLength} does not match the chunk size`);
+  const reader = new PayloadReader(bytes, fail);
+  const tokenEnd = tokenStart + count;
+  switch (section) {
+    case 'tokens':
+      return { section, tokenStart, tokenEnd, tokens: reader.int32(count), logprobs: reader.float64(count) };
+    case 'routing': {
+      const [numLayers, numExperts, topK] = dims;
+      const slots = count * numLayers * topK;
+      const experts = flags & FLAG_EXPERTS_U16 ? reader.uint16(slots) : reader.uint8(slots);
+      return { section, tokenStart, tokenEnd, numLayers, numExperts, topK, experts, weights: decodeHalf(reader.uint16(slots)) };
+    }
+    case 'logits': {
+      const [numLayers, numExperts] = dims;
+      const values = count * numLayers * numExperts;
+      const logits = flags & FLAG_LOGITS_F32 ? reader.float32(values) : decodeHalf(reader.uint16(values));
+      return { section, tokenStart, tokenEnd, numLayers, numExperts, logits };
+    }
+    case 'attention': {
+      const [numLayers, numHeads, topK] = dims;
+      const heads = count * numLayers * numHeads;
+      const sinkMass = decodeHalf(reader.uint16(heads));
+      const topPositions = flags & FLAG_POSITIONS_I32 ? reader.int32(heads * topK) : unpackPositionsU16(reader.uint16(heads * topK));
+      return { section, tokenStart, tokenEnd, numLayers, numHeads, topK, sinkMass, topPositions, topWeights: decodeHalf(reader.uint16(heads * topK)) };
+    }
+  }
+}
+
+function unpackPositionsU16(packed: Uint16Array): Int32Array {
+  const out = new Int32Array(packed.length);
+  for (let i = 0; i < packed.length; i++) out[i] = packed[i] === NO_POSITION_U16 ? -1 : packed[i];
+  return out;
+}
+
+/** Reads 8-byte-aligned arrays from a payload, copying so each typed array owns aligned memory. */
+class PayloadReader {
+  private offset = 0;
+  private readonly end: number;
+  constructor(private readonly bytes: Uint8Array, private readonly fail: (message: string) => never) {
+    this.end = bytes.length - CHECKSUM_BYTES;
+  }
+  private take(byteLength: number): ArrayBuffer {
+    const start = HEADER_BYTES + align8(this.offset);
+    if (start + byteLength > this.end) this.fail('payload is shorter than its header says');
+    this.offset = start - HEADER_BYTES + byteLength;
+    const absolute = this.bytes.byteOffset + start;
+    return this.bytes.buffer.slice(absolute, absolute + byteLength) as ArrayBuffer;
+  }
+  uint8(count: number): Uint8Array { return new Uint8Array(this.take(count)); }
+  uint16(count: number): Uint16Array { return new Uint16Array(this.take(count * 2)); }
+  int32(count: number): Int32Array { return new Int32Array(this.take(count * 4)); }
+  float32(count: number): Float32Array { return new Float32Array(this.take(count * 4)); }
+  float64(count: number): Float64Array { return new Float64Array(this.take(count * 8)); }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Assembly
+
+export interface AssembledCapture {
+  tokens: number[];
+  logprobs: number[];
+  routing: RoutingCapture | null;
+  attention: AttentionCapture | null;
+}
+
+/**
+ * Joins decoded chunks back into whole-trace arrays. Chunks must tile [0, numTokens) per section;
+ * a gap or overlap is reported as corruption rather than filled with zeros.
+ */
+export function assembleCapture(chunks: DecodedChunk[], numTokens: number, promptLength: number): AssembledCapture {
+  const bySection = (section: ChunkSection) => chunks.filter((chunk) => chunk.section === section).sort((a, b) => a.tokenStart - b.tokenStart);
+  const tokenChunks = bySection('tokens') as TokensChunk[];
+  checkTiling('tokens', tokenChunks, numTokens);
+  const tokens: number[] = [];
+  const aligned = new Float64Array(numTokens);
+  for (const chunk of tokenChunks) {
+    for (const token of chunk.tokens) tokens.push(token);
+    aligned.set(chunk.logprobs, chunk.tokenStart);
+  }
+  const logprobs = Array.from(aligned.subarray(promptLength)).filter((value) => !Number.isNaN(value));
+  return {
+    tokens,
+    logprobs,
+    routing: assembleRouting(bySection('routing') as RoutingChunk[], bySection('logits') as LogitsChunk[], numTokens),
+    attention: assembleAttention(bySection('attention') as AttentionChunk[], numTokens),
+  };
+}
+
+function checkTiling(section: string, chunks: DecodedChunk[], numTokens: number): void {
+  let expected = 0;
+  for (const chunk of chunks) {
+    if (chunk.tokenStart !== expected) throw new CorruptBlobError(`chunks do not tile the trace: expected one starting at token ${expected}, found ${chunk.tokenStart}`, { section });
+    expected = chunk.tokenEnd;
+  }
+  if (expected !== numTokens) throw new CorruptBlobError(`chunks cover ${expected} of ${numTokens} tokens`, { section });
+}
+
+function concat<T extends PayloadArray>(parts: T[], make: (length: number) => T): T {
+  const out = make(parts.reduce((sum, part) => sum + part.length, 0));
+  let offset = 0;
+  for (const part of parts) { out.set(part as never, offset); offset += part.length; }
+  return out;
+}
+
+function assembleRouting(routingChunks: RoutingChunk[], logitsChunks: LogitsChunk[], numTokens: number): RoutingCapture | null {
+  if (routingChunks.length === 0) return null;
+  checkTiling('routing', routingChunks, numTokens);
+  const { numLayers, numExperts, topK } = routingChunks[0];
+  const wide = routingChunks[0].experts instanceof Uint16Array;
+  const experts = wide
+    ? concat(routingChunks.map((chunk) => chunk.experts as Uint16Array), (length) => new Uint16Array(length))
+    : concat(routingChunks.map((chunk) => chunk.experts as Uint8Array), (length) => new Uint8Array(length));
+  const weights = concat(routingChunks.map((chunk) => chunk.weights), (length) => new Float32Array(length));
+  let logits: Float32Array = new Float32Array(0);
+  if (logitsChunks.length > 0) {
+    checkTiling('logits', logitsChunks, numTokens);
+    logits = concat(logitsChunks.map((chunk) => chunk.logits), (length) => new Float32Array(length));
+  }
+  return { numTokens, numLayers, numExperts, topK, experts, weights, logits };
+}
+
+function assembleAttention(chunks: AttentionChunk[], numTokens: number): AttentionCapture | null {
+  if (chunks.length === 0) return null;
+  checkTiling('attention', chunks, numTokens);
+  const { numLayers, numHeads, topK } = chunks[0];
+  return {
+    numTokens, numLayers, numHeads, topK,
+    sinkMass: concat(chunks.map((chunk) => chunk.sinkMass), (length) => new Float32Array(length)),
+    topPositions: concat(chunks.map((chunk) => chunk.topPositions), (length) => new Int32Array(length)),
+    topWeights: concat(chunks.map((chunk) => chunk.topWeights), (length) => new Float32Array(length)),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// IEEE 754 binary16 ("f16"); Node 20 has no Float16Array. Encoding rounds to nearest, ties to
+// even: relative error <= 2^-11 for normal values, absolute <= 2^-25 below 2^-14.
+
+export const F16_MAX = 65504;
+
+
+const scratch = new Float32Array(1);
+const scratchBits = new Uint32Array(scratch.buffer);
+
+
+export function toHalfBits(value: number): number {
+  scratch[0] = value;
+  const bits = scratchBits[0];
+  const sign = (bits >>> 16) & 0x8000;
+  const exponent = (bits >>> 23) & 0xff;
+  const mantissa = bits & 0x7fffff;
+  if (exponent === 0xff) return sign | 0x7c00 | (mantissa ? 0x200 : 0); // Inf or NaN
+  const halfExponent = exponent - 127 + 15;
+  if (halfExponent >= 0x1f) return sign | 0x7c00; // overflow
+  if (halfExponent <= 0) {
+    if (halfExponent < -10) return sign; // underflows to zero
+    const full = mantissa | 0x800000;
+    const shift = 14 - halfExponent;
+    const rounded = roundShift(full, shift);
+    return sign | rounded; // may carry into the smallest normal, which is the right answer
+  }
+  const rounded = roundShift(mantissa, 13);
+  return (sign | (halfExponent << 10)) + rounded; // mantissa carry bumps the exponent correctly
+}
+
+/** value >> shift, rounded to nearest with ties to even. */
+function roundShift(value: number, shift: number): number {
+  const truncated = value >>> shift;
+  const remainder = value & ((1 << shift) - 1);
+  const half = 1 << (shift - 1);
+  if (remainder > half || (remainder === half && (truncated & 1) === 1)) return truncated + 1;
+  return truncated;
+}
+
+let halfTable: Float32Array | null = null;
+
+function buildHalfTable(): Float32Array {
+  const table = new Float32Array(65536);
+  for (let bits = 0; bits < 65536; bits++) {
+    const sign = bits & 0x8000 ? -1 : 1;
+    const exponent = (bits >>> 10) & 0x1f;
+    const mantissa = bits & 0x3ff;
+    if (exponent === 0) table[bits] = sign * mantissa * 2 ** -24;
+    else if (exponent === 0x1f) table[bits] = mantissa ? NaN : sign * Infinity;
+    else table[bits] = sign * (1 + mantissa / 1024) * 2 ** (exponent - 15);
+  }
+  return table;
+}
+
+export function fromHalfBits(bits: number): number {
+  halfTable ??= buildHalfTable();
+  return halfTable[bits];
+}
+
+export function encodeHalf(values: Float32Array): Uint16Array {
+  const out = new Uint16Array(values.length);
+  for (let i = 0; i < values.length; i++) out[i] = toHalfBits(values[i]);
+  return out;
+}
+
+export function decodeHalf(bits: Uint16Array): Float32Array {
+  halfTable ??= buildHalfTable();
+  const table = halfTable;
+  const out = new Float32Array(bits.length);
+  for (let i = 0; i < bits.length; i++) out[i] = table[bits[i]];
+  return out;
+}
+
+/** True when every finite value fits f16's range (so f16 keeps it finite). */
+export function fitsHalfRange(values: Float32Array): boolean {
+  for (let i = 0; i < values.length; i++) {
+    const value = values[i];
+    if ((value > F16_MAX || value < -F16_MAX) && Number.isFinite(value)) return false;
+  }
+  return true;
+}
