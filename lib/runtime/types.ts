@@ -31,6 +31,8 @@ export interface GenerateRequest {
   sampling?: Partial<SamplingParams>;
   capture?: CaptureOptions;
   signal?: AbortSignal;
+  /** Generation ends after sampling one of these (default harmony's {<|return|>, <|call|>}). */
+  stopTokens?: readonly number[];
   onToken?: (event: TokenEvent) => void;
 }
 

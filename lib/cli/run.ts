@@ -1,0 +1,141 @@
+/** `cotscope run`: generate once, print messages by channel (or one JSON document) and speed. */
+import { parseArgs } from 'node:util';
+import { renderPrompt, type ReasoningEffort } from '../runtime/prompt';
+import { loadRuntime } from '../runtime/runtime';
+import type { CaptureOptions } from '../runtime/types';
+import { toRunJson } from '../trace/json';
+import type { RunResult } from '../trace/types';
+
+const HELP = `usage: cotscope run --model DIR (--prompt TEXT | --prompt-ids 1,2,3) [options]
+
+  --model DIR            HF-layout gpt-oss checkpoint folder (default models/tiny)
+  --prompt TEXT          user message, rendered in harmony
+  --effort low|medium|high  reasoning effort in the system message (default medium)
+  --system TEXT          model identity line of the system message
+  --developer TEXT       developer instructions
+  --prompt-ids 1,2,3     raw token ids, no rendering
+  --max-new-tokens N     (default 256)
+  --temperature T        0 is greedy (default 1)
+  --top-p P              nucleus mass (default 1)
+  --seed S               sampler seed (default 0)
+  --capture LIST         routing,attention | routing | attention | none (default routing)
+  --attention-top-k K    attended positions kept per head (default 8)
+  --threads N            onnxruntime intra-op threads (default 1)
+  --yarn exact|llamacpp  rope correction range (default exact)
+  --json                 print one JSON document (format in README)`;
+
+/** Parses "routing,attention" | "none" into capture flags. */
+export function parseCaptureList(value: string, attentionTopK: number): CaptureOptions {
+  const parts = value.split(',').map((p) => p.trim()).filter(Boolean);
+  if (parts.length === 1 && parts[0] === 'none') return { routing: false, attention: false };
+  const unknown = parts.filter((p) => p !== 'routing' && p !== 'attention');
+  if (unknown.length > 0 || parts.length === 0) throw new Error(`--capture takes routing, attention (comma-separated) or none; got "${value}"`);
+  return { routing: parts.includes('routing'), attention: parts.includes('attention'), attentionTopK };
+}
+
+/** Parses "1,2,3" into integers, naming the first bad entry. */
+export function parseTokenIdList(value: string): number[] {
+  return value.split(',').map((piece, index) => {
+    const trimmed = piece.trim();
+    if (!/^\d+$/.test(trimmed)) throw new Error(`--prompt-ids entry ${index} ("${piece}") is not a non-negative integer`);
+    return Number(trimmed);
+  });
+}
+
+function numberOption(value: string | undefined, flag: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const parsed = Number(value);
+  if (!Number.isFinite(parsed)) throw new Error(`${flag} must be a number (got "${value}")`);
+  return parsed;
+}
+
+const channelLabel: Record<string, string> = {
+  analysis: 'analysis (raw chain of thought, not for end users)',
+  commentary: 'commentary',
+  final: 'final',
+};
+
+export function formatHuman(result: RunResult): string {
+  const generated = result.messages.filter((m) => m.tokenEnd > result.promptLength);
+  const lines = generated.map((m) => {
+    const label = m.channel ? channelLabel[m.channel] ?? m.channel : 'no channel';
+    const to = m.recipient ? ` to=${m.recipient}` : '';
+    const cut = m.complete ? '' : ' [incomplete]';
+    return `── ${m.role} · ${label}${to}${cut}\n${m.content}`;
+  });
+  const t = result.timings;
+  lines.push(
+    `── ${result.tokens.length - result.promptLength} tokens generated (${result.stopReason}); ` +
+      `prefill ${result.promptLength} tokens at ${t.prefillTokensPerSecond.toFixed(1)} tokens/s, ` +
+      `decode ${t.decodeTokensPerSecond.toFixed(1)} tokens/s`,
+  );
+  return lines.join('\n\n');
+}
+
+export async function runRunCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      model: { type: 'string', default: 'models/tiny' },
+      prompt: { type: 'string' },
+      'prompt-ids': { type: 'string' },
+      effort: { type: 'string', default: 'medium' },
+      system: { type: 'string' },
+      developer: { type: 'string' },
+      'max-new-tokens': { type: 'string' },
+      temperature: { type: 'string' },
+      'top-p': { type: 'string' },
+      seed: { type: 'string' },
+      capture: { type: 'string', default: 'routing' },
+      'attention-top-k': { type: 'string' },
+      threads: { type: 'string' },
+      yarn: { type: 'string', default: 'exact' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  if ((values.prompt === undefined) === (values['prompt-ids'] === undefined)) {
+    console.error(`give exactly one of --prompt or --prompt-ids\n\n${HELP}`);
+    return 2;
+  }
+  const effort = values.effort as ReasoningEffort;
+  if (!['low', 'medium', 'high'].includes(effort)) throw new Error(`--effort must be low, medium or high (got "${values.effort}")`);
+  if (values.yarn !== 'exact' && values.yarn !== 'llamacpp') throw new Error(`--yarn must be exact or llamacpp (got "${values.yarn}")`);
+  const capture = parseCaptureList(values.capture!, numberOption(values['attention-top-k'], '--attention-top-k', 8));
+  const promptIds =
+    values['prompt-ids'] !== undefined
+      ? parseTokenIdList(values['prompt-ids'])
+      : renderPrompt({ user: values.prompt!, effort, system: values.system, developer: values.developer });
+
+  const runtime = await loadRuntime(values.model!, { threads: numberOption(values.threads, '--threads', 1), yarn: values.yarn });
+  const controller = new AbortController();
+  const onSigint = () => controller.abort();
+  process.once('SIGINT', onSigint);
+  try {
+    const result = await runtime.generate({
+      promptIds,
+      sampling: {
+        maxNewTokens: numberOption(values['max-new-tokens'], '--max-new-tokens', 256),
+        temperature: numberOption(values.temperature, '--temperature', 1),
+        topP: numberOption(values['top-p'], '--top-p', 1),
+        seed: numberOption(values.seed, '--seed', 0),
+      },
+      capture,
+      signal: controller.signal,
+    });
+    if (values.json) process.stdout.write(`${JSON.stringify(toRunJson(result))}\n`);
+    else {
+      if (runtime.generated) console.log(`model ${runtime.name}: a generated checkpoint with random weights (output is not language)\n`);
+      console.log(formatHuman(result));
+    }
+    return 0;
+  } finally {
+    process.off('SIGINT', onSigint);
+    await runtime.close();
+  }
+}

@@ -1,0 +1,225 @@
+/**
+ * The instrumented gpt-oss runtime: onnxruntime-node sessions over the fused graph from kernels/,
+ * a KV cache carried across decode steps, chunked prefill, sampling and capture.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import type ort from 'onnxruntime-node';
+import { buildGptOssGraph, createSession, DEFAULT_ATTENTION_TOP_K, emptyKvCache, forwardFeeds, nextKvCache, type BuiltGraph, type KvCache } from '../../kernels';
+import { parseTokens } from '../harmony/parser';
+import { STOP_TOKENS } from '../harmony/tokenizer';
+import { configHash } from '../model/config';
+import { openCheckpoint } from '../model/checkpoint';
+import type { RunResult, SamplingParams, StopReason } from '../trace/types';
+import { AttentionRecorder, RoutingRecorder, type TapReader } from './capture';
+import { logProbability, sampleToken, SeededRandom, validateSamplerSettings } from './sampler';
+import { DEFAULT_SAMPLING, type CaptureOptions, type GenerateRequest, type Runtime, type RuntimeOptions } from './types';
+
+export class RuntimeInputError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RuntimeInputError';
+  }
+}
+
+export class CancelledError extends Error {
+  constructor() {
+    super('generation cancelled');
+    this.name = 'CancelledError';
+  }
+}
+
+function captureKey(capture: CaptureOptions): string {
+  return `${capture.routing ? 'r' : ''}${capture.attention ? `a${capture.attentionTopK ?? DEFAULT_ATTENTION_TOP_K}` : ''}` || 'none';
+}
+
+/** Validates token ids before anything runs: a bad id must never reach a Gather. */
+export function validatePromptIds(ids: readonly number[], vocabSize: number, maxSequence: number): void {
+  if (ids.length === 0) throw new RuntimeInputError('prompt is empty: at least one token id is needed');
+  ids.forEach((id, index) => {
+    if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
+      throw new RuntimeInputError(`token id ${id} at index ${index} is outside the vocabulary [0, ${vocabSize})`);
+    }
+  });
+  if (ids.length >= maxSequence) {
+    throw new RuntimeInputError(`prompt of ${ids.length} tokens does not fit the context of ${maxSequence} tokens (at least one must be left to generate)`);
+  }
+}
+
+export async function loadRuntime(modelDir: string, options: RuntimeOptions = {}): Promise<Runtime> {
+  const checkpoint = openCheckpoint(modelDir);
+  const config = checkpoint.config;
+  const threads = options.threads ?? 1;
+  const prefillChunk = options.prefillChunk ?? 256;
+  const maxSequence = Math.min(options.maxSequence ?? 8192, config.maxPositionEmbeddings);
+  const yarn = options.yarn ?? 'exact';
+  const sessions = new Map<string, Promise<{ session: ort.InferenceSession; graph: BuiltGraph }>>();
+  const name = path.basename(path.resolve(modelDir));
+  const generated = existsSync(path.join(modelDir, 'cotscope.json'));
+  let closed = false;
+
+  const sessionFor = (capture: CaptureOptions) => {
+    const key = captureKey(capture);
+    let entry = sessions.get(key);
+    if (!entry) {
+      const graph = buildGptOssGraph(checkpoint, {
+        variant: 'fused',
+        capture: { routing: capture.routing, attention: capture.attention, attentionTopK: capture.attentionTopK ?? DEFAULT_ATTENTION_TOP_K },
+        logits: 'last',
+        yarn,
+        experts: 'float',
+        maxPositions: maxSequence,
+      });
+      entry = createSession(graph, { threads }).then((session) => ({ session, graph }));
+      sessions.set(key, entry);
+    }
+    return entry;
+  };
+
+  /** A KV cache and its length; the cache tensors are replaced after every forward pass. */
+  interface Sequence {
+    length: number;
+    kv: KvCache;
+  }
+
+  /** One forward pass over `ids` at positions sequence.length.., advancing the sequence. */
+  const forward = async ({ session, graph }: { session: ort.InferenceSession; graph: BuiltGraph }, sequence: Sequence, ids: number[]) => {
+    const outputs = await session.run(forwardFeeds(graph.io, ids, sequence.kv));
+    sequence.kv = nextKvCache(graph.io, outputs);
+    sequence.length += ids.length;
+    const read: TapReader = (tap) => {
+      const tensor = outputs[tap];
+      if (!tensor) throw new Error(`graph output ${tap} is missing`);
+      return { data: tensor.data as Float32Array | BigInt64Array, dims: tensor.dims };
+    };
+    return { logits: outputs.logits.data as Float32Array, read };
+  };
+
+  const generate = async (request: GenerateRequest): Promise<RunResult> => {
+    if (closed) throw new Error('runtime is closed');
+    const sampling: SamplingParams = { ...DEFAULT_SAMPLING, ...request.sampling };
+    validateSamplerSettings(sampling);
+    if (!Number.isInteger(sampling.maxNewTokens) || sampling.maxNewTokens < 1) {
+      throw new RuntimeInputError(`max new tokens must be a positive integer (got ${sampling.maxNewTokens})`);
+    }
+    validatePromptIds(request.promptIds, config.vocabSize, maxSequence);
+    const capture = request.capture ?? { routing: false, attention: false };
+    const attentionTopK = capture.attentionTopK ?? DEFAULT_ATTENTION_TOP_K;
+    if (!Number.isInteger(attentionTopK) || attentionTopK < 1) throw new RuntimeInputError(`attention top-k must be a positive integer (got ${attentionTopK})`);
+    const signal = request.signal;
+    const stopTokens = request.stopTokens ?? STOP_TOKENS;
+    const throwIfAborted = () => {
+      if (signal?.aborted) throw new CancelledError();
+    };
+
+    const session = await sessionFor(capture);
+    const routing = capture.routing ? new RoutingRecorder(config.numLayers, config.numExperts, config.expertsPerToken) : null;
+    const attention = capture.attention ? new AttentionRecorder(config.numLayers, config.numHeads, attentionTopK) : null;
+    const record = (read: TapReader, rows: number) => {
+      routing?.append(read, rows);
+      attention?.append(read, rows);
+    };
+
+    const tokens = [...request.promptIds];
+    const logprobs: number[] = [];
+    const random = new SeededRandom(sampling.seed);
+    const cache: Sequence = { length: 0, kv: emptyKvCache(session.graph.io) };
+    let stopReason: StopReason = 'max_tokens';
+
+    const prefillStart = performance.now();
+    let logits: Float32Array = new Float32Array(0);
+    try {
+      for (let start = 0; start < tokens.length; start += prefillChunk) {
+        throwIfAborted();
+        const chunk = tokens.slice(start, start + prefillChunk);
+        const pass = await forward(session, cache, chunk);
+        record(pass.read, chunk.length);
+        logits = pass.logits;
+      }
+    } catch (error) {
+      if (error instanceof CancelledError) stopReason = 'cancelled';
+      else throw error;
+    }
+    const prefillMs = performance.now() - prefillStart;
+
+    const decodeStart = performance.now();
+    let decodeSteps = 0;
+    while (stopReason !== 'cancelled') {
+      if (signal?.aborted) {
+        stopReason = 'cancelled';
+        break;
+      }
+      const next = sampleToken(logits, sampling, random);
+      const logprob = logProbability(logits, next);
+      tokens.push(next);
+      logprobs.push(logprob);
+      const index = tokens.length - 1;
+      request.onToken?.({ index, token: next, logprob, ...(routing ? routing.tokenRouting(index - 1) : {}) });
+      if (stopTokens.includes(next)) {
+        stopReason = 'stop_token';
+        break;
+      }
+      if (logprobs.length >= sampling.maxNewTokens) {
+        stopReason = 'max_tokens';
+        break;
+      }
+      if (tokens.length >= maxSequence) {
+        stopReason = 'context_full';
+        break;
+      }
+      const pass = await forward(session, cache, [next]);
+      record(pass.read, 1);
+      logits = pass.logits;
+      decodeSteps++;
+    }
+    const decodeMs = performance.now() - decodeStart;
+
+    // The last sampled token was never fed; one more pass gives it a capture row too, so capture
+    // rows align one to one with `tokens`. (A prefill cut short by cancellation leaves fewer rows.)
+    const pending = tokens.length - cache.length;
+    if ((routing || attention) && pending === 1) {
+      const pass = await forward(session, cache, tokens.slice(cache.length));
+      record(pass.read, 1);
+    }
+
+    const prefilled = cache.length > 0 ? Math.min(request.promptIds.length, cache.length) : 0;
+    return {
+      model: { name, configHash: configHash(config) },
+      tokens,
+      promptLength: request.promptIds.length,
+      messages: parseTokens(tokens),
+      logprobs,
+      routing: routing?.finish() ?? null,
+      attention: attention?.finish() ?? null,
+      sampling,
+      stopReason,
+      timings: {
+        prefillMs,
+        decodeMs,
+        prefillTokensPerSecond: prefillMs > 0 ? (prefilled / prefillMs) * 1000 : 0,
+        decodeTokensPerSecond: decodeMs > 0 && decodeSteps > 0 ? (decodeSteps / decodeMs) * 1000 : 0,
+      },
+    };
+  };
+
+  return {
+    name,
+    config,
+    configHash: configHash(config),
+    generated,
+    generate,
+    async close() {
+      closed = true;
+      for (const entry of sessions.values()) await (await entry).session.release();
+      sessions.clear();
+      checkpoint.close();
+    },
+  };
+}
+
+/** Reads the generator marker, if any (tiny generated checkpoints are labelled in the UI). */
+export function readGeneratedMarker(modelDir: string): { preset: string; seed: number } | null {
+  const file = path.join(modelDir, 'cotscope.json');
+  if (!existsSync(file)) return null;
+  return JSON.parse(readFileSync(file, 'utf8')) as { preset: string; seed: number };
+}
