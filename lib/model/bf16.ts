@@ -12,13 +12,18 @@ export function bf16ToFloat32(bits: number): number {
   return f32[0];
 }
 
+/** The BF16 pattern nearest to float32 bits, ties to even; a NaN stays a quiet NaN with its sign. */
+function bf16FromFloat32Bits(bits: number): number {
+  const isNaN = (bits & 0x7f800000) === 0x7f800000 && (bits & 0x007fffff) !== 0;
+  if (isNaN) return (bits >>> 16) | 0x0040;
+  const lsbOfKeptHalf = (bits >>> 16) & 1;
+  return ((bits + 0x7fff + lsbOfKeptHalf) >>> 16) & 0xffff;
+}
+
 /** The BF16 bit pattern nearest to a value, ties to even; NaN stays NaN (quiet, sign kept). */
 export function float32ToBf16(value: number): number {
   f32[0] = value;
-  const bits = u32[0];
-  if (Number.isNaN(value)) return (bits >>> 16) | 0x0040;
-  const lsbOfKeptHalf = (bits >>> 16) & 1;
-  return ((bits + 0x7fff + lsbOfKeptHalf) >>> 16) & 0xffff;
+  return bf16FromFloat32Bits(u32[0]);
 }
 
 /** Rounds a value to the nearest BF16 and back: what a BF16 checkpoint stores. */
@@ -35,18 +40,19 @@ export function decodeBf16(bytes: Uint8Array): Float32Array {
 }
 
 /** Float32 values to little-endian BF16 bytes, written into `out` (2 bytes per value). */
-export function encodeBf16Into(values: ArrayLike<number>, out: Uint8Array, outOffset = 0): void {
-  for (let i = 0; i < values.length; i++) {
-    const bits = float32ToBf16(values[i]);
-    out[outOffset + 2 * i] = bits & 0xff;
-    out[outOffset + 2 * i + 1] = bits >>> 8;
+export function encodeBf16Into(values: Float32Array, out: Uint8Array, outOffset = 0): void {
+  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  for (let i = 0; i < bits.length; i++) {
+    const half = bf16FromFloat32Bits(bits[i]);
+    out[outOffset + 2 * i] = half & 0xff;
+    out[outOffset + 2 * i + 1] = half >>> 8;
   }
 }
 
 /** Float32 values to little-endian BF16 bytes. */
 export function encodeBf16(values: ArrayLike<number>): Uint8Array {
   const out = new Uint8Array(values.length * 2);
-  encodeBf16Into(values, out);
+  encodeBf16Into(values instanceof Float32Array ? values : Float32Array.from(values), out);
   return out;
 }
 

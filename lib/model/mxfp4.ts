@@ -61,17 +61,23 @@ export function decodeMxfp4Expert(tensor: Mxfp4Tensor, expert: number): Float32A
   return decodeMxfp4(blocks, scales);
 }
 
-/** The E2M1 nibble nearest to a value (already divided by its block scale); ties go to the even nibble. */
+/**
+ * The E2M1 nibble nearest to a value (already divided by its block scale); ties go to the even
+ * nibble. Each comparison is a midpoint between neighbouring grid values: strict where the tie
+ * belongs to the lower (even) nibble, inclusive where it belongs to the upper (even) one.
+ */
 export function nearestE2M1(value: number): number {
-  const magnitude = Math.min(Math.abs(value), E2M1_MAX);
-  let best = 0;
-  for (let index = 1; index < 8; index++) {
-    const gap = Math.abs(E2M1_VALUES[index] - magnitude);
-    const bestGap = Math.abs(E2M1_VALUES[best] - magnitude);
-    if (gap < bestGap || (gap === bestGap && index % 2 === 0 && best % 2 === 1)) best = index;
-  }
-  const negative = value < 0 || Object.is(value, -0);
-  return negative ? best | 0x8 : best;
+  const magnitude = Math.abs(value);
+  let index = 0;
+  if (magnitude > 0.25) index = 1;
+  if (magnitude >= 0.75) index = 2;
+  if (magnitude > 1.25) index = 3;
+  if (magnitude >= 1.75) index = 4;
+  if (magnitude > 2.5) index = 5;
+  if (magnitude >= 3.5) index = 6;
+  if (magnitude > 5) index = 7;
+  const negative = value < 0 || (value === 0 && 1 / value < 0);
+  return negative ? index | 0x8 : index;
 }
 
 /** The smallest scale byte whose 6 * 2^e covers the block's largest magnitude (clamped to 0..254). */
@@ -100,11 +106,11 @@ export function encodeMxfp4(values: ArrayLike<number>): { blocks: Uint8Array; sc
       block[k] = value;
     }
     const scaleByte = chooseScaleByte(block);
-    const scale = e8m0Scale(scaleByte);
+    const inverseScale = 1 / e8m0Scale(scaleByte); // exact: a power of two
     scales[b] = scaleByte;
     for (let j = 0; j < MXFP4_BYTES_PER_BLOCK; j++) {
-      const low = nearestE2M1(block[2 * j] / scale);
-      const high = nearestE2M1(block[2 * j + 1] / scale);
+      const low = nearestE2M1(block[2 * j] * inverseScale);
+      const high = nearestE2M1(block[2 * j + 1] * inverseScale);
       blocks[b * MXFP4_BYTES_PER_BLOCK + j] = low | (high << 4);
     }
   }
