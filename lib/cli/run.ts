@@ -1,5 +1,6 @@
 /** `cotscope run`: generate once, print messages by channel (or one JSON document) and speed. */
 import { parseArgs } from 'node:util';
+import { decode } from '../harmony/tokenizer';
 import { renderPrompt, type ReasoningEffort } from '../runtime/prompt';
 import { loadRuntime } from '../runtime/runtime';
 import type { CaptureOptions } from '../runtime/types';
@@ -61,7 +62,9 @@ export function formatHuman(result: RunResult): string {
     const label = m.channel ? channelLabel[m.channel] ?? m.channel : 'no channel';
     const to = m.recipient ? ` to=${m.recipient}` : '';
     const cut = m.complete ? '' : ' [incomplete]';
-    return `── ${m.role} · ${label}${to}${cut}\n${m.content}`;
+    // Output that never reached <|message|> has no content: show its raw text instead of nothing.
+    const text = m.content || `[raw] ${decode(result.tokens.slice(Math.max(m.tokenStart, result.promptLength), m.tokenEnd))}`;
+    return `── ${m.role} · ${label}${to}${cut}\n${text}`;
   });
   const t = result.timings;
   lines.push(
