@@ -90,6 +90,16 @@ test('tiny tensors have the spec dtypes and shapes (H=64, 4 heads x 32, 2 KV hea
   checkpoint.close();
 });
 
+test('opening reads headers only and dense() holds one tensor, never a whole 26 MB shard', () => {
+  const before = process.memoryUsage().arrayBuffers;
+  const checkpoint = openCheckpoint(tinyDir);
+  const sinks = checkpoint.dense(tensorNames.layer(0).sinks);
+  const grownBy = process.memoryUsage().arrayBuffers - before;
+  checkpoint.close();
+  assert.equal(sinks.length, 4);
+  assert.ok(grownBy < 1_000_000, `array buffers grew by ${grownBy} bytes`);
+});
+
 test('lm_head rows of reserved token ids are zero, so sampling rarely lands on them', () => {
   const checkpoint = openCheckpoint(tinyDir);
   const rowBytes = 64 * 2;
