@@ -8,6 +8,15 @@ import type { BuiltModel } from './onnx';
 export interface SessionSettings {
   /** Intra-op threads (default 1). */
   threads?: number;
+  /**
+   * ORT graph optimization. Default: 'all' for fused graphs, 'basic' (constant folding only) for
+   * reference graphs, so ORT does not fuse the standard-op reference into its own contrib kernels.
+   */
+  optimization?: 'basic' | 'all';
+}
+
+function isReferenceGraph(built: BuiltModel): boolean {
+  return 'io' in built && (built as { io: GraphIo }).io.variant === 'reference';
 }
 
 export function sessionOptions(built: BuiltModel, settings: SessionSettings = {}): ort.InferenceSession.SessionOptions {
@@ -16,7 +25,7 @@ export function sessionOptions(built: BuiltModel, settings: SessionSettings = {}
     executionProviders: ['cpu'],
     intraOpNumThreads: settings.threads ?? 1,
     interOpNumThreads: 1,
-    graphOptimizationLevel: 'all',
+    graphOptimizationLevel: settings.optimization ?? (isReferenceGraph(built) ? 'basic' : 'all'),
     // Spinning threads hurt when several sessions share two cores (platform notes).
     extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
   };

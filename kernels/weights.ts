@@ -62,7 +62,8 @@ export function expertsInt8(source: WeightSource, layer: number, which: 'gate_up
   const [rows, cols] = expertDims(source, which);
   const tensor = checkedExperts(source, layer, which, rows, cols);
   const { values, scales } = mxfp4ToInt8Blocks(tensor.blocks, tensor.scales);
-  const weights = new Uint8Array(values.length);
+  // Shift to uint8 in place (same bytes viewed unsigned) to avoid a second copy of the experts.
+  const weights = new Uint8Array(values.buffer, values.byteOffset, values.length);
   for (let i = 0; i < values.length; i++) weights[i] = values[i] + QMOE_INT8_ZERO_POINT;
   const experts = source.config.numExperts;
   return { weights, scales, dims: [experts, rows, cols], scaleDims: [experts, rows, cols / 32] };

@@ -27,14 +27,23 @@ function hashName(name: string): number {
   return h >>> 0;
 }
 
-/** Uniform spread per tensor kind: norms near 1, sinks and biases moderate, weights small. */
-function spreadFor(name: string): { center: number; halfWidth: number } {
-  if (name.endsWith('layernorm.weight') || name.endsWith('norm.weight')) return { center: 1, halfWidth: 0.2 };
+/**
+ * Uniform spread per tensor kind: norms near 1, sinks and biases moderate, matrices ~1/sqrt(fan-in)
+ * so activations stay O(1) through the layers at any width (wider random nets otherwise turn chaotic
+ * and amplify float32 rounding differences layer after layer).
+ */
+function spreadFor(name: string, shape: number[]): { center: number; halfWidth: number } {
+  if (name.endsWith('norm.weight')) return { center: 1, halfWidth: 0.2 };
   if (name.endsWith('sinks')) return { center: 0, halfWidth: 2 };
-  if (name.includes('router')) return { center: 0, halfWidth: 0.5 };
   if (name.endsWith('embed_tokens.weight')) return { center: 0, halfWidth: 1 };
   if (name.endsWith('bias')) return { center: 0, halfWidth: 0.2 };
-  return { center: 0, halfWidth: 0.25 };
+  const fanIn = shape[shape.length - 1];
+  return { center: 0, halfWidth: (name.includes('router') ? 4 : 2) / Math.sqrt(fanIn) };
+}
+
+/** E8M0 exponent that makes MXFP4 weights (E2M1 rms ~3.2) have rms ~1/sqrt(fan-in). */
+function expertScaleExponent(fanIn: number): number {
+  return Math.round(Math.log2(1 / (3.2 * Math.sqrt(fanIn))));
 }
 
 export interface RandomWeights extends WeightSource {
@@ -54,7 +63,7 @@ export function randomWeights(config: GptOssConfig = TEST_CONFIG, seed = 1): Ran
     let data = denseCache.get(name);
     if (!data) {
       const next = prng(seed ^ hashName(name));
-      const { center, halfWidth } = spreadFor(name);
+      const { center, halfWidth } = spreadFor(name, shape);
       data = new Float32Array(shape.reduce((a, b) => a * b, 1));
       for (let i = 0; i < data.length; i++) data[i] = center + (2 * next() - 1) * halfWidth;
       denseCache.set(name, data);
@@ -72,9 +81,10 @@ export function randomWeights(config: GptOssConfig = TEST_CONFIG, seed = 1): Ran
       const next = prng(seed ^ hashName(`experts.${key}`));
       const blocks = new Uint8Array(blockCount * 16);
       for (let i = 0; i < blocks.length; i++) blocks[i] = Math.floor(next() * 256);
-      // Scales 2^-6 .. 2^-4: E2M1 magnitudes up to 6 give weights up to 0.375.
+      // Exponents spread one either side of the fan-in scale (2^-6 .. 2^-4 for fan-in 64).
+      const base = 127 + expertScaleExponent(cols);
       const scales = new Uint8Array(blockCount);
-      for (let i = 0; i < scales.length; i++) scales[i] = 127 - 6 + Math.floor(next() * 3);
+      for (let i = 0; i < scales.length; i++) scales[i] = base - 1 + Math.floor(next() * 3);
       tensor = { blocks, scales, shape: [config.numExperts, rows, cols] };
       mxfp4Cache.set(key, tensor);
     }
