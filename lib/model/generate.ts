@@ -11,7 +11,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { encodeBf16Into } from './bf16';
-import { configHash, toHfConfigJson, TINY_PRESETS, type GptOssConfig, type TinyPreset } from './config';
+import { configHash, parseConfig, toHfConfigJson, TINY_PRESETS, type GptOssConfig, type TinyPreset } from './config';
 import { CONFIG_FILE, INDEX_FILE, MARKER_FILE, openCheckpoint, type GeneratedMarker } from './checkpoint';
 import { encodeMxfp4 } from './mxfp4';
 import { DTYPE_BYTES, elementCount, SafetensorsWriter, type SafetensorsDtype, type TensorDeclaration } from './safetensors';
@@ -136,7 +136,8 @@ function expertStream(config: GptOssConfig, seed: number, blocksName: string, sh
 export function generatedExpertValues(config: GptOssConfig, seed: number, layer: number, which: 'gate_up' | 'down', expert: number): Float32Array {
   const names = tensorNames.layer(layer);
   const blocksName = which === 'gate_up' ? names.gateUpBlocks : names.downBlocks;
-  const tensor = expectedTensors(config).find((t) => t.name === blocksName)!;
+  const tensor = expectedTensors(config).find((t) => t.name === blocksName);
+  if (!tensor) throw new RangeError(`layer ${layer} is outside [0, ${config.numLayers})`);
   const nextExpert = expertStream(config, seed, blocksName, tensor.shape);
   for (let e = 0; e < expert; e++) nextExpert();
   return nextExpert();
@@ -220,7 +221,8 @@ async function writeTensor(writer: SafetensorsWriter, config: GptOssConfig, seed
 }
 
 function resolvePreset(preset: TinyPreset | GptOssConfig): { config: GptOssConfig; presetName: string } {
-  if (typeof preset !== 'string') return { config: preset, presetName: 'custom' };
+  // A custom config goes through the same validation a checkpoint's config.json would.
+  if (typeof preset !== 'string') return { config: parseConfig(toHfConfigJson(preset), 'custom generator config'), presetName: 'custom' };
   if (!Object.hasOwn(TINY_PRESETS, preset)) throw new Error(`unknown preset ${JSON.stringify(preset)} (expected ${Object.keys(TINY_PRESETS).join(' or ')})`);
   return { config: TINY_PRESETS[preset], presetName: preset };
 }
