@@ -8,7 +8,7 @@ import type ort from 'onnxruntime-node';
 import { buildGptOssGraph, createSession, DEFAULT_ATTENTION_TOP_K, emptyKvCache, forwardFeeds, nextKvCache, type BuiltGraph, type KvCache } from '../../kernels';
 import { parseTokens } from '../harmony/parser';
 import { STOP_TOKENS } from '../harmony/tokenizer';
-import { configHash } from '../model/config';
+import { configHash, type GptOssConfig } from '../model/config';
 import { openCheckpoint } from '../model/checkpoint';
 import type { RunResult, SamplingParams, StopReason } from '../trace/types';
 import { AttentionRecorder, RoutingRecorder, type TapReader } from './capture';
@@ -46,6 +46,25 @@ export function validatePromptIds(ids: readonly number[], vocabSize: number, max
   }
 }
 
+/** Above this, float32 experts cost too much memory per session; int8 QMoE blocks are lossless for MXFP4. */
+const FLOAT_EXPERTS_LIMIT = 1 << 30;
+
+function decodedExpertBytes(config: GptOssConfig): number {
+  const perExpert = 2 * config.intermediateSize * config.hiddenSize + config.hiddenSize * config.intermediateSize;
+  return config.numLayers * config.numExperts * perExpert * 4;
+}
+
+/**
+ * Attention capture makes the fused kernel materialise [heads, chunk, total] probabilities per
+ * layer; chunks are shrunk so that stays under ~64 MiB however long the sequence gets.
+ */
+export function attentionChunkSize(start: number, prefillChunk: number, numHeads: number): number {
+  const budget = 64 * 1024 * 1024;
+  let size = prefillChunk;
+  while (size > 1 && numHeads * size * (start + size) * 4 > budget) size >>= 1;
+  return size;
+}
+
 export async function loadRuntime(modelDir: string, options: RuntimeOptions = {}): Promise<Runtime> {
   const checkpoint = openCheckpoint(modelDir);
   const config = checkpoint.config;
@@ -53,6 +72,7 @@ export async function loadRuntime(modelDir: string, options: RuntimeOptions = {}
   const prefillChunk = options.prefillChunk ?? 256;
   const maxSequence = Math.min(options.maxSequence ?? 8192, config.maxPositionEmbeddings);
   const yarn = options.yarn ?? 'exact';
+  const experts = options.experts ?? (decodedExpertBytes(config) <= FLOAT_EXPERTS_LIMIT ? 'float' : 'int8');
   const sessions = new Map<string, Promise<{ session: ort.InferenceSession; graph: BuiltGraph }>>();
   const name = path.basename(path.resolve(modelDir));
   const generated = existsSync(path.join(modelDir, 'cotscope.json'));
@@ -67,7 +87,7 @@ export async function loadRuntime(modelDir: string, options: RuntimeOptions = {}
         capture: { routing: capture.routing, attention: capture.attention, attentionTopK: capture.attentionTopK ?? DEFAULT_ATTENTION_TOP_K },
         logits: 'last',
         yarn,
-        experts: 'float',
+        experts,
         maxPositions: maxSequence,
       });
       entry = createSession(graph, { threads }).then((session) => ({ session, graph }));
@@ -129,9 +149,10 @@ export async function loadRuntime(modelDir: string, options: RuntimeOptions = {}
     const prefillStart = performance.now();
     let logits: Float32Array = new Float32Array(0);
     try {
-      for (let start = 0; start < tokens.length; start += prefillChunk) {
+      for (let start = 0, size = 0; start < tokens.length; start += size) {
         throwIfAborted();
-        const chunk = tokens.slice(start, start + prefillChunk);
+        size = attention ? attentionChunkSize(start, prefillChunk, config.numHeads) : prefillChunk;
+        const chunk = tokens.slice(start, start + size);
         const pass = await forward(session, cache, chunk);
         record(pass.read, chunk.length);
         logits = pass.logits;

@@ -54,6 +54,8 @@ export interface RuntimeOptions {
   /** Maximum total sequence length served (default 8192). */
   maxSequence?: number;
   yarn?: 'exact' | 'llamacpp';
+  /** Expert weights in the graph: float32 (default up to 1 GiB decoded) or lossless int8 QMoE blocks. */
+  experts?: 'float' | 'int8';
 }
 
 export const DEFAULT_SAMPLING: SamplingParams = { temperature: 1, topP: 1, seed: 0, maxNewTokens: 256 };
