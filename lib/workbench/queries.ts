@@ -52,6 +52,8 @@ export const runRequestSchema = z.object({
   topP: z.number().gt(0).max(1).default(1),
   seed: z.number().int().min(0).default(0),
   maxNewTokens: z.number().int().min(1).max(4096).default(64),
+  /** Prefill `<|channel|>analysis<|message|>` so generation starts in the reasoning channel. */
+  startInAnalysis: z.boolean().default(true),
 });
 export type RunRequest = z.infer<typeof runRequestSchema>;
 

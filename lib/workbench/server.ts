@@ -10,7 +10,7 @@ import type { ModelIdentity, Store, StoredTrace, TraceFilters } from '../store';
 import { HEARTBEAT_INTERVAL_MS } from '../store/owner';
 import { loadRuntime } from '../runtime/runtime';
 import type { Runtime } from '../runtime/types';
-import { decodeToken, StreamingDecoder } from '../harmony/tokenizer';
+import { decodeToken, encode, StreamingDecoder } from '../harmony/tokenizer';
 import { renderConversation } from '../harmony/render';
 import type { Conversation } from '../harmony/render';
 import { canReadRawReasoning } from '../auth/roles';
@@ -262,6 +262,13 @@ export function conversationOf(request: RunRequest): Conversation {
   };
 }
 
+/** Rendered prompt; optionally opened into the analysis channel (what gpt-oss itself writes first). */
+export function promptIdsOf(request: RunRequest): number[] {
+  const ids = renderConversation(conversationOf(request));
+  if (request.startInAnalysis) ids.push(...encode('<|channel|>analysis<|message|>', { allowSpecial: true }));
+  return ids;
+}
+
 export interface CaptureRequest extends RunRequest {
   collection?: string | null;
   tags?: string[];
@@ -280,7 +287,7 @@ export function liveRun(request: CaptureRequest, identity: Identity, send: (even
 
 async function generateAndStore(request: CaptureRequest, send: (event: RunEvent) => void, signal?: AbortSignal): Promise<string> {
   const [traces, model] = await Promise.all([store().then((opened) => opened.traces), runtime()]);
-  const promptIds = renderConversation(conversationOf(request));
+  const promptIds = promptIdsOf(request);
   const sampling = { temperature: request.temperature, topP: request.topP, seed: request.seed, maxNewTokens: request.maxNewTokens };
   const prompt = [
     ...(request.system ? [{ role: 'system', content: request.system }] : []),

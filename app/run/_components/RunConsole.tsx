@@ -13,7 +13,7 @@ type Phase = 'idle' | 'running' | 'done' | 'cancelled' | 'error';
 
 export function RunConsole() {
   const focus = useMemo(() => new TokenFocus(), []);
-  const [form, setForm] = useState({ prompt: 'Why is the sky blue?', system: '', developer: '', effort: 'medium', temperature: 1, topP: 1, seed: 0, maxNewTokens: 48 });
+  const [form, setForm] = useState({ prompt: 'Why is the sky blue?', system: '', developer: '', effort: 'medium', temperature: 1, topP: 1, seed: 0, maxNewTokens: 48, startInAnalysis: true });
   const [phase, setPhase] = useState<Phase>('idle');
   const [texts, setTexts] = useState<string[]>([]);
   const [traceId, setTraceId] = useState<string | null>(null);
@@ -88,6 +88,9 @@ export function RunConsole() {
           {field('topP', '0.05')}
           {field('seed', '1')}
           {field('maxNewTokens', '1')}
+          <label title="Prefill <|channel|>analysis<|message|>: the model starts in its reasoning channel">
+            <input type="checkbox" checked={form.startInAnalysis} onChange={(event) => setForm({ ...form, startInAnalysis: event.target.checked })} /> start in analysis channel
+          </label>
         </div>
         <div className="controls">
           <button type="submit" disabled={phase === 'running'}>Run</button>
