@@ -2,7 +2,6 @@
  * The instrumented gpt-oss runtime: onnxruntime-node sessions over the fused graph from kernels/,
  * a KV cache carried across decode steps, chunked prefill, sampling and capture.
  */
-import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type ort from 'onnxruntime-node';
 import { buildGptOssGraph, createSession, DEFAULT_ATTENTION_TOP_K, emptyKvCache, forwardFeeds, nextKvCache, type BuiltGraph, type KvCache } from '../../kernels';
@@ -75,7 +74,6 @@ export async function loadRuntime(modelDir: string, options: RuntimeOptions = {}
   const experts = options.experts ?? (decodedExpertBytes(config) <= FLOAT_EXPERTS_LIMIT ? 'float' : 'int8');
   const sessions = new Map<string, Promise<{ session: ort.InferenceSession; graph: BuiltGraph }>>();
   const name = path.basename(path.resolve(modelDir));
-  const generated = existsSync(path.join(modelDir, 'cotscope.json'));
   let closed = false;
 
   const sessionFor = (capture: CaptureOptions) => {
@@ -227,7 +225,7 @@ export async function loadRuntime(modelDir: string, options: RuntimeOptions = {}
     name,
     config,
     configHash: configHash(config),
-    generated,
+    generated: checkpoint.generated !== null,
     generate,
     async close() {
       closed = true;
@@ -236,11 +234,4 @@ export async function loadRuntime(modelDir: string, options: RuntimeOptions = {}
       checkpoint.close();
     },
   };
-}
-
-/** Reads the generator marker, if any (tiny generated checkpoints are labelled in the UI). */
-export function readGeneratedMarker(modelDir: string): { preset: string; seed: number } | null {
-  const file = path.join(modelDir, 'cotscope.json');
-  if (!existsSync(file)) return null;
-  return JSON.parse(readFileSync(file, 'utf8')) as { preset: string; seed: number };
 }
