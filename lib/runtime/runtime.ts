@@ -11,7 +11,7 @@ import { configHash, type GptOssConfig } from '../model/config';
 import { openCheckpoint } from '../model/checkpoint';
 import type { RunResult, SamplingParams, StopReason } from '../trace/types';
 import { AttentionRecorder, RoutingRecorder, type TapReader } from './capture';
-import { logProbability, sampleToken, SeededRandom, validateSamplerSettings } from './sampler';
+import { Sampler, SeededRandom, validateSamplerSettings } from './sampler';
 import { DEFAULT_SAMPLING, type CaptureOptions, type GenerateRequest, type Runtime, type RuntimeOptions } from './types';
 
 export class RuntimeInputError extends Error {
@@ -140,7 +140,7 @@ export async function loadRuntime(modelDir: string, options: RuntimeOptions = {}
 
     const tokens = [...request.promptIds];
     const logprobs: number[] = [];
-    const random = new SeededRandom(sampling.seed);
+    const sampler = new Sampler(sampling, new SeededRandom(sampling.seed));
     const cache: Sequence = { length: 0, kv: emptyKvCache(session.graph.io) };
     let stopReason: StopReason = 'max_tokens';
 
@@ -168,8 +168,7 @@ export async function loadRuntime(modelDir: string, options: RuntimeOptions = {}
         stopReason = 'cancelled';
         break;
       }
-      const next = sampleToken(logits, sampling, random);
-      const logprob = logProbability(logits, next);
+      const { token: next, logprob } = sampler.pick(logits);
       tokens.push(next);
       logprobs.push(logprob);
       const index = tokens.length - 1;

@@ -52,54 +52,67 @@ export function argmax(values: Float32Array): number {
 
 /** log softmax(logits)[token], computed stably in float64. */
 export function logProbability(logits: Float32Array, token: number): number {
-  let max = -Infinity;
-  for (let i = 0; i < logits.length; i++) if (logits[i] > max) max = logits[i];
-  let sum = 0;
-  for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i] - max);
-  return logits[token] - max - Math.log(sum);
+  return logProbabilityWithMax(logits, token, maxOf(logits));
 }
 
 /** Softmax of logits / temperature into float64 probabilities. */
 export function temperatureSoftmax(logits: Float32Array, temperature: number): Float64Array {
-  let max = -Infinity;
-  for (let i = 0; i < logits.length; i++) if (logits[i] > max) max = logits[i];
   const probabilities = new Float64Array(logits.length);
+  const total = temperatureWeights(logits, temperature, maxOf(logits), probabilities);
+  for (let i = 0; i < probabilities.length; i++) probabilities[i] /= total;
+  return probabilities;
+}
+
+const NEGLIGIBLE_EXPONENT = -80;
+
+function maxOf(values: Float32Array): number {
+  let max = -Infinity;
+  for (let i = 0; i < values.length; i++) if (values[i] > max) max = values[i];
+  return max;
+}
+
+/** Writes exp((logit - max) / temperature) into `out` and returns their sum. */
+function temperatureWeights(logits: Float32Array, temperature: number, max: number, out: Float32Array | Float64Array): number {
+  const inverse = 1 / temperature;
   let sum = 0;
   for (let i = 0; i < logits.length; i++) {
-    const p = Math.exp((logits[i] - max) / temperature);
-    probabilities[i] = p;
-    sum += p;
+    const scaled = (logits[i] - max) * inverse;
+    // e^-80 ~ 2e-35: even 201k such terms change no sum; skipping Math.exp halves the cost on real logits.
+    const w = scaled < NEGLIGIBLE_EXPONENT ? 0 : Math.exp(scaled);
+    out[i] = w;
+    sum += w;
   }
-  for (let i = 0; i < probabilities.length; i++) probabilities[i] /= sum;
-  return probabilities;
+  return sum;
 }
 
 /**
  * The nucleus: the smallest set of most probable tokens whose mass reaches topP, in descending
- * probability. Sorting all 201k tokens per step is slow, so only tokens above a threshold are
- * sorted; when they already hold topP of the mass, every excluded token is less probable than
- * every candidate and cannot be in the nucleus, so the result is exact.
+ * probability. `weights` need not be normalised (`total` is their sum). Sorting all 201k tokens
+ * per step is slow, so only tokens above a threshold are sorted; when they already hold topP of
+ * the mass, every excluded token is less probable than every candidate and cannot be in the
+ * nucleus, so the result is exact.
  */
-export function nucleus(probabilities: Float64Array, topP: number): Int32Array {
+export function nucleus(weights: Float32Array | Float64Array, topP: number, total = 1): Int32Array {
   let max = 0;
-  for (let i = 0; i < probabilities.length; i++) if (probabilities[i] > max) max = probabilities[i];
+  for (let i = 0; i < weights.length; i++) if (weights[i] > max) max = weights[i];
+  const target = topP * total;
   for (let threshold = max / 64; ; threshold /= 64) {
     const candidates: number[] = [];
     let mass = 0;
-    for (let i = 0; i < probabilities.length; i++) {
-      if (probabilities[i] >= threshold) {
+    for (let i = 0; i < weights.length; i++) {
+      if (weights[i] >= threshold) {
         candidates.push(i);
-        mass += probabilities[i];
+        mass += weights[i];
       }
     }
-    if (mass >= topP || threshold === 0 || candidates.length === probabilities.length) {
-      candidates.sort((a, b) => probabilities[b] - probabilities[a] || a - b);
+    if (mass >= target || threshold === 0 || candidates.length === weights.length) {
+      candidates.sort((a, b) => weights[b] - weights[a] || a - b);
       let cumulative = 0;
       let size = 0;
       while (size < candidates.length) {
-        cumulative += probabilities[candidates[size]];
+        cumulative += weights[candidates[size]];
         size++;
-        if (cumulative >= topP) break;
+        if (cumulative >= target) break;
       }
       return Int32Array.from(candidates.slice(0, size));
     }
@@ -117,27 +130,75 @@ export function validateSamplerSettings({ temperature, topP }: SamplerSettings):
   if (!Number.isFinite(topP) || topP <= 0 || topP > 1) throw new RangeError(`top_p must be in (0, 1] (got ${topP})`);
 }
 
-/** Picks the next token from last-position logits. */
-export function sampleToken(logits: Float32Array, settings: SamplerSettings, random: SeededRandom): number {
-  if (settings.temperature === 0) return argmax(logits);
-  const probabilities = temperatureSoftmax(logits, settings.temperature);
-  const candidates = settings.topP < 1 ? nucleus(probabilities, settings.topP) : null;
-  let total = 1;
-  if (candidates) {
-    total = 0;
-    for (const id of candidates) total += probabilities[id];
+export interface SampledToken {
+  token: number;
+  /** log p(token) under the unmodified model distribution (temperature 1, no top-p). */
+  logprob: number;
+}
+
+/**
+ * Picks next tokens from last-position logits. Reuses one scratch buffer across steps and shares
+ * the exp pass between sampling and the log-probability where it can: at 201k tokens the sampler
+ * otherwise costs more than a tiny model's forward pass.
+ */
+export class Sampler {
+  private scratch = new Float32Array(0);
+
+  constructor(private readonly settings: SamplerSettings, private readonly random: SeededRandom) {
+    validateSamplerSettings(settings);
   }
-  let remaining = random.next() * total;
-  if (candidates) {
-    for (const id of candidates) {
-      remaining -= probabilities[id];
-      if (remaining < 0) return id;
+
+  pick(logits: Float32Array): SampledToken {
+    const { temperature, topP } = this.settings;
+    const max = maxOf(logits);
+    if (temperature === 0) {
+      const token = argmax(logits);
+      return { token, logprob: logProbabilityWithMax(logits, token, max) };
     }
-    return candidates[candidates.length - 1];
+    if (this.scratch.length !== logits.length) this.scratch = new Float32Array(logits.length);
+    const weights = this.scratch;
+    let total = temperatureWeights(logits, temperature, max, weights);
+    let token = -1;
+    if (topP < 1) {
+      const candidates = nucleus(weights, topP, total);
+      total = 0;
+      for (const id of candidates) total += weights[id];
+      let remaining = this.random.next() * total;
+      for (const id of candidates) {
+        remaining -= weights[id];
+        if (remaining < 0) {
+          token = id;
+          break;
+        }
+      }
+      if (token < 0) token = candidates[candidates.length - 1];
+    } else {
+      let remaining = this.random.next() * total;
+      for (let i = 0; i < weights.length; i++) {
+        remaining -= weights[i];
+        if (remaining < 0) {
+          token = i;
+          break;
+        }
+      }
+      if (token < 0) token = argmax(logits);
+    }
+    const logprob =
+      temperature === 1 && topP === 1 ? logits[token] - max - Math.log(total) : logProbabilityWithMax(logits, token, max);
+    return { token, logprob };
   }
-  for (let i = 0; i < probabilities.length; i++) {
-    remaining -= probabilities[i];
-    if (remaining < 0) return i;
+}
+
+function logProbabilityWithMax(logits: Float32Array, token: number, max: number): number {
+  let sum = 0;
+  for (let i = 0; i < logits.length; i++) {
+    const shifted = logits[i] - max;
+    if (shifted >= NEGLIGIBLE_EXPONENT) sum += Math.exp(shifted);
   }
-  return argmax(logits);
+  return logits[token] - max - Math.log(sum);
+}
+
+/** Picks one token (a one-off Sampler; generation loops keep one Sampler for the whole run). */
+export function sampleToken(logits: Float32Array, settings: SamplerSettings, random: SeededRandom): number {
+  return new Sampler(settings, random).pick(logits).token;
 }
