@@ -1,0 +1,111 @@
+/**
+ * Raw chain of thought never reaches a viewer through the workbench API: the real route handlers
+ * over a real (embedded PGlite) store, with users configured through COTSCOPE_USERS.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { renderConversation } from '../../../lib/harmony/render';
+import { parseTokens } from '../../../lib/harmony/parser';
+import type { RunResult } from '../../../lib/trace/types';
+
+const VIEWER = 'viewer-token-0123456789abcdef';
+const RESEARCHER = 'researcher-token-0123456789abcdef';
+const SECRET = 'pelicans';
+
+process.env.COTSCOPE_DATA_DIR = mkdtempSync(path.join(os.tmpdir(), 'cotscope-viewer-'));
+process.env.DATABASE_URL = '';
+process.env.COTSCOPE_USERS = JSON.stringify([
+  { name: 'vera', role: 'viewer', token: VIEWER },
+  { name: 'rhea', role: 'researcher', token: RESEARCHER },
+]);
+
+const server = await import('../../../lib/workbench/server');
+const traceRoute = await import('../../../app/api/traces/[id]/route');
+const listRoute = await import('../../../app/api/traces/route');
+const tokenRoute = await import('../../../app/api/traces/[id]/tokens/[index]/route');
+const runRoute = await import('../../../app/api/run/route');
+
+let traceId = '';
+let analysisToken = -1;
+
+before(async () => {
+  const tokens = renderConversation(
+    [
+      { role: 'user', content: 'Which birds?' },
+      { role: 'assistant', channel: 'analysis', content: `The secret plan involves ${SECRET} at dawn.` },
+      { role: 'assistant', channel: 'final', content: 'Some birds.' },
+    ],
+    { forCompletion: false, dropAnalysis: false },
+  );
+  const messages = parseTokens(tokens);
+  const analysis = messages.find((message) => message.channel === 'analysis');
+  assert.ok(analysis && analysis.content.includes(SECRET), 'the fixture has an analysis message');
+  analysisToken = analysis.tokenStart + 4;
+  const sampling = { temperature: 1, topP: 1, seed: 0, maxNewTokens: 16 };
+  const result: RunResult = {
+    model: { name: 'fixture', configHash: 'fixture' },
+    tokens,
+    promptLength: 5,
+    messages,
+    logprobs: new Array(tokens.length - 5).fill(0),
+    routing: null,
+    attention: null,
+    sampling,
+    stopReason: 'stop_token',
+    timings: { prefillMs: 1, decodeMs: 1, prefillTokensPerSecond: 1, decodeTokensPerSecond: 1 },
+  };
+  const store = await server.store();
+  const model = { name: 'fixture', configHash: 'fixture', numLayers: 1, numExperts: 2, expertsPerToken: 1, numHeads: 1, hiddenSize: 8, vocabSize: 201088 };
+  traceId = await store.traces.create({ model, prompt: [{ role: 'user', content: 'Which birds?' }], effort: 'low', sampling });
+  await store.traces.complete(traceId, result);
+});
+
+after(() => server.closeWorkbench());
+
+const request = (url: string, token: string | null, init: RequestInit = {}) =>
+  new Request(`http://local${url}`, { ...init, headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(init.headers ?? {}) } });
+const params = <T>(value: T) => ({ params: Promise.resolve(value) });
+
+test('a viewer gets no analysis text from the trace API', async () => {
+  const response = await traceRoute.GET(request(`/api/traces/${traceId}`, VIEWER), params({ id: traceId }));
+  assert.equal(response.status, 200);
+  const body = await response.text();
+  assert.ok(!body.includes(SECRET), 'raw chain of thought leaked to a viewer');
+  assert.ok(body.includes('Some birds'), 'the final answer is still served');
+});
+
+test('a researcher gets the analysis text from the same API', async () => {
+  const response = await traceRoute.GET(request(`/api/traces/${traceId}`, RESEARCHER), params({ id: traceId }));
+  assert.ok((await response.text()).includes(SECRET));
+});
+
+test('a viewer inspecting a reasoning token gets its routing but not its text', async () => {
+  const response = await tokenRoute.GET(request(`/api/traces/${traceId}/tokens/${analysisToken}`, VIEWER), params({ id: traceId, index: String(analysisToken) }));
+  const detail = await response.json();
+  assert.equal(detail.withheld, true);
+  assert.equal(detail.text, '');
+  assert.equal(detail.token, -1);
+});
+
+test("a viewer's search cannot find a trace by a word of its raw reasoning", async () => {
+  const viewerRows = (await (await listRoute.GET(request(`/api/traces?search=${SECRET}`, VIEWER))).json()).rows;
+  const researcherRows = (await (await listRoute.GET(request(`/api/traces?search=${SECRET}`, RESEARCHER))).json()).rows;
+  assert.equal(viewerRows.length, 0);
+  assert.deepEqual(researcherRows.map((row: { id: string }) => row.id), [traceId]);
+});
+
+test('live runs, which stream raw reasoning, are refused to viewers and to anonymous callers', async () => {
+  const body = JSON.stringify({ prompt: 'hi' });
+  const init = { method: 'POST', body, headers: { 'content-type': 'application/json' } };
+  assert.equal((await runRoute.POST(request('/api/run', VIEWER, init))).status, 403);
+  assert.equal((await runRoute.POST(request('/api/run', null, init))).status, 401);
+});
+
+test('a malformed request is refused with a message naming the field', async () => {
+  const response = await listRoute.GET(request('/api/traces?status=sleeping', RESEARCHER));
+  assert.equal(response.status, 400);
+  assert.match((await response.json()).error, /status/);
+});
