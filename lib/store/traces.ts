@@ -114,8 +114,12 @@ export async function completeTrace(backend: Backend, id: string, result: RunRes
   });
 }
 
+const MESSAGE_FIELDS = new Set(['role', 'channel', 'recipient', 'contentType', 'content', 'tokenStart', 'tokenEnd', 'complete']);
+
 function messageRow(traceId: string, index: number, message: TraceMessage) {
+  const extra = Object.fromEntries(Object.entries(message).filter(([key, value]) => !MESSAGE_FIELDS.has(key) && value !== undefined));
   return {
+    extra: Object.keys(extra).length > 0 ? (extra as Prisma.InputJsonObject) : undefined,
     traceId, index,
     role: message.role,
     channel: message.channel,
@@ -190,6 +194,7 @@ export async function getTrace(backend: Backend, id: string, options: GetOptions
   const decoded = chunkRows.map((row) => decodeChunk(backend.blobs.read(row.data), { traceId: id, section: row.section, tokenStart: row.token_start }));
   const capture = assembleCapture(decoded, trace.tokenCount, trace.promptTokens);
   const messages: StoredMessage[] = trace.messages.map((row) => ({
+    ...(row.extra as Record<string, unknown> | null),
     role: row.role, channel: row.channel, recipient: row.recipient, contentType: row.contentType,
     content: row.text, tokenStart: row.tokenStart, tokenEnd: row.tokenEnd, complete: row.complete,
   }));

@@ -12,6 +12,8 @@ import type { RunResult, TraceMessage } from '../../lib/trace/types';
 export interface BackendUnderTest {
   name: 'pglite' | 'postgres';
   options: StoreOptions;
+  /** Environment that points a child process (the CLI) at the same database. */
+  childEnv: Record<string, string>;
   cleanup(): Promise<void>;
 }
 
@@ -21,6 +23,7 @@ export function backendsUnderTest(): BackendUnderTest[] {
   const backends: BackendUnderTest[] = [{
     name: 'pglite',
     options: { dataDir, databaseUrl: '' },
+    childEnv: { COTSCOPE_DATA_DIR: dataDir, DATABASE_URL: '' },
     cleanup: async () => rmSync(dataDir, { recursive: true, force: true }),
   }];
   const databaseUrl = process.env.DATABASE_URL;
@@ -29,6 +32,7 @@ export function backendsUnderTest(): BackendUnderTest[] {
     backends.push({
       name: 'postgres',
       options: { databaseUrl, schema },
+      childEnv: { DATABASE_URL: withSchema(databaseUrl, schema) },
       cleanup: async () => {
         const client = new pg.Client({ connectionString: databaseUrl });
         await client.connect();
@@ -38,6 +42,12 @@ export function backendsUnderTest(): BackendUnderTest[] {
     });
   }
   return backends;
+}
+
+function withSchema(databaseUrl: string, schema: string): string {
+  const url = new URL(databaseUrl);
+  url.searchParams.set('schema', schema);
+  return url.toString();
 }
 
 export async function withStore<T>(backend: BackendUnderTest, body: (store: Store) => Promise<T>, extra: StoreOptions = {}): Promise<T> {

@@ -59,6 +59,7 @@ CREATE TABLE "messages" (
     "token_end" INTEGER NOT NULL,
     "complete" BOOLEAN NOT NULL,
     "text" TEXT NOT NULL,
+    "extra" JSONB,
 
     CONSTRAINT "messages_pkey" PRIMARY KEY ("trace_id","index")
 );
