@@ -18,9 +18,9 @@ import { openCheckpoint } from '../lib/model/checkpoint';
 import { ensureGeneratedCheckpoint } from '../lib/model/generate';
 import { exportGguf } from '../lib/model/gguf';
 import { harmonyVocabulary } from '../lib/model/gguf-tokenizer';
-import { SeededRandom } from '../lib/runtime/sampler';
 import { loadRuntime } from '../lib/runtime/runtime';
 import type { CaptureOptions, Runtime } from '../lib/runtime/types';
+import { benchPromptIds, CAPTURE_MODES, median } from './common';
 import { LlamaCppPeer } from '../tests/oracle/llamacpp-driver';
 
 const REPEATS = Math.max(5, Number(process.env.BENCH_REPEATS ?? 5));
@@ -39,24 +39,12 @@ interface Row {
   peakRssMiB: number | null;
 }
 
-const CAPTURES: Record<string, CaptureOptions> = {
-  'cotscope off': { routing: false, attention: false },
-  'cotscope routing': { routing: true, attention: false },
-  'cotscope routing+attention': { routing: true, attention: true, attentionTopK: 8 },
-};
+const CAPTURES: Record<string, CaptureOptions> = Object.fromEntries(
+  Object.entries(CAPTURE_MODES).map(([mode, capture]) => [`cotscope ${mode}`, capture]),
+);
 const LLAMA_THREADS: Record<string, number> = { 'llama.cpp threads=1': 1, 'llama.cpp threads=2': 2 };
 const ENGINES = [...Object.keys(CAPTURES), ...Object.keys(LLAMA_THREADS)] as EngineName[];
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
-
-function promptIds(count: number): number[] {
-  const random = new SeededRandom(42);
-  return Array.from({ length: count }, () => Math.floor(random.next() * 199998));
-}
 
 /** Generated checkpoint and its GGUF (MXFP4 experts), reused when already on disk. */
 async function prepare(preset: TinyPreset): Promise<{ dir: string; gguf: string }> {
@@ -87,7 +75,7 @@ async function runLlama(peer: LlamaCppPeer, ids: number[]): Promise<Sample> {
 /** Runs one engine once in this process and prints its peak RSS (used through a child process). */
 async function memoryProbe(preset: TinyPreset, engine: EngineName): Promise<void> {
   const { dir, gguf } = await prepare(preset);
-  const ids = promptIds(PROMPT_TOKENS);
+  const ids = benchPromptIds(PROMPT_TOKENS);
   if (engine in CAPTURES) {
     const runtime = await loadRuntime(dir, { threads: 1, maxSequence: CONTEXT });
     await runCotscope(runtime, ids, CAPTURES[engine]);
@@ -121,7 +109,7 @@ function peakMemoryOf(preset: TinyPreset, engine: EngineName): number | null {
 
 async function benchPreset(preset: TinyPreset): Promise<Row[]> {
   const { dir, gguf } = await prepare(preset);
-  const ids = promptIds(PROMPT_TOKENS);
+  const ids = benchPromptIds(PROMPT_TOKENS);
   const runtime = await loadRuntime(dir, { threads: 1, maxSequence: CONTEXT });
   const peers = new Map<EngineName, LlamaCppPeer>();
   for (const [engine, threads] of Object.entries(LLAMA_THREADS)) peers.set(engine as EngineName, await LlamaCppPeer.open(gguf, { threads, contextSize: CONTEXT, exact: false }));

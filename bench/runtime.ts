@@ -6,8 +6,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ensureGeneratedCheckpoint } from '../lib/model/generate';
-import { SeededRandom } from '../lib/runtime/sampler';
 import { loadRuntime } from '../lib/runtime/runtime';
+import { benchPromptIds, CAPTURE_MODES, median } from './common';
 import type { CaptureOptions } from '../lib/runtime/types';
 
 const REPEATS = Number(process.env.BENCH_REPEATS ?? 5);
@@ -15,31 +15,16 @@ const PROMPT_TOKENS = Number(process.env.BENCH_PROMPT_TOKENS ?? 256);
 const NEW_TOKENS = Number(process.env.BENCH_NEW_TOKENS ?? 64);
 const THREADS = Number(process.env.BENCH_THREADS ?? 1);
 
-const modes: Array<{ name: string; capture: CaptureOptions }> = [
-  { name: 'off', capture: { routing: false, attention: false } },
-  { name: 'routing', capture: { routing: true, attention: false } },
-  { name: 'routing+attention', capture: { routing: true, attention: true, attentionTopK: 8 } },
-];
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
-
-function promptIds(count: number): number[] {
-  const random = new SeededRandom(42);
-  return Array.from({ length: count }, () => Math.floor(random.next() * 199998));
-}
+const modes = Object.entries(CAPTURE_MODES).map(([name, capture]) => ({ name, capture }));
 
 async function benchPreset(preset: 'tiny' | 'small') {
   const dir = path.join('models', preset);
   await ensureGeneratedCheckpoint(dir, preset);
   const runtime = await loadRuntime(dir, { threads: THREADS });
-  const ids = promptIds(PROMPT_TOKENS);
+  const ids = benchPromptIds(PROMPT_TOKENS);
   const samples = new Map(modes.map((m) => [m.name, { prefill: [] as number[], decode: [] as number[] }]));
   const once = async (capture: CaptureOptions) =>
-    runtime.generate({ promptIds: ids, capture, sampling: { temperature: 0, maxNewTokens: NEW_TOKENS, seed: 0, topP: 1 } });
+    runtime.generate({ promptIds: ids, capture, sampling: { temperature: 0, maxNewTokens: NEW_TOKENS, seed: 0, topP: 1 }, stopTokens: [] });
   for (const mode of modes) await once(mode.capture); // warm-up: session creation and first-run allocations
   for (let r = 0; r < REPEATS; r++) {
     for (const mode of modes) {
