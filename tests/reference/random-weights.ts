@@ -6,18 +6,10 @@
 import type { GptOssConfig } from '../../lib/model/config';
 import { tensorNames, type Mxfp4Tensor, type WeightSource } from '../../lib/model/weights';
 import { MXFP4_BYTES_PER_BLOCK, MXFP4_VALUES_PER_BLOCK } from './mxfp4';
+import { mulberry32 } from '../../lib/model/generate';
 
-/** mulberry32: a small, well-mixed 32-bit PRNG. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let z = state;
-    z = Math.imul(z ^ (z >>> 15), z | 1);
-    z ^= z + Math.imul(z ^ (z >>> 7), z | 61);
-    return ((z ^ (z >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32, the generator's PRNG. */
+export const seededRandom = mulberry32;
 
 function nameSeed(name: string, seed: number): number {
   let hash = seed ^ 0x811c9dc5;

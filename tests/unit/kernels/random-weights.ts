@@ -5,21 +5,13 @@
  */
 import { TINY_PRESETS, type GptOssConfig } from '../../../lib/model/config';
 import { expectedTensors, type Mxfp4Tensor, type WeightSource } from '../../../lib/model/weights';
+import { mulberry32 } from '../../../lib/model/generate';
 
 /** TINY_PRESETS.tiny with a 512-token vocabulary, to keep the graphs small. */
 export const TEST_CONFIG: GptOssConfig = { ...TINY_PRESETS.tiny, vocabSize: 512, layerTypes: [...TINY_PRESETS.tiny.layerTypes] };
 
-/** mulberry32: a small, well-mixed 32-bit PRNG. */
-export function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32, the generator's PRNG. */
+export const prng = mulberry32;
 
 function hashName(name: string): number {
   let h = 2166136261;
