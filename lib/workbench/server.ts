@@ -35,13 +35,16 @@ interface WorkbenchState {
   runtime?: Promise<Runtime>;
   /** Fully loaded traces by id (small LRU; running traces are never cached). */
   traces: Map<string, StoredTrace>;
+  /** Values derived from a cached trace (token texts, heatmap bytes), dropped with it. */
+  derived: WeakMap<StoredTrace, { texts?: string[]; heatmap?: Uint8Array }>;
   /** Serialises live runs: one runtime, one generation at a time. */
   runQueue: Promise<unknown>;
 }
 
 // Next may load this module once per route bundle; the state lives on globalThis so all share it.
 const globalState = globalThis as typeof globalThis & { __cotscopeWorkbench?: WorkbenchState };
-const state: WorkbenchState = (globalState.__cotscopeWorkbench ??= { traces: new Map(), runQueue: Promise.resolve() });
+const state: WorkbenchState = (globalState.__cotscopeWorkbench ??= { traces: new Map(), derived: new WeakMap(), runQueue: Promise.resolve() });
+state.derived ??= new WeakMap();
 const CACHED_TRACES = 3;
 
 /** The trace store (DATABASE_URL or embedded PGlite), opened and migrated once per process. */
@@ -155,13 +158,24 @@ function tokenTexts(tokens: number[]): string[] {
   return tokens.map((token) => (token >= 0 ? decodeToken(token) : ''));
 }
 
+function derived(trace: StoredTrace): { texts?: string[]; heatmap?: Uint8Array } {
+  let entry = state.derived.get(trace);
+  if (!entry) state.derived.set(trace, (entry = {}));
+  return entry;
+}
+
+function cachedTokenTexts(trace: StoredTrace): string[] {
+  const entry = derived(trace);
+  return (entry.texts ??= tokenTexts(trace.tokens));
+}
+
 export async function traceView(id: string, identity: Identity): Promise<TraceViewData> {
   const trace = await loadTrace(id);
   const { routing, attention } = trace;
   return {
     header: traceHeader(trace),
     identity,
-    tokenTexts: redactTokenTexts(tokenTexts(trace.tokens), trace.messages, identity),
+    tokenTexts: redactTokenTexts(cachedTokenTexts(trace), trace.messages, identity),
     messages: redactMessages(trace.messages, identity),
     filtered: activeReasoningFilter().filter(trace.messages),
     routing: routing && { numTokens: routing.numTokens, numLayers: routing.numLayers, numExperts: routing.numExperts, topK: routing.topK },
@@ -170,9 +184,11 @@ export async function traceView(id: string, identity: Identity): Promise<TraceVi
 }
 
 export async function heatmapBytes(id: string): Promise<Uint8Array> {
-  const { routing } = await loadTrace(id);
+  const trace = await loadTrace(id);
+  const { routing } = trace;
   if (!routing) throw new NotFoundError(`trace ${id} has no routing capture`);
-  return encodeHeatmap(buildHeatmapData(routing, routing.experts, routing.weights, routerEntropy(routing.logits, routing)));
+  const entry = derived(trace);
+  return (entry.heatmap ??= encodeHeatmap(buildHeatmapData(routing, routing.experts, routing.weights, routerEntropy(routing.logits, routing))));
 }
 
 export async function tokenDetail(id: string, index: number, layer: number, identity: Identity): Promise<TokenDetail> {
