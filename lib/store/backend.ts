@@ -1,9 +1,10 @@
 /**
  * One code path, two databases: DATABASE_URL selects PostgreSQL (through @prisma/adapter-pg);
  * without it an embedded PGlite database lives under the data folder (COTSCOPE_DATA_DIR, ./data).
- * Besides the Prisma client a backend exposes a direct connection for the migration runner, and
- * says how capture blobs travel: PGlite's bytea through the Prisma adapter is slow, so blobs go
- * as base64 text through decode()/encode() there.
+ * Besides the Prisma client (queries, listing) a backend exposes plain SQL on the same database:
+ * the migration runner and the capture-blob hot path use it, because bytea through Prisma is slow
+ * (PGlite's adapter ~25 ms per 100 KB; Prisma's raw-query argument encoding on PostgreSQL).
+ * Bytes are bound and returned natively (Buffer for pg, Uint8Array for PGlite).
  */
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -30,14 +31,33 @@ export interface DirectSql {
   query<Row>(sql: string, params?: unknown[]): Promise<Row[]>;
 }
 
-export interface BlobTransport {
-  /** SQL expression turning parameter $n into bytea. */
+/** Parameterized SQL ($1, $2, ...) returning rows. */
+export type SqlQuery = <Row>(sql: string, params?: unknown[]) => Promise<Row[]>;
+
+/** How bytea travels: PGlite binds Uint8Array slowly, so there it goes as base64 text through decode()/encode(). */
+export interface BytesCodec {
+  /** SQL expression turning parameter $index into bytea. */
   param(index: number): string;
-  /** Value to bind for that parameter. */
   value(bytes: Uint8Array): unknown;
-  /** SQL expression selecting a bytea column so that `read` can turn it into bytes. */
+  /** SQL expression selecting a bytea column for `read`. */
   select(column: string): string;
   read(value: unknown): Uint8Array;
+}
+
+const NATIVE_BYTES: BytesCodec = { param: (index) => `$${index}`, value: (bytes) => bytes, select: (column) => column, read: (value) => value as Uint8Array };
+
+const BASE64_BYTES: BytesCodec = {
+  param: (index) => `decode($${index}, 'base64')`,
+  value: (bytes) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64'),
+  select: (column) => `encode(${column}, 'base64')`,
+  read: (value) => Buffer.from(value as string, 'base64'),
+};
+
+export interface FastSql {
+  bytes: BytesCodec;
+  query: SqlQuery;
+  /** Runs `body` in one transaction: committed when it resolves, rolled back when it throws. */
+  transaction<T>(body: (query: SqlQuery) => Promise<T>): Promise<T>;
 }
 
 export interface Backend {
@@ -46,8 +66,10 @@ export interface Backend {
   location: string;
   schema: string;
   prisma: PrismaClient;
+  /** Single session for the migration runner (advisory locks, multi-statement scripts). */
   direct: DirectSql;
-  blobs: BlobTransport;
+  /** Pooled plain SQL for the capture-blob path. */
+  fast: FastSql;
   close(): Promise<void>;
 }
 
@@ -90,11 +112,23 @@ async function openPostgres(databaseUrl: string, schemaOption: string | undefine
       exec: async (script) => { await direct.query(script); },
       query: async <Row>(sql: string, params: unknown[] = []) => (await direct.query(sql, params)).rows as Row[],
     },
-    blobs: {
-      param: (index) => `$${index}`,
-      value: (bytes) => bytes,
-      select: (column) => column,
-      read: (value) => value as Uint8Array,
+    fast: {
+      bytes: NATIVE_BYTES,
+      query: async <Row>(sql: string, params: unknown[] = []) => (await pool.query(sql, params)).rows as Row[],
+      transaction: async (body) => {
+        const client = await pool.connect();
+        try {
+          await client.query('BEGIN');
+          const result = await body(async <Row>(sql: string, params: unknown[] = []) => (await client.query(sql, params)).rows as Row[]);
+          await client.query('COMMIT');
+          return result;
+        } catch (error) {
+          await client.query('ROLLBACK').catch(() => undefined);
+          throw error;
+        } finally {
+          client.release();
+        }
+      },
     },
     close: async () => {
       await prisma.$disconnect();
@@ -118,11 +152,11 @@ async function openPglite(dataDir: string): Promise<Backend> {
       exec: async (script) => { await db.exec(script); },
       query: async <Row>(sql: string, params: unknown[] = []) => (await db.query<Row>(sql, params)).rows,
     },
-    blobs: {
-      param: (index) => `decode($${index}, 'base64')`,
-      value: (bytes) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64'),
-      select: (column) => `encode(${column}, 'base64')`,
-      read: (value) => Buffer.from(value as string, 'base64'),
+    fast: {
+      bytes: BASE64_BYTES,
+      query: async <Row>(sql: string, params: unknown[] = []) => (await db.query<Row>(sql, params)).rows,
+      // PGlite runs a transaction exclusively: Prisma's queries wait until it ends.
+      transaction: (body) => db.transaction((tx) => body(async <Row>(sql: string, params: unknown[] = []) => (await tx.query<Row>(sql, params)).rows)),
     },
     close: async () => {
       await prisma.$disconnect();

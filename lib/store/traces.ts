@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { assembleCapture, decodeChunk, encodeCapture, type ChunkSection, type EncodedChunk } from '../trace/codec';
 import { summarizeExpertUsage } from '../trace/summary';
 import type { RunResult, StopReason, TraceMessage } from '../trace/types';
-import type { Backend } from './backend';
+import type { Backend, BytesCodec, SqlQuery } from './backend';
 import type { Prisma } from './generated/client';
 import { currentOwner, staleReason } from './owner';
 import type { CompleteOptions, GetOptions, ModelIdentity, NewTrace, PromptMessage, StoredMessage, StoredTrace, TraceStatus } from './types';
@@ -82,45 +82,44 @@ export async function heartbeat(backend: Backend, id: string): Promise<void> {
 export async function completeTrace(backend: Backend, id: string, result: RunResult, options: CompleteOptions = {}): Promise<void> {
   const chunks = encodeCapture(result, options);
   const usage = result.routing ? summarizeExpertUsage(result.routing, result.messages) : [];
+  const messages = result.messages.map((message, index) => messageRow(index, message));
   const status: TraceStatus = result.stopReason === 'cancelled' ? 'cancelled' : 'complete';
-  await backend.prisma.$transaction(async (tx) => {
-    const rows = await tx.$queryRawUnsafe<{ status: TraceStatus }[]>('SELECT status::text AS status FROM traces WHERE id = $1 FOR UPDATE', id);
+  await backend.fast.transaction(async (query) => {
+    const rows = await query<{ status: TraceStatus }>('SELECT status::text AS status FROM traces WHERE id = $1 FOR UPDATE', [id]);
     if (rows.length === 0) throw new TraceStateError(`trace ${id} does not exist`);
     if (rows[0].status !== 'running') throw new TraceStateError(`trace ${id} is ${rows[0].status}, not running: it cannot be completed`);
-    await insertChunks(backend, tx, id, chunks);
-    await tx.message.createMany({ data: result.messages.map((message, index) => messageRow(id, index, message)) });
+    await insertChunks(query, backend.fast.bytes, id, chunks);
+    await query(
+      `INSERT INTO messages (trace_id, index, role, channel, recipient, content_type, token_start, token_end, complete, text, extra)
+       SELECT $1, m.index, m.role, m.channel, m.recipient, m."contentType", m."tokenStart", m."tokenEnd", m.complete, m.text, m.extra
+         FROM jsonb_to_recordset($2::jsonb) AS m(index int, role text, channel text, recipient text, "contentType" text,
+              "tokenStart" int, "tokenEnd" int, complete boolean, text text, extra jsonb)`,
+      [id, JSON.stringify(messages)]);
     if (usage.length > 0) {
-      await tx.$executeRawUnsafe(
+      await query(
         `INSERT INTO expert_usage (trace_id, channel, layer, expert, count, weight_sum)
          SELECT $1, u.channel, u.layer, u.expert, u.count, u."weightSum" FROM jsonb_to_recordset($2::jsonb)
            AS u(channel text, layer int, expert int, count int, "weightSum" float8)`,
-        id, JSON.stringify(usage));
+        [id, JSON.stringify(usage)]);
     }
-    await tx.trace.update({
-      where: { id },
-      data: {
-        status,
-        stopReason: result.stopReason,
-        promptTokens: result.promptLength,
-        tokenCount: result.tokens.length,
-        prefillMs: result.timings.prefillMs,
-        decodeMs: result.timings.decodeMs,
-        prefillTps: result.timings.prefillTokensPerSecond,
-        decodeTps: result.timings.decodeTokensPerSecond,
-        heartbeatAt: new Date(),
-        completedAt: new Date(),
-      },
-    });
+    const timings = result.timings;
+    await query(
+      `UPDATE traces SET status = $2::"TraceStatus", stop_reason = $3, prompt_tokens = $4, token_count = $5, prefill_ms = $6, decode_ms = $7,
+              prefill_tps = $8, decode_tps = $9, heartbeat_at = now(), completed_at = now() WHERE id = $1`,
+      [id, status, result.stopReason, result.promptLength, result.tokens.length, timings.prefillMs, timings.decodeMs,
+        timings.prefillTokensPerSecond, timings.decodeTokensPerSecond]);
   });
 }
 
 const MESSAGE_FIELDS = new Set(['role', 'channel', 'recipient', 'contentType', 'content', 'tokenStart', 'tokenEnd', 'complete']);
 
-function messageRow(traceId: string, index: number, message: TraceMessage) {
+function messageRow(index: number, message: TraceMessage) {
+  for (const field of ['tokenStart', 'tokenEnd'] as const) {
+    if (!Number.isInteger(message[field])) throw new Error(`message ${index}: ${field} must be an integer (got ${message[field]})`);
+  }
   const extra = Object.fromEntries(Object.entries(message).filter(([key, value]) => !MESSAGE_FIELDS.has(key) && value !== undefined));
   return {
-    extra: Object.keys(extra).length > 0 ? (extra as Prisma.InputJsonObject) : undefined,
-    traceId, index,
+    index,
     role: message.role,
     channel: message.channel,
     recipient: message.recipient,
@@ -128,11 +127,13 @@ function messageRow(traceId: string, index: number, message: TraceMessage) {
     tokenStart: message.tokenStart,
     tokenEnd: message.tokenEnd,
     complete: message.complete,
-    text: message.content,
+    // PostgreSQL text cannot hold NUL; the exact bytes stay recoverable from the token ids.
+    text: message.content.replaceAll('\u0000', '\uFFFD'),
+    extra: Object.keys(extra).length > 0 ? extra : null,
   };
 }
 
-async function insertChunks(backend: Backend, tx: Tx, traceId: string, chunks: EncodedChunk[]): Promise<void> {
+async function insertChunks(query: SqlQuery, bytes: BytesCodec, traceId: string, chunks: EncodedChunk[]): Promise<void> {
   let batch: EncodedChunk[] = [];
   let batchBytes = 0;
   const flush = async () => {
@@ -140,12 +141,10 @@ async function insertChunks(backend: Backend, tx: Tx, traceId: string, chunks: E
     const params: unknown[] = [traceId];
     const tuples = batch.map((chunk) => {
       const base = params.length;
-      params.push(chunk.section, chunk.tokenStart, chunk.tokenEnd, chunk.version, chunk.bytes.length, chunk.sha256, backend.blobs.value(chunk.bytes));
-      return `($1, $${base + 1}, $${base + 2}, $${base + 3}, $${base + 4}, $${base + 5}, $${base + 6}, ${backend.blobs.param(base + 7)})`;
+      params.push(chunk.section, chunk.tokenStart, chunk.tokenEnd, chunk.version, chunk.bytes.length, chunk.sha256, bytes.value(chunk.bytes));
+      return `($1, $${base + 1}, $${base + 2}, $${base + 3}, $${base + 4}, $${base + 5}, $${base + 6}, ${bytes.param(base + 7)})`;
     });
-    await tx.$executeRawUnsafe(
-      `INSERT INTO trace_chunks (trace_id, section, token_start, token_end, version, byte_length, sha256, data) VALUES ${tuples.join(', ')}`,
-      ...params);
+    await query(`INSERT INTO trace_chunks (trace_id, section, token_start, token_end, version, byte_length, sha256, data) VALUES ${tuples.join(', ')}`, params);
     batch = [];
     batchBytes = 0;
   };
@@ -188,10 +187,10 @@ export async function getTrace(backend: Backend, id: string, options: GetOptions
   });
   if (!trace) return null;
   const sections: ChunkSection[] = ['tokens', ...(options.sections ?? ['routing', 'logits', 'attention']).filter((section) => section !== 'tokens')];
-  const chunkRows = await backend.prisma.$queryRawUnsafe<ChunkRow[]>(
-    `SELECT section, token_start, ${backend.blobs.select('data')} AS data FROM trace_chunks WHERE trace_id = $1 AND section = ANY(string_to_array($2, ',')) ORDER BY section, token_start`,
-    id, sections.join(','));
-  const decoded = chunkRows.map((row) => decodeChunk(backend.blobs.read(row.data), { traceId: id, section: row.section, tokenStart: row.token_start }));
+  const chunkRows = await backend.fast.query<ChunkRow>(
+    `SELECT section, token_start, ${backend.fast.bytes.select('data')} AS data FROM trace_chunks WHERE trace_id = $1 AND section = ANY(string_to_array($2, ',')) ORDER BY section, token_start`,
+    [id, sections.join(',')]);
+  const decoded = chunkRows.map((row) => decodeChunk(backend.fast.bytes.read(row.data), { traceId: id, section: row.section, tokenStart: row.token_start }));
   const capture = assembleCapture(decoded, trace.tokenCount, trace.promptTokens);
   const messages: StoredMessage[] = trace.messages.map((row) => ({
     ...(row.extra as Record<string, unknown> | null),

@@ -110,13 +110,24 @@ for (const backend of backendsUnderTest()) {
 
     test('a write that fails mid-transaction leaves no chunks and the trace running', async () => {
       const id = await store.traces.create(newTrace(8));
-      const run = syntheticRun(TINY_SHAPE, 8);
-      // A message whose span is not an integer makes the messages insert fail after the chunks insert.
-      run.messages.push({ ...run.messages[2], tokenStart: Number.NaN });
-      await assert.rejects(store.traces.complete(id, run));
-      const chunkCount = await store.backend.prisma.traceChunk.count({ where: { traceId: id } });
-      assert.equal(chunkCount, 0);
+      const run = syntheticRun(TINY_SHAPE, 8, { user: 'u', analysis: 'a', final: 'injected-failure' });
+      // The database refuses the messages insert, which runs after the chunks insert.
+      await store.backend.direct.exec(`
+        CREATE FUNCTION refuse_message() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$ LANGUAGE plpgsql;
+        CREATE TRIGGER refuse_message BEFORE INSERT ON messages FOR EACH ROW WHEN (NEW.text = 'injected-failure') EXECUTE FUNCTION refuse_message();`);
+      try {
+        await assert.rejects(store.traces.complete(id, run), /injected failure/);
+      } finally {
+        await store.backend.direct.exec('DROP TRIGGER refuse_message ON messages; DROP FUNCTION refuse_message();');
+      }
+      assert.equal(await store.backend.prisma.traceChunk.count({ where: { traceId: id } }), 0);
       assert.equal((await store.traces.get(id, { includeRawCot: true }))?.status, 'running');
+    });
+
+    test('a NUL character in message text is stored as U+FFFD instead of failing the write', async () => {
+      const id = await store.traces.create(newTrace(9));
+      await store.traces.complete(id, syntheticRun(TINY_SHAPE, 9, { user: 'u', analysis: 'a', final: 'nul\u0000here' }));
+      assert.equal((await store.traces.get(id, { includeRawCot: true }))?.messages[2].content, 'nul\uFFFDhere');
     });
   });
 }

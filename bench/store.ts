@@ -1,0 +1,174 @@
+/**
+ * `npm run bench:store`: trace store ingest throughput, stored bytes per token and load time, on
+ * PGlite (temp folder) and PostgreSQL (DATABASE_URL, else postgresql://postgres@127.0.0.1:5432/test
+ * when reachable; a fresh schema, dropped afterwards). Synthetic capture data in the gpt-oss-20b
+ * and -120b shapes. Targets: 20b routing <= 300 bytes/token; ingest >= 50,000 tokens/s into
+ * PostgreSQL; an 8k-token trace loads in < 300 ms.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { openStore, type ModelIdentity, type Store, type StoreOptions } from '../lib/store/index';
+import type { RunResult } from '../lib/trace/types';
+
+interface Shape { name: string; numLayers: number; numExperts: number; topK: number; numHeads: number }
+const SHAPES: Shape[] = [
+  { name: 'gpt-oss-20b', numLayers: 24, numExperts: 32, topK: 4, numHeads: 64 },
+  { name: 'gpt-oss-120b', numLayers: 36, numExperts: 128, topK: 4, numHeads: 64 },
+];
+
+interface Variant { name: string; logits: boolean; attention: boolean; tokens: number; traces: number }
+const VARIANTS: Variant[] = [
+  { name: "routing (ids + weights)", logits: false, attention: false, tokens: 4096, traces: 4 },
+  { name: 'routing + router logits', logits: true, attention: false, tokens: 2048, traces: 2 },
+  { name: 'routing + logits + attention top-8', logits: true, attention: true, tokens: 1024, traces: 1 },
+];
+const LOAD_TOKENS = 8192;
+const ATTENTION_TOP_K = 8;
+const PROMPT_TOKENS = 256;
+
+function random(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state * 1664525 + 1013904223) >>> 0;
+    return state / 4294967296;
+  };
+}
+
+function syntheticRun(shape: Shape, numTokens: number, variant: Pick<Variant, 'logits' | 'attention'>, seed: number): RunResult {
+  const next = random(seed);
+  const { numLayers, numExperts, topK, numHeads } = shape;
+  const rows = numTokens * numLayers;
+  const experts = new Uint8Array(rows * topK);
+  const weights = new Float32Array(rows * topK);
+  for (let row = 0; row < rows; row++) {
+    const first = Math.floor(next() * numExperts);
+    let remaining = 1;
+    for (let k = 0; k < topK; k++) {
+      experts[row * topK + k] = (first + k * 7) % numExperts; // distinct while 7k < E
+      const weight = k === topK - 1 ? remaining : remaining * (0.4 + next() * 0.3);
+      weights[row * topK + k] = weight;
+      remaining -= weight;
+    }
+  }
+  const logits = variant.logits ? new Float32Array(rows * numExperts).map(() => (next() - 0.5) * 10) : new Float32Array(0);
+  const heads = rows * numHeads;
+  const attention = variant.attention ? {
+    numTokens, numLayers, numHeads, topK: ATTENTION_TOP_K,
+    sinkMass: new Float32Array(heads).map(() => next()),
+    topPositions: new Int32Array(heads * ATTENTION_TOP_K).map((_, slot) => Math.max(-1, Math.floor(slot / (numLayers * numHeads * ATTENTION_TOP_K)) - (slot % ATTENTION_TOP_K))),
+    topWeights: new Float32Array(heads * ATTENTION_TOP_K).map(() => next() / 8),
+  } : null;
+  const generated = numTokens - PROMPT_TOKENS;
+  return {
+    model: { name: shape.name, configHash: `bench-${shape.name}` },
+    tokens: Array.from({ length: numTokens }, () => Math.floor(next() * 200000)),
+    promptLength: PROMPT_TOKENS,
+    messages: [
+      { role: 'user', channel: null, recipient: null, contentType: null, content: 'Explain the benchmark.', tokenStart: 0, tokenEnd: PROMPT_TOKENS, complete: true },
+      { role: 'assistant', channel: 'analysis', recipient: null, contentType: null, content: 'thinking '.repeat(200), tokenStart: PROMPT_TOKENS, tokenEnd: PROMPT_TOKENS + generated / 2, complete: true },
+      { role: 'assistant', channel: 'final', recipient: null, contentType: null, content: 'answer '.repeat(200), tokenStart: PROMPT_TOKENS + generated / 2, tokenEnd: numTokens, complete: true },
+    ],
+    logprobs: Array.from({ length: generated }, () => -next() * 4),
+    routing: { numTokens, numLayers, numExperts, topK, experts, weights, logits },
+    attention,
+    sampling: { temperature: 1, topP: 1, seed, maxNewTokens: generated },
+    stopReason: 'max_tokens',
+    timings: { prefillMs: 1, decodeMs: 1, prefillTokensPerSecond: 1, decodeTokensPerSecond: 1 },
+  };
+}
+
+function identity(shape: Shape): ModelIdentity {
+  return { name: shape.name, configHash: `bench-${shape.name}`, numLayers: shape.numLayers, numExperts: shape.numExperts,
+    expertsPerToken: shape.topK, numHeads: shape.numHeads, hiddenSize: 2880, vocabSize: 201088 };
+}
+
+async function ingest(store: Store, shape: Shape, run: RunResult, includeLogits: boolean): Promise<{ id: string; ms: number }> {
+  const started = performance.now();
+  const id = await store.traces.create({ model: identity(shape), prompt: [{ role: 'user', content: 'bench' }], sampling: run.sampling });
+  await store.traces.complete(id, run, { includeLogits });
+  return { id, ms: performance.now() - started };
+}
+
+/** Stored chunk bytes (headers and checksums included): all sections, and the routing section alone. */
+async function storedBytes(store: Store, id: string): Promise<{ all: number; routing: number }> {
+  const rows = await store.backend.prisma.traceChunk.findMany({ where: { traceId: id }, select: { byteLength: true, section: true } });
+  const sum = (section?: string) => rows.filter((row) => !section || row.section === section).reduce((total, row) => total + row.byteLength, 0);
+  return { all: sum(), routing: sum('routing') };
+}
+
+async function benchBackend(label: string, options: StoreOptions): Promise<void> {
+  const store = await openStore(options);
+  try {
+    console.log(`\n== ${label} (${store.backend.location})`);
+    await ingest(store, SHAPES[0], syntheticRun(SHAPES[0], 512, VARIANTS[0], 0), false); // warm-up: Prisma plans, connections
+    for (const shape of SHAPES) {
+      for (const variant of VARIANTS) {
+        if (variant.attention && shape.name !== 'gpt-oss-20b') continue;
+        let tokens = 0;
+        let ms = 0;
+        let bytes = 0;
+        let routingBytes = 0;
+        for (let index = 0; index < variant.traces; index++) {
+          const run = syntheticRun(shape, variant.tokens, variant, index + 1); // generated outside the timing
+          const result = await ingest(store, shape, run, variant.logits);
+          tokens += variant.tokens;
+          ms += result.ms;
+          const stored = await storedBytes(store, result.id);
+          bytes += stored.all;
+          routingBytes += stored.routing;
+        }
+        console.log(`${shape.name.padEnd(13)} ${variant.name.padEnd(36)} ingest ${Math.round((tokens * 1000) / ms).toLocaleString('en-US').padStart(9)} tokens/s   ${(bytes / tokens).toFixed(1).padStart(8)} bytes/token stored (routing section ${(routingBytes / tokens).toFixed(1)})`);
+      }
+      for (const withLogits of [false, true]) {
+        const run = syntheticRun(shape, LOAD_TOKENS, { logits: withLogits, attention: false }, 99);
+        const { id } = await ingest(store, shape, run, withLogits);
+        const times: number[] = [];
+        for (let repeat = 0; repeat < 3; repeat++) {
+          const started = performance.now();
+          const trace = await store.traces.get(id, { includeRawCot: true, sections: withLogits ? ['routing', 'logits'] : ['routing'] });
+          times.push(performance.now() - started);
+          if (trace?.tokens.length !== LOAD_TOKENS) throw new Error('loaded trace has the wrong length');
+        }
+        times.sort((a, b) => a - b);
+        console.log(`${shape.name.padEnd(13)} load one ${LOAD_TOKENS}-token trace, ${withLogits ? 'routing + logits' : 'routing'}`.padEnd(51) + `   median ${times[1].toFixed(0)} ms`);
+      }
+    }
+  } finally {
+    await store.close();
+  }
+}
+
+async function postgresUrl(): Promise<string | null> {
+  const url = process.env.DATABASE_URL || 'postgresql://postgres@127.0.0.1:5432/test';
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
+  try {
+    await client.connect();
+    await client.end();
+    return url;
+  } catch {
+    return null;
+  }
+}
+
+const dataDir = mkdtempSync(join(tmpdir(), 'cotscope-bench-'));
+try {
+  const url = await postgresUrl();
+  if (url) {
+    const schema = `cotscope_bench_${process.pid}`;
+    try {
+      await benchBackend('PostgreSQL', { databaseUrl: url, schema });
+    } finally {
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      await client.end();
+    }
+  } else {
+    console.log('\n== PostgreSQL: not reachable (set DATABASE_URL); skipped');
+  }
+  await benchBackend('PGlite', { databaseUrl: '', dataDir });
+} finally {
+  rmSync(dataDir, { recursive: true, force: true });
+}
