@@ -8,7 +8,7 @@ export interface LabelCount {
 }
 
 export async function addTracesToCollection(backend: Backend, name: string, traceIds: string[]): Promise<void> {
-  await backend.prisma.$transaction((tx) => addToCollection(tx, name, traceIds));
+  await backend.fast.transaction((query) => addToCollection(query, name, traceIds));
 }
 
 export async function removeTraceFromCollection(backend: Backend, name: string, traceId: string): Promise<void> {
@@ -21,7 +21,7 @@ export async function listCollections(backend: Backend): Promise<LabelCount[]> {
 }
 
 export async function tagTrace(backend: Backend, traceId: string, names: string[]): Promise<void> {
-  await backend.prisma.$transaction((tx) => addTags(tx, traceId, names));
+  await backend.fast.transaction((query) => addTags(query, traceId, names));
 }
 
 export async function untagTrace(backend: Backend, traceId: string, name: string): Promise<void> {

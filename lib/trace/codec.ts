@@ -143,7 +143,8 @@ function encodeRouting(routing: RoutingCapture, start: number, end: number): Enc
   const perToken = routing.numLayers * routing.topK;
   const experts = routing.experts.subarray(start * perToken, end * perToken);
   const wideIds = routing.numExperts > 256;
-  const ids = wideIds ? Uint16Array.from(experts) : Uint8Array.from(experts);
+  // Same-width ids go in as a view (writeChunk copies them once); Uint8Array.from would iterate.
+  const ids = wideIds ? asUint16(experts) : asUint8(experts);
   const weights = encodeHalf(routing.weights.subarray(start * perToken, end * perToken));
   return writeChunk('routing', start, end, wideIds ? FLAG_EXPERTS_U16 : 0, [routing.numLayers, routing.numExperts, routing.topK, 0], [ids, weights]);
 }
@@ -166,6 +167,14 @@ function encodeAttention(attention: AttentionCapture, start: number, end: number
   const weights = encodeHalf(attention.topWeights.subarray(start * perTokenSlots, end * perTokenSlots));
   return writeChunk('attention', start, end, wide ? FLAG_POSITIONS_I32 : 0,
     [attention.numLayers, attention.numHeads, attention.topK, 0], [sinkMass, packedPositions, weights]);
+}
+
+function asUint8(ids: Uint8Array | Uint16Array): Uint8Array {
+  return ids instanceof Uint8Array ? ids : Uint8Array.from(ids);
+}
+
+function asUint16(ids: Uint8Array | Uint16Array): Uint16Array {
+  return ids instanceof Uint16Array ? ids : Uint16Array.from(ids);
 }
 
 function packPositionsU16(positions: Int32Array): Uint16Array {
@@ -418,9 +427,30 @@ export function fromHalfBits(bits: number): number {
   return halfTable[bits];
 }
 
+/** f32 bit patterns whose magnitude rounds to a normal, finite f16: [2^-14, 65520). */
+const NORMAL_HALF_MIN_BITS = 0x38800000;
+const HALF_OVERFLOW_BITS = 0x477ff000;
+/** (127 - 15) << 23: rebiases the f32 exponent to f16's. */
+const EXPONENT_REBIAS = 0x38000000;
+
+/**
+ * Bulk f32 -> f16 on the raw bits. For the normal range (nearly all routing and attention
+ * weights) rounding to nearest-even is one add: 0xfff plus the kept mantissa's lowest bit, then
+ * a shift, whose carry bumps the exponent exactly as it should. Everything else (subnormals,
+ * zero, overflow, Inf, NaN) goes through toHalfBits.
+ */
 export function encodeHalf(values: Float32Array): Uint16Array {
+  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
   const out = new Uint16Array(values.length);
-  for (let i = 0; i < values.length; i++) out[i] = toHalfBits(values[i]);
+  for (let i = 0; i < values.length; i++) {
+    const word = bits[i];
+    const magnitude = word & 0x7fffffff;
+    if (magnitude >= NORMAL_HALF_MIN_BITS && magnitude < HALF_OVERFLOW_BITS) {
+      out[i] = ((word >>> 16) & 0x8000) | ((magnitude - EXPONENT_REBIAS + 0xfff + ((magnitude >>> 13) & 1)) >>> 13);
+    } else {
+      out[i] = toHalfBits(values[i]);
+    }
+  }
   return out;
 }
 
