@@ -3,5 +3,4 @@ export * from './tokenizer';
 export * from './render';
 export * from './parser';
 export { parseHeader, type ParsedHeader } from './header';
-export { bpeMergePairs, byteLevelText, byteLevelVocabulary, type ByteLevelVocabulary, type MergePair } from './bpe-merges';
 export { schemaToTypeScript, functionToolsSection } from './tool-schema';
