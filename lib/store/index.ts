@@ -12,7 +12,7 @@ import { listTraces, searchMessages, type SearchOptions } from './query';
 import { completeTrace, createTrace, failTrace, getTrace, heartbeat, recoverStale } from './traces';
 import type { CompleteOptions, GetOptions, ListOptions, NewTrace, SearchHit, StoredTrace, TraceFilters, TracePage } from './types';
 import type { RunResult } from '../trace/types';
-import type { ExpertUsageRow } from '../trace/summary';
+import { expertRows, type ExpertUsageRow } from '../trace/summary';
 
 export * from './types';
 export { CorruptBlobError } from '../trace/codec';
@@ -86,8 +86,8 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
       get: (id, getOptions) => getTrace(backend, id, getOptions),
       list: (filters, listOptions) => listTraces(backend, filters, listOptions),
       usage: async (id) => {
-        const rows = await backend.prisma.expertUsage.findMany({ where: { traceId: id }, orderBy: [{ channel: 'asc' }, { layer: 'asc' }, { expert: 'asc' }] });
-        return rows.map(({ channel, layer, expert, count, weightSum }) => ({ channel, layer, expert, count, weightSum }));
+        const rows = await backend.prisma.expertUsage.findMany({ where: { traceId: id }, orderBy: [{ channel: 'asc' }, { layer: 'asc' }] });
+        return expertRows(rows);
       },
       completedKeys: async ({ modelName, configHash, collection }) => {
         const rows = await backend.prisma.trace.findMany({

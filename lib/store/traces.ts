@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { assembleCapture, decodeChunk, encodeCapture, type ChunkSection, type EncodedChunk } from '../trace/codec';
-import { summarizeExpertUsage, type ExpertUsageRow } from '../trace/summary';
+import { summarizeExpertUsage, type LayerUsageRow } from '../trace/summary';
 import type { RunResult, StopReason, TraceMessage } from '../trace/types';
 import type { Backend, BytesCodec, SqlQuery } from './backend';
 import { currentOwner, staleReason } from './owner';
@@ -128,13 +128,11 @@ function messageRow(index: number, message: TraceMessage) {
   };
 }
 
-/** One column array per field: thousands of rows parse far faster from arrays than from JSON. */
-async function insertUsage(query: SqlQuery, traceId: string, usage: ExpertUsageRow[]): Promise<void> {
+async function insertUsage(query: SqlQuery, traceId: string, usage: LayerUsageRow[]): Promise<void> {
   await query(
-    `INSERT INTO expert_usage (trace_id, channel, layer, expert, count, weight_sum)
-     SELECT $1, u.* FROM unnest($2::text[], $3::int[], $4::int[], $5::int[], $6::float8[]) AS u`,
-    [traceId, usage.map((row) => row.channel), usage.map((row) => row.layer), usage.map((row) => row.expert),
-      usage.map((row) => row.count), usage.map((row) => row.weightSum)]);
+    `INSERT INTO expert_usage (trace_id, channel, layer, counts, weight_sums)
+     SELECT $1, u.channel, u.layer, u.counts, u."weightSums" FROM jsonb_to_recordset($2::jsonb) AS u(channel text, layer int, counts int[], "weightSums" float8[])`,
+    [traceId, JSON.stringify(usage)]);
 }
 
 async function insertChunks(query: SqlQuery, bytes: BytesCodec, traceId: string, chunks: EncodedChunk[]): Promise<void> {

@@ -14,6 +14,14 @@ export interface ExpertUsageRow {
   weightSum: number;
 }
 
+/** All experts of one layer and channel: element e is expert e (the store keeps usage in this form). */
+export interface LayerUsageRow {
+  channel: string;
+  layer: number;
+  counts: number[];
+  weightSums: number[];
+}
+
 export const NO_CHANNEL = 'none';
 
 export function channelOfMessage(message: TraceMessage): string {
@@ -30,7 +38,8 @@ export function tokenChannels(numTokens: number, messages: TraceMessage[]): stri
   return channels;
 }
 
-export function summarizeExpertUsage(routing: RoutingCapture, messages: TraceMessage[]): ExpertUsageRow[] {
+/** Usage per channel and layer, one row each; layers with no token in a channel are absent. */
+export function summarizeExpertUsage(routing: RoutingCapture, messages: TraceMessage[]): LayerUsageRow[] {
   const { numTokens, numLayers, numExperts, topK, experts, weights } = routing;
   const channels = tokenChannels(numTokens, messages);
   const tables = new Map<string, { counts: Uint32Array; weightSums: Float64Array }>();
@@ -50,12 +59,18 @@ export function summarizeExpertUsage(routing: RoutingCapture, messages: TraceMes
       }
     }
   }
-  const rows: ExpertUsageRow[] = [];
+  const rows: LayerUsageRow[] = [];
   for (const [channel, { counts, weightSums }] of tables) {
-    for (let cell = 0; cell < cells; cell++) {
-      if (counts[cell] === 0) continue;
-      rows.push({ channel, layer: Math.floor(cell / numExperts), expert: cell % numExperts, count: counts[cell], weightSum: weightSums[cell] });
+    for (let layer = 0; layer < numLayers; layer++) {
+      const cellsOfLayer = [layer * numExperts, (layer + 1) * numExperts] as const;
+      rows.push({ channel, layer, counts: Array.from(counts.subarray(...cellsOfLayer)), weightSums: Array.from(weightSums.subarray(...cellsOfLayer)) });
     }
   }
   return rows;
+}
+
+/** Per-expert rows of the experts that were chosen at least once. */
+export function expertRows(layerRows: LayerUsageRow[]): ExpertUsageRow[] {
+  return layerRows.flatMap(({ channel, layer, counts, weightSums }) => counts.flatMap((count, expert) =>
+    count > 0 ? [{ channel, layer, expert, count, weightSum: weightSums[expert] }] : []));
 }
