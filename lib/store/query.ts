@@ -69,10 +69,12 @@ export async function listTraces(backend: Backend, filters: TraceFilters = {}, o
   const sort = options.sort ?? 'createdAt';
   const direction = options.direction ?? 'desc';
   const limit = Math.min(Math.max(1, options.limit ?? DEFAULT_PAGE_SIZE), MAX_PAGE_SIZE);
-  const conditions = await whereOf(backend, filters, options.includeRawCot ?? false);
-  if (options.cursor) conditions.push(keysetCondition(sort, direction, decodeCursor(options.cursor)));
+  const filterConditions = await whereOf(backend, filters, options.includeRawCot ?? false);
+  const pageConditions = options.cursor ? [...filterConditions, keysetCondition(sort, direction, decodeCursor(options.cursor))] : filterConditions;
+  // One count(*) over the same filters, run alongside the page query.
+  const totalQuery = backend.prisma.trace.count({ where: { AND: filterConditions } });
   const rows = await backend.prisma.trace.findMany({
-    where: { AND: conditions },
+    where: { AND: pageConditions },
     orderBy: [{ [sort]: direction }, { id: direction }],
     take: limit + 1,
     include: {
@@ -100,8 +102,12 @@ export async function listTraces(backend: Backend, filters: TraceFilters = {}, o
     collections: row.collections.map((link) => link.collection.name).sort(),
     tags: row.tags.map((link) => link.tag.name).sort(),
     finalPreview: row.messages[0] ? row.messages[0].text.slice(0, PREVIEW_CHARS) : null,
+    prefillMs: row.prefillMs,
+    decodeMs: row.decodeMs,
+    prefillTokensPerSecond: row.prefillTps,
+    decodeTokensPerSecond: row.decodeTps,
   }));
-  return { items, nextCursor };
+  return { items, nextCursor, total: await totalQuery };
 }
 
 export interface SearchOptions {

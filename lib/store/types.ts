@@ -115,11 +115,18 @@ export interface TraceListItem {
   tags: string[];
   /** Start of the final answer, when there is one. */
   finalPreview: string | null;
+  /** Run timings; null until the trace completes (and for traces stored without them). */
+  prefillMs: number | null;
+  decodeMs: number | null;
+  prefillTokensPerSecond: number | null;
+  decodeTokensPerSecond: number | null;
 }
 
 export interface TracePage {
   items: TraceListItem[];
   nextCursor: string | null;
+  /** Traces matching the filters on all pages (the cursor does not narrow it). */
+  total: number;
 }
 
 export interface SearchHit {

@@ -122,7 +122,7 @@ export async function listTraces(query: TraceListQuery, identity: Identity): Pro
     createdAt: item.createdAt,
     promptTokens: item.promptTokens,
     tokenCount: item.tokenCount,
-    decodeTokensPerSecond: null,
+    decodeTokensPerSecond: item.decodeTokensPerSecond,
     preview: item.finalPreview ?? '',
     tags: item.tags,
     collections: item.collections,

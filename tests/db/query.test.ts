@@ -93,6 +93,28 @@ for (const backend of backendsUnderTest()) {
       assert.deepEqual(await store.tags.list(), [{ name: 'jailbreak', traces: 1 }, { name: 'reviewed', traces: 2 }]);
     });
 
+    test('total counts every trace matching the filters, on every page', async () => {
+      const lowEffort = FIXTURES.filter((fixture) => fixture.effort === 'low').length;
+      let cursor: string | null = null;
+      do {
+        const page = await store.traces.list({ effort: 'low' }, { cursor, limit: 1 });
+        assert.equal(page.total, lowEffort);
+        cursor = page.nextCursor;
+      } while (cursor);
+      assert.equal((await store.traces.list({}, { limit: 1 })).total, FIXTURES.length);
+      assert.equal((await store.traces.list({ effort: 'no-such-effort' })).total, 0);
+    });
+
+    test('list items carry the run timings of completed traces, none for failed ones', async () => {
+      const run = syntheticRun(SMALL, 0);
+      const [complete] = (await store.traces.list({ promptId: 'a' })).items;
+      assert.equal(complete.decodeTokensPerSecond, run.timings.decodeTokensPerSecond);
+      assert.equal(complete.prefillTokensPerSecond, run.timings.prefillTokensPerSecond);
+      assert.equal(complete.decodeMs, run.timings.decodeMs);
+      const [failed] = (await store.traces.list({ promptId: 'd' })).items;
+      assert.equal(failed.decodeTokensPerSecond, null);
+    });
+
     test('list items carry a preview of the final answer', async () => {
       const { items } = await store.traces.list({ promptId: 'c' });
       assert.equal(items[0].finalPreview, 'The answer is four.');
