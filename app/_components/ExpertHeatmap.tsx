@@ -3,7 +3,7 @@
  * Tokens x layers heatmap on a canvas. The full heatmap is rasterised once into an offscreen canvas
  * (one pixel per cell); each pan/zoom frame blits the visible part, so 8k tokens x 36 layers stay smooth.
  */
-import { useEffect, useRef } from 'react';
+import { useEffect, useLayoutEffect, useRef } from 'react';
 import { axisBottom, axisLeft, scaleLinear, select } from 'd3';
 import type { HeatmapData } from '@/lib/workbench/heatmap-payload';
 import { rasterizeHeatmap } from '@/lib/workbench/heatmap-raster';
@@ -48,6 +48,7 @@ export function ExpertHeatmap({ data, version = 0, mode, bands, height = 260, fo
   const viewRef = useRef<Viewport>(fullViewport(data.numTokens));
   const widthRef = useRef(600);
   const frameRef = useRef(0);
+  const drawnRef = useRef(false);
   const drawRef = useRef<() => void>(() => {});
   const numTokens = data.numTokens;
 
@@ -100,6 +101,8 @@ export function ExpertHeatmap({ data, version = 0, mode, bands, height = 260, fo
     const x = scaleLinear().domain([view.start, view.start + view.span]).range([0, width]);
     if (xAxisRef.current) select(xAxisRef.current).call(axisBottom(x).ticks(Math.max(2, Math.floor(width / 80))).tickFormat((value) => String(Math.floor(Number(value)))));
     window.__cotscopeDrawTimes?.push(performance.now() - began);
+    if (!drawnRef.current) performance.mark('cotscope:heatmap-drawn');
+    drawnRef.current = true;
   };
 
   const scheduleDraw = () => {
@@ -110,8 +113,13 @@ export function ExpertHeatmap({ data, version = 0, mode, bands, height = 260, fo
     });
   };
 
-  // Rasterise when the data or the colouring changes.
-  useEffect(() => {
+  const measureWidth = () => {
+    if (containerRef.current) widthRef.current = Math.max(100, containerRef.current.clientWidth - AXIS_LEFT);
+  };
+
+  // Rasterise when the data or the colouring changes, and draw before the browser paints: the
+  // heatmap appears in the same frame as the rest of the view.
+  useLayoutEffect(() => {
     const offscreen = offscreenRef.current ?? document.createElement('canvas');
     offscreenRef.current = offscreen;
     if (numTokens === 0) return;
@@ -120,9 +128,11 @@ export function ExpertHeatmap({ data, version = 0, mode, bands, height = 260, fo
     const image = new ImageData(numTokens, data.numLayers);
     rasterizeHeatmap(data, mode, image.data);
     offscreen.getContext('2d')?.putImageData(image, 0, 0);
+    performance.mark('cotscope:heatmap-rasterized');
     if (follow) viewRef.current = revealToken({ ...viewRef.current, span: Math.max(viewRef.current.span, Math.min(numTokens, 512)) }, numTokens - 1, numTokens);
     else if (viewRef.current.start + viewRef.current.span > numTokens || version === 0) viewRef.current = fullViewport(numTokens);
-    scheduleDraw();
+    measureWidth();
+    drawRef.current();
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [data, version, mode, numTokens]);
 
@@ -142,7 +152,7 @@ export function ExpertHeatmap({ data, version = 0, mode, bands, height = 260, fo
     const canvas = canvasRef.current;
     if (!container || !canvas) return;
     const resize = new ResizeObserver(() => {
-      widthRef.current = Math.max(100, container.clientWidth - AXIS_LEFT);
+      measureWidth();
       scheduleDraw();
     });
     resize.observe(container);

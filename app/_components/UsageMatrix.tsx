@@ -1,5 +1,5 @@
 'use client';
-import { useMemo, useState } from 'react';
+import { useDeferredValue, useMemo, useState } from 'react';
 import { interpolateViridis } from 'd3';
 import type { HeatmapData } from '@/lib/workbench/heatmap-payload';
 import { expertUsage } from '@/lib/workbench/routing-stats';
@@ -8,8 +8,29 @@ import { MatrixCanvas } from './MatrixCanvas';
 import { SequentialLegend } from './Legend';
 import { useFocusState } from './useTokenFocus';
 
-/** Layers x experts: fraction of tokens routed to each expert, over the whole trace or the chosen range. */
-export function UsageMatrix({ data, channelRanges }: { data: HeatmapData; channelRanges: Record<string, TokenRange[]> }) {
+interface UsageMatrixProps {
+  data: HeatmapData;
+  channelRanges: Record<string, TokenRange[]>;
+}
+
+/**
+ * Layers x experts: fraction of tokens routed to each expert, over the whole trace or the chosen range.
+ * It sits below the heatmap, so it is computed in a background render after the heatmap has painted.
+ */
+export function UsageMatrix({ data, channelRanges }: UsageMatrixProps) {
+  const deferred = useDeferredValue<HeatmapData | null>(data, null);
+  if (!deferred) {
+    return (
+      <section aria-label="Expert usage">
+        <h3>Expert usage <small>(layers x experts)</small></h3>
+        <p className="muted">counting expert usage...</p>
+      </section>
+    );
+  }
+  return <UsageMatrixView data={deferred} channelRanges={channelRanges} />;
+}
+
+function UsageMatrixView({ data, channelRanges }: UsageMatrixProps) {
   const selection = useFocusState((state) => state.range);
   const [scope, setScope] = useState<string>('trace');
   const ranges: TokenRange[] | undefined =

@@ -15,34 +15,36 @@ export type HeatmapMode =
 
 /** Image is `numTokens` wide and `numLayers` high; pixel (t, l) is cell token t, layer l. */
 export function rasterizeHeatmap(data: HeatmapData, mode: HeatmapMode, out = new Uint8ClampedArray(data.numTokens * data.numLayers * 4)): Uint8ClampedArray {
-  const { numTokens, numLayers, topK } = data;
+  const { numTokens, numLayers } = data;
   if (out.length !== numTokens * numLayers * 4) throw new Error(`raster buffer has ${out.length} bytes, expected ${numTokens * numLayers * 4}`);
   const palette = mode.kind === 'expert' ? expertPalette(data.numExperts) : sequentialLut(mode.kind === 'weight' ? 'weight' : 'entropy');
-  for (let t = 0; t < numTokens; t++) {
-    for (let l = 0; l < numLayers; l++) {
-      const cell = t * numLayers + l;
-      const colourIndex = cellColourIndex(data, mode, cell * topK, cell);
-      const pixel = (l * numTokens + t) * 4;
-      out[pixel] = palette[colourIndex * 4];
-      out[pixel + 1] = palette[colourIndex * 4 + 1];
-      out[pixel + 2] = palette[colourIndex * 4 + 2];
-      out[pixel + 3] = 255;
-    }
+  // Whole RGBA pixels as 32-bit words: one read and one write per cell (same bytes, same order).
+  const colours = new Uint32Array(palette.buffer, palette.byteOffset, palette.length / 4);
+  const pixels = new Uint32Array(out.buffer, out.byteOffset, numTokens * numLayers);
+  const colourIndexOf = cellColourIndex(data, mode);
+  for (let l = 0; l < numLayers; l++) {
+    const row = l * numTokens;
+    for (let t = 0; t < numTokens; t++) pixels[row + t] = colours[colourIndexOf(t * numLayers + l)];
   }
   return out;
 }
 
-function cellColourIndex(data: HeatmapData, mode: HeatmapMode, slotBase: number, cell: number): number {
+/** Palette index of cell (token * numLayers + layer), one small function per mode so the loop stays monomorphic. */
+function cellColourIndex(data: HeatmapData, mode: HeatmapMode): (cell: number) => number {
+  const { experts, weights, entropy, topK } = data;
   switch (mode.kind) {
-    case 'expert':
-      return data.experts[slotBase + Math.min(mode.rank, data.topK - 1)];
+    case 'expert': {
+      const rank = Math.min(mode.rank, topK - 1);
+      return (cell) => experts[cell * topK + rank];
+    }
     case 'weight': {
-      for (let slot = 0; slot < data.topK; slot++) {
-        if (data.experts[slotBase + slot] === mode.expert) return data.weights[slotBase + slot];
-      }
-      return 0;
+      const { expert } = mode;
+      return (cell) => {
+        for (let slot = cell * topK; slot < (cell + 1) * topK; slot++) if (experts[slot] === expert) return weights[slot];
+        return 0;
+      };
     }
     case 'entropy':
-      return data.entropy[cell];
+      return (cell) => entropy[cell];
   }
 }

@@ -1,4 +1,5 @@
 import { notFound, redirect } from 'next/navigation';
+import { preload } from 'react-dom';
 import { AccessError } from '@/lib/auth/access';
 import { requirePageRole } from '@/lib/auth/server-identity';
 import { traceIdSchema } from '@/lib/workbench/queries';
@@ -22,6 +23,9 @@ export default async function TracePage({ params }: { params: Promise<{ id: stri
     if (error instanceof AccessError && error.status === 401) redirect('/login');
     throw error;
   }
+  // The heatmap bytes start downloading while the HTML parses, not after hydration. The client's
+  // plain fetch() (cors mode, same-origin credentials) picks this response up.
+  if (view.routing) preload(`/api/traces/${view.header.id}/heatmap`, { as: 'fetch', crossOrigin: 'anonymous' });
   return (
     <>
       <TraceHeaderView header={view.header} />

@@ -11,7 +11,7 @@ import { HeatmapPanel } from '@/app/_components/HeatmapPanel';
 import { UsageMatrix } from '@/app/_components/UsageMatrix';
 import { TokenInspector } from '@/app/_components/TokenInspector';
 import { AttentionView } from '@/app/_components/AttentionView';
-import { fetchHeatmap } from '@/app/_components/fetch-heatmap';
+import { forgetHeatmap, requestHeatmap } from '@/app/_components/fetch-heatmap';
 import { ReasoningPanel } from './ReasoningPanel';
 
 export function TraceWorkbench({ view }: { view: TraceViewData }) {
@@ -20,14 +20,23 @@ export function TraceWorkbench({ view }: { view: TraceViewData }) {
   const [error, setError] = useState<string | null>(null);
   const traceId = view.header.id;
 
+  // Started during render (hydration), consumed by the effect once the view is mounted.
+  const heatmapRequest = view.routing ? requestHeatmap(traceId) : null;
   useEffect(() => {
-    if (!view.routing) return;
-    const controller = new AbortController();
-    fetchHeatmap(traceId, controller.signal)
-      .then(setHeatmap)
-      .catch((reason: Error) => reason.name !== 'AbortError' && setError(reason.message));
-    return () => controller.abort();
-  }, [traceId, view.routing]);
+    if (!heatmapRequest) return;
+    let mounted = true;
+    heatmapRequest.then(
+      (data) => mounted && setHeatmap(data),
+      (reason: Error) => mounted && setError(reason.message),
+    );
+    return () => {
+      mounted = false;
+      forgetHeatmap(traceId);
+    };
+  }, [traceId, heatmapRequest]);
+
+  // Effects run after the whole view has hydrated (bench/ui.ts reports this mark).
+  useEffect(() => void performance.mark('cotscope:hydrated'), []);
 
   const bands = useMemo(() => channelBands(view.messages), [view.messages]);
   const channelRanges = useMemo(() => {
@@ -38,17 +47,6 @@ export function TraceWorkbench({ view }: { view: TraceViewData }) {
     }
     return ranges;
   }, [view.messages]);
-
-  // Scroll the selected token into view in the text panels.
-  useEffect(
-    () =>
-      focus.subscribe(() => {
-        const selected = focus.snapshot().selected;
-        if (selected === null) return;
-        document.querySelector(`.tok[data-t="${selected}"]`)?.scrollIntoView({ block: 'nearest' });
-      }),
-    [focus],
-  );
 
   return (
     <TokenFocusContext.Provider value={focus}>
