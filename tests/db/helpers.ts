@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { openStore, type ModelIdentity, type Store, type StoreOptions } from '../../lib/store/index';
 import type { RunResult, TraceMessage } from '../../lib/trace/types';
+import { mulberry32 } from '../../lib/model/generate';
 
 export interface BackendUnderTest {
   name: 'pglite' | 'postgres';
@@ -59,17 +60,8 @@ export async function withStore<T>(backend: BackendUnderTest, body: (store: Stor
   }
 }
 
-/** Deterministic pseudo-random numbers (mulberry32). */
-export function randomSource(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic pseudo-random numbers: the generator's mulberry32. */
+export const randomSource = mulberry32;
 
 export interface RunShape {
   numLayers: number;
