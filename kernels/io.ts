@@ -8,6 +8,8 @@ export const INPUT_IDS = 'input_ids';
 export const SEQLENS_K = 'seqlens_k';
 export const TOTAL_SEQUENCE_LENGTH = 'total_sequence_length';
 export const LOGITS = 'logits';
+/** log(sum(exp(logits))) per logits row, [1, rows]: the sampler's log-prob normaliser without a JS exp pass. */
+export const LOGITS_LOGSUMEXP = 'logits_logsumexp';
 
 export interface KvCacheIo {
   pastKey: string;

@@ -17,6 +17,7 @@ import { fusedExperts, referenceExperts, type ExpertShape, type ExpertWeights } 
 import {
   INPUT_IDS,
   LOGITS,
+  LOGITS_LOGSUMEXP,
   SEQLENS_K,
   TOTAL_SEQUENCE_LENGTH,
   blockName,
@@ -219,9 +220,11 @@ export function buildGptOssGraph(source: WeightSource, options: GraphOptions): B
   const lmHead = g.initializer('output.weight', denseTensor(source, tensorNames.lmHead, [config.vocabSize, H]), [config.vocabSize, H]);
   const logitRows = linear(g, rows, lmHead, null, 'result_output');
   g.op('Unsqueeze', [logitRows, g.constInt64([0])], LOGITS);
+  g.op('ReduceLogSumExp', [LOGITS, g.constInt64([-1])], LOGITS_LOGSUMEXP, { keepdims: 0 });
 
   // Outputs, in a stable order.
   g.output(LOGITS, 'float32', [1, options.logits === 'last' ? 1 : SEQ, config.vocabSize]);
+  g.output(LOGITS_LOGSUMEXP, 'float32', [1, options.logits === 'last' ? 1 : SEQ]);
   const kvCache = fused ? Array.from({ length: config.numLayers }, (_, l) => kvCacheIo(l)) : [];
   for (const kv of kvCache) {
     g.output(kv.presentKey, 'float32', [1, config.numKvHeads, TOTAL, config.headDim]);

@@ -4,7 +4,7 @@
  */
 import path from 'node:path';
 import type ort from 'onnxruntime-node';
-import { buildGptOssGraph, createSession, DEFAULT_ATTENTION_TOP_K, emptyKvCache, forwardFeeds, nextKvCache, type BuiltGraph, type KvCache } from '../../kernels';
+import { buildGptOssGraph, createSession, LOGITS, LOGITS_LOGSUMEXP, DEFAULT_ATTENTION_TOP_K, emptyKvCache, forwardFeeds, nextKvCache, type BuiltGraph, type KvCache } from '../../kernels';
 import { parseTokens } from '../harmony/parser';
 import { STOP_TOKENS } from '../harmony/tokenizer';
 import { configHash, type GptOssConfig } from '../model/config';
@@ -53,6 +53,11 @@ function decodedExpertBytes(config: GptOssConfig): number {
   return config.numLayers * config.numExperts * perExpert * 4;
 }
 
+/** The expert kernel the runtime uses when RuntimeOptions.experts is not given. */
+export function defaultExpertKind(config: GptOssConfig): 'float' | 'int8' {
+  return decodedExpertBytes(config) <= FLOAT_EXPERTS_LIMIT ? 'float' : 'int8';
+}
+
 /**
  * Attention capture makes the fused kernel materialise [heads, chunk, total] probabilities per
  * layer; chunks are shrunk so that stays under ~64 MiB however long the sequence gets.
@@ -71,7 +76,7 @@ export async function loadRuntime(modelDir: string, options: RuntimeOptions = {}
   const prefillChunk = options.prefillChunk ?? 256;
   const maxSequence = Math.min(options.maxSequence ?? 8192, config.maxPositionEmbeddings);
   const yarn = options.yarn ?? 'exact';
-  const experts = options.experts ?? (decodedExpertBytes(config) <= FLOAT_EXPERTS_LIMIT ? 'float' : 'int8');
+  const experts = options.experts ?? defaultExpertKind(config);
   const sessions = new Map<string, Promise<{ session: ort.InferenceSession; graph: BuiltGraph }>>();
   const name = path.basename(path.resolve(modelDir));
   let closed = false;
@@ -110,7 +115,8 @@ export async function loadRuntime(modelDir: string, options: RuntimeOptions = {}
       if (!tensor) throw new Error(`graph output ${tap} is missing`);
       return { data: tensor.data as Float32Array | BigInt64Array, dims: tensor.dims };
     };
-    return { logits: outputs.logits.data as Float32Array, read };
+    const logSumExp = outputs[LOGITS_LOGSUMEXP]?.data as Float32Array | undefined;
+    return { logits: outputs[LOGITS].data as Float32Array, logSumExp: logSumExp?.[logSumExp.length - 1], read };
   };
 
   const generate = async (request: GenerateRequest): Promise<RunResult> => {
@@ -146,6 +152,7 @@ export async function loadRuntime(modelDir: string, options: RuntimeOptions = {}
 
     const prefillStart = performance.now();
     let logits: Float32Array = new Float32Array(0);
+    let logSumExp: number | undefined;
     try {
       for (let start = 0, size = 0; start < tokens.length; start += size) {
         throwIfAborted();
@@ -153,7 +160,7 @@ export async function loadRuntime(modelDir: string, options: RuntimeOptions = {}
         const chunk = tokens.slice(start, start + size);
         const pass = await forward(session, cache, chunk);
         record(pass.read, chunk.length);
-        logits = pass.logits;
+        ({ logits, logSumExp } = pass);
       }
     } catch (error) {
       if (error instanceof CancelledError) stopReason = 'cancelled';
@@ -168,7 +175,7 @@ export async function loadRuntime(modelDir: string, options: RuntimeOptions = {}
         stopReason = 'cancelled';
         break;
       }
-      const { token: next, logprob } = sampler.pick(logits);
+      const { token: next, logprob } = sampler.pick(logits, logSumExp);
       tokens.push(next);
       logprobs.push(logprob);
       const index = tokens.length - 1;
@@ -187,7 +194,7 @@ export async function loadRuntime(modelDir: string, options: RuntimeOptions = {}
       }
       const pass = await forward(session, cache, [next]);
       record(pass.read, 1);
-      logits = pass.logits;
+      ({ logits, logSumExp } = pass);
       decodeSteps++;
     }
     const decodeMs = performance.now() - decodeStart;

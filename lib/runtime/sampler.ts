@@ -148,13 +148,18 @@ export class Sampler {
     validateSamplerSettings(settings);
   }
 
-  pick(logits: Float32Array): SampledToken {
+  /**
+   * `logSumExp`, when the graph computed it (kernels LOGITS_LOGSUMEXP), replaces the JS exp pass
+   * over the whole vocabulary that the log-probability otherwise needs.
+   */
+  pick(logits: Float32Array, logSumExp?: number): SampledToken {
     const { temperature, topP } = this.settings;
-    const max = maxOf(logits);
+    const logprobOf = (token: number, max: number) => (logSumExp === undefined ? logProbabilityWithMax(logits, token, max) : logits[token] - logSumExp);
     if (temperature === 0) {
       const token = argmax(logits);
-      return { token, logprob: logProbabilityWithMax(logits, token, max) };
+      return { token, logprob: logprobOf(token, logits[token]) };
     }
+    const max = maxOf(logits);
     if (this.scratch.length !== logits.length) this.scratch = new Float32Array(logits.length);
     const weights = this.scratch;
     let total = temperatureWeights(logits, temperature, max, weights);
@@ -183,8 +188,7 @@ export class Sampler {
       }
       if (token < 0) token = argmax(logits);
     }
-    const logprob =
-      temperature === 1 && topP === 1 ? logits[token] - max - Math.log(total) : logProbabilityWithMax(logits, token, max);
+    const logprob = temperature === 1 && topP === 1 ? logits[token] - max - Math.log(total) : logprobOf(token, max);
     return { token, logprob };
   }
 }
