@@ -4,7 +4,7 @@
  */
 import path from 'node:path';
 import type ort from 'onnxruntime-node';
-import { buildGptOssGraph, createSession, LOGITS, LOGITS_LOGSUMEXP, DEFAULT_ATTENTION_TOP_K, emptyKvCache, forwardFeeds, nextKvCache, type BuiltGraph, type KvCache } from '../../kernels';
+import { buildGptOssGraph, createSession, LOGITS, LOGITS_LOGSUMEXP, DEFAULT_ATTENTION_TOP_K, emptyKvCache, forwardFeeds, nextKvCache, type CaptureSelection, type GraphIo, type KvCache } from '../../kernels';
 import { parseTokens } from '../harmony/parser';
 import { STOP_TOKENS } from '../harmony/tokenizer';
 import { configHash, type GptOssConfig } from '../model/config';
@@ -28,8 +28,22 @@ export class CancelledError extends Error {
   }
 }
 
-function captureKey(capture: CaptureOptions): string {
-  return `${capture.routing ? 'r' : ''}${capture.attention ? `a${capture.attentionTopK ?? DEFAULT_ATTENTION_TOP_K}` : ''}` || 'none';
+/**
+ * The graph a capture mode runs on. Capture off shares the routing graph: its routing taps are a
+ * few tiny TopK/Softmax nodes, while every extra session holds its own copy of the embedding,
+ * lm_head and experts (about 1.6 GB for the small checkpoint).
+ */
+function graphCapture(capture: CaptureOptions): CaptureSelection {
+  return { routing: capture.routing || !capture.attention, attention: capture.attention, attentionTopK: capture.attentionTopK ?? DEFAULT_ATTENTION_TOP_K };
+}
+
+function captureKey(capture: CaptureSelection): string {
+  return `${capture.routing ? 'r' : ''}${capture.attention ? `a${capture.attentionTopK}` : ''}`;
+}
+
+interface LoadedGraph {
+  session: ort.InferenceSession;
+  io: GraphIo;
 }
 
 /** Validates token ids before anything runs: a bad id must never reach a Gather. */
@@ -77,23 +91,26 @@ export async function loadRuntime(modelDir: string, options: RuntimeOptions = {}
   const maxSequence = Math.min(options.maxSequence ?? 8192, config.maxPositionEmbeddings);
   const yarn = options.yarn ?? 'exact';
   const experts = options.experts ?? defaultExpertKind(config);
-  const sessions = new Map<string, Promise<{ session: ort.InferenceSession; graph: BuiltGraph }>>();
+  const sessions = new Map<string, Promise<LoadedGraph>>();
   const name = path.basename(path.resolve(modelDir));
   let closed = false;
 
   const sessionFor = (capture: CaptureOptions) => {
-    const key = captureKey(capture);
+    const selection = graphCapture(capture);
+    const key = captureKey(selection);
     let entry = sessions.get(key);
     if (!entry) {
       const graph = buildGptOssGraph(checkpoint, {
         variant: 'fused',
-        capture: { routing: capture.routing, attention: capture.attention, attentionTopK: capture.attentionTopK ?? DEFAULT_ATTENTION_TOP_K },
+        capture: selection,
         logits: 'last',
         yarn,
         experts,
         maxPositions: maxSequence,
       });
-      entry = createSession(graph, { threads }).then((session) => ({ session, graph }));
+      // Only the IO contract is kept: the model bytes and initializers are ORT's copy from here on.
+      const io = graph.io;
+      entry = createSession(graph, { threads }).then((session) => ({ session, io }));
       sessions.set(key, entry);
     }
     return entry;
@@ -106,9 +123,9 @@ export async function loadRuntime(modelDir: string, options: RuntimeOptions = {}
   }
 
   /** One forward pass over `ids` at positions sequence.length.., advancing the sequence. */
-  const forward = async ({ session, graph }: { session: ort.InferenceSession; graph: BuiltGraph }, sequence: Sequence, ids: number[]) => {
-    const outputs = await session.run(forwardFeeds(graph.io, ids, sequence.kv));
-    sequence.kv = nextKvCache(graph.io, outputs);
+  const forward = async ({ session, io }: LoadedGraph, sequence: Sequence, ids: number[]) => {
+    const outputs = await session.run(forwardFeeds(io, ids, sequence.kv));
+    sequence.kv = nextKvCache(io, outputs);
     sequence.length += ids.length;
     const read: TapReader = (tap) => {
       const tensor = outputs[tap];
@@ -147,7 +164,7 @@ export async function loadRuntime(modelDir: string, options: RuntimeOptions = {}
     const tokens = [...request.promptIds];
     const logprobs: number[] = [];
     const sampler = new Sampler(sampling, new SeededRandom(sampling.seed));
-    const cache: Sequence = { length: 0, kv: emptyKvCache(session.graph.io) };
+    const cache: Sequence = { length: 0, kv: emptyKvCache(session.io) };
     let stopReason: StopReason = 'max_tokens';
 
     const prefillStart = performance.now();
