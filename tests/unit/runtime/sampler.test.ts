@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { logProbability, nucleus, sampleToken, SeededRandom, temperatureSoftmax, validateSamplerSettings } from '../../../lib/runtime/sampler';
+import { logProbability, nucleus, Sampler, sampleToken, SeededRandom, temperatureSoftmax, validateSamplerSettings } from '../../../lib/runtime/sampler';
 
 function randomLogits(size: number, seed: number, spread = 4): Float32Array {
   const random = new SeededRandom(seed);
@@ -66,4 +66,18 @@ test('invalid sampler settings are rejected with the value named', () => {
   assert.throws(() => validateSamplerSettings({ temperature: -1, topP: 1 }), /temperature must be >= 0 \(got -1\)/);
   assert.throws(() => validateSamplerSettings({ temperature: 1, topP: 0 }), /top_p must be in \(0, 1\] \(got 0\)/);
   assert.throws(() => validateSamplerSettings({ temperature: Number.NaN, topP: 1 }), /temperature/);
+});
+
+test('a given log-sum-exp (computed in the graph) yields the same token and log-prob as the JS exp pass', () => {
+  const logits = randomLogits(20000, 11, 12);
+  let sum = 0;
+  for (const value of logits) sum += Math.exp(value);
+  const logSumExp = Math.log(sum);
+  for (const settings of [{ temperature: 0, topP: 1 }, { temperature: 0.7, topP: 0.9 }]) {
+    const withJsPass = new Sampler(settings, new SeededRandom(3)).pick(logits);
+    const withGiven = new Sampler(settings, new SeededRandom(3)).pick(logits, logSumExp);
+    assert.equal(withGiven.token, withJsPass.token);
+    assert.ok(Math.abs(withGiven.logprob - withJsPass.logprob) < 1e-9, `${withGiven.logprob} vs ${withJsPass.logprob}`);
+    assert.ok(Math.abs(withGiven.logprob - (logits[withGiven.token] - logSumExp)) < 1e-12);
+  }
 });
