@@ -219,6 +219,19 @@ test('last-token logits equal the last row of all-token logits', async () => {
   assert.deepEqual(built.io.inputs.map((i) => i.name).slice(0, 2), ['input_ids', 'past.0.key']);
 });
 
+test('logits_logsumexp is the log of the summed exponentials of each logits row', async () => {
+  const all = floats(fused, 'logits');
+  const normalisers = floats(fused, 'logits_logsumexp');
+  assert.equal(normalisers.length, SEQUENCE);
+  for (let row = 0; row < SEQUENCE; row++) {
+    const values = all.subarray(row * V, (row + 1) * V);
+    const max = values.reduce((a, b) => Math.max(a, b), -Infinity);
+    let sum = 0;
+    for (const value of values) sum += Math.exp(value - max);
+    assert.ok(Math.abs(normalisers[row] - (max + Math.log(sum))) < 1e-5, `row ${row}: ${normalisers[row]} vs ${max + Math.log(sum)}`);
+  }
+});
+
 test('int8 QMoE experts (lossless from MXFP4) match fp32 experts', async () => {
   const built = buildGptOssGraph(weights, { ...baseOptions, experts: 'int8' });
   const results = await runOnce(built, tokens);
