@@ -1,5 +1,6 @@
 /**
- * `npm run bench:peer`: cotscope (capture off, routing, routing plus attention) against llama.cpp
+ * `npm run bench:peer`: cotscope (capture off, routing, routing plus attention; capture off again with
+ * 2 intra-op threads) against llama.cpp
  * (node-llama-cpp, threads 1 and 2) on the same weights: the generated checkpoint and its GGUF
  * export (MXFP4 experts, llama.cpp's native path). Runs are interleaved A/B, the median of
  * BENCH_REPEATS (>= 5) is reported. Peak memory is measured per engine in a fresh child process
@@ -29,7 +30,7 @@ const NEW_TOKENS = Number(process.env.BENCH_NEW_TOKENS ?? 64);
 const PRESETS = (process.env.BENCH_PRESETS ?? 'tiny,small').split(',').filter(Boolean) as TinyPreset[];
 const CONTEXT = PROMPT_TOKENS + NEW_TOKENS + 8;
 
-type EngineName = 'cotscope off' | 'cotscope routing' | 'cotscope routing+attention' | 'llama.cpp threads=1' | 'llama.cpp threads=2';
+type EngineName = 'cotscope off' | 'cotscope routing' | 'cotscope routing+attention' | 'cotscope off threads=2' | 'llama.cpp threads=1' | 'llama.cpp threads=2';
 interface Sample { prefill: number; decode: number }
 interface Row {
   preset: string;
@@ -39,9 +40,12 @@ interface Row {
   peakRssMiB: number | null;
 }
 
-const CAPTURES: Record<string, CaptureOptions> = Object.fromEntries(
-  Object.entries(CAPTURE_MODES).map(([mode, capture]) => [`cotscope ${mode}`, capture]),
-);
+interface CotscopeEngine { capture: CaptureOptions; threads: number }
+/** The capture modes with one intra-op thread (as llama.cpp threads=1), and capture off with two. */
+const CAPTURES: Record<string, CotscopeEngine> = {
+  ...Object.fromEntries(Object.entries(CAPTURE_MODES).map(([mode, capture]) => [`cotscope ${mode}`, { capture, threads: 1 }])),
+  'cotscope off threads=2': { capture: CAPTURE_MODES.off, threads: 2 },
+};
 const LLAMA_THREADS: Record<string, number> = { 'llama.cpp threads=1': 1, 'llama.cpp threads=2': 2 };
 const ENGINES = [...Object.keys(CAPTURES), ...Object.keys(LLAMA_THREADS)] as EngineName[];
 
@@ -77,8 +81,8 @@ async function memoryProbe(preset: TinyPreset, engine: EngineName): Promise<void
   const { dir, gguf } = await prepare(preset);
   const ids = benchPromptIds(PROMPT_TOKENS);
   if (engine in CAPTURES) {
-    const runtime = await loadRuntime(dir, { threads: 1, maxSequence: CONTEXT });
-    await runCotscope(runtime, ids, CAPTURES[engine]);
+    const runtime = await loadRuntime(dir, { threads: CAPTURES[engine].threads, maxSequence: CONTEXT });
+    await runCotscope(runtime, ids, CAPTURES[engine].capture);
     await runtime.close();
   } else {
     const peer = await LlamaCppPeer.open(gguf, { threads: LLAMA_THREADS[engine], contextSize: CONTEXT, exact: false });
@@ -110,10 +114,12 @@ function peakMemoryOf(preset: TinyPreset, engine: EngineName): number | null {
 async function benchPreset(preset: TinyPreset): Promise<Row[]> {
   const { dir, gguf } = await prepare(preset);
   const ids = benchPromptIds(PROMPT_TOKENS);
-  const runtime = await loadRuntime(dir, { threads: 1, maxSequence: CONTEXT });
+  const runtimes = new Map<number, Runtime>();
+  for (const { threads } of Object.values(CAPTURES)) if (!runtimes.has(threads)) runtimes.set(threads, await loadRuntime(dir, { threads, maxSequence: CONTEXT }));
   const peers = new Map<EngineName, LlamaCppPeer>();
   for (const [engine, threads] of Object.entries(LLAMA_THREADS)) peers.set(engine as EngineName, await LlamaCppPeer.open(gguf, { threads, contextSize: CONTEXT, exact: false }));
-  const runOnce = (engine: EngineName) => (engine in CAPTURES ? runCotscope(runtime, ids, CAPTURES[engine]) : runLlama(peers.get(engine)!, ids));
+  const runOnce = (engine: EngineName) =>
+    engine in CAPTURES ? runCotscope(runtimes.get(CAPTURES[engine].threads)!, ids, CAPTURES[engine].capture) : runLlama(peers.get(engine)!, ids);
 
   const samples = new Map<EngineName, Sample[]>(ENGINES.map((e) => [e, []]));
   for (const engine of ENGINES) await runOnce(engine); // warm-up: sessions, first allocations
@@ -125,7 +131,7 @@ async function benchPreset(preset: TinyPreset): Promise<Row[]> {
     }
     process.stderr.write(`${preset}: round ${r + 1}/${REPEATS}\n`);
   }
-  await runtime.close();
+  for (const runtime of runtimes.values()) await runtime.close();
   for (const peer of peers.values()) await peer.dispose();
 
   return ENGINES.map((engine) => ({
@@ -140,12 +146,14 @@ async function benchPreset(preset: TinyPreset): Promise<Row[]> {
 /** Whether a random gpt-oss-20b-shaped checkpoint can run here; the reason when it cannot. */
 function twentyBFeasibility(config: GptOssConfig): { runnable: boolean; reason: string } {
   const expertWeights = config.numLayers * config.numExperts * 3 * config.hiddenSize * config.intermediateSize;
-  const cotscopeGiB = (expertWeights * 4) / 2 ** 30; // the runtime decodes experts to float32
+  const denseWeights = 2 * config.vocabSize * config.hiddenSize; // embedding and lm_head, float32
+  // int8 expert values plus one float scale per block of 32 (the runtime's default QMoE path).
+  const cotscopeGiB = (expertWeights * (1 + 4 / 32) + denseWeights * 4) / 2 ** 30;
   const totalGiB = os.totalmem() / 2 ** 30;
   if (cotscopeGiB > totalGiB * 0.8) {
     return {
       runnable: false,
-      reason: `cotscope's runtime holds experts as float32: ${cotscopeGiB.toFixed(0)} GiB for the gpt-oss-20b shape, more than this machine's ${totalGiB.toFixed(0)} GiB (a native MXFP4/int8 expert path is needed)`,
+      reason: `cotscope's runtime holds int8 experts and float32 embedding/lm_head: ${cotscopeGiB.toFixed(0)} GiB for the gpt-oss-20b shape, more than 80% of this machine's ${totalGiB.toFixed(0)} GiB`,
     };
   }
   return { runnable: true, reason: '' };
@@ -180,7 +188,7 @@ async function main(): Promise<void> {
   const twentyB = twentyBFeasibility(GPT_OSS_20B);
   const report = {
     machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', totalMemGiB: os.totalmem() / 2 ** 30, node: process.version },
-    settings: { repeats: REPEATS, promptTokens: PROMPT_TOKENS, newTokens: NEW_TOKENS, cotscopeThreads: 1, llamaCppExperts: 'mxfp4', llamaCppKvCache: 'default (f16), flash attention default' },
+    settings: { repeats: REPEATS, promptTokens: PROMPT_TOKENS, newTokens: NEW_TOKENS, cotscopeThreads: 'per engine name (default 1)', llamaCppExperts: 'mxfp4', llamaCppKvCache: 'default (f16), flash attention default' },
     rows,
     ratios: rows.filter((r) => r.engine.startsWith('cotscope')).flatMap((row) =>
       (Object.keys(LLAMA_THREADS) as EngineName[]).map((peer) => {

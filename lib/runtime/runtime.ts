@@ -7,7 +7,7 @@ import type ort from 'onnxruntime-node';
 import { buildGptOssGraph, createSession, LOGITS, LOGITS_LOGSUMEXP, DEFAULT_ATTENTION_TOP_K, emptyKvCache, forwardFeeds, nextKvCache, type CaptureSelection, type GraphIo, type KvCache } from '../../kernels';
 import { parseTokens } from '../harmony/parser';
 import { STOP_TOKENS } from '../harmony/tokenizer';
-import { configHash, type GptOssConfig } from '../model/config';
+import { configHash } from '../model/config';
 import { openCheckpoint } from '../model/checkpoint';
 import type { RunResult, SamplingParams, StopReason } from '../trace/types';
 import { AttentionRecorder, RoutingRecorder, type TapReader } from './capture';
@@ -59,18 +59,12 @@ export function validatePromptIds(ids: readonly number[], vocabSize: number, max
   }
 }
 
-/** Above this, float32 experts cost too much memory per session; int8 QMoE blocks are lossless for MXFP4. */
-const FLOAT_EXPERTS_LIMIT = 1 << 30;
-
-function decodedExpertBytes(config: GptOssConfig): number {
-  const perExpert = 2 * config.intermediateSize * config.hiddenSize + config.hiddenSize * config.intermediateSize;
-  return config.numLayers * config.numExperts * perExpert * 4;
-}
-
-/** The expert kernel the runtime uses when RuntimeOptions.experts is not given. */
-export function defaultExpertKind(config: GptOssConfig): 'float' | 'int8' {
-  return decodedExpertBytes(config) <= FLOAT_EXPERTS_LIMIT ? 'float' : 'int8';
-}
+/**
+ * The expert kernel when RuntimeOptions.experts is not given: int8 QMoE blocks are lossless for
+ * MXFP4, a quarter of float32's memory, and measured faster at decode on the small checkpoint
+ * (26.1 vs 27.2 ms/step with 1 thread, 16.6 vs 19.2 with 2; interleaved A/B).
+ */
+export const DEFAULT_EXPERTS: 'float' | 'int8' = 'int8';
 
 /**
  * Attention capture makes the fused kernel materialise [heads, chunk, total] probabilities per
@@ -90,7 +84,7 @@ export async function loadRuntime(modelDir: string, options: RuntimeOptions = {}
   const prefillChunk = options.prefillChunk ?? 256;
   const maxSequence = Math.min(options.maxSequence ?? 8192, config.maxPositionEmbeddings);
   const yarn = options.yarn ?? 'exact';
-  const experts = options.experts ?? defaultExpertKind(config);
+  const experts = options.experts ?? DEFAULT_EXPERTS;
   const sessions = new Map<string, Promise<LoadedGraph>>();
   const name = path.basename(path.resolve(modelDir));
   let closed = false;

@@ -54,7 +54,7 @@ export interface RuntimeOptions {
   /** Maximum total sequence length served (default 8192). */
   maxSequence?: number;
   yarn?: 'exact' | 'llamacpp';
-  /** Expert weights in the graph: float32 (default up to 1 GiB decoded) or lossless int8 QMoE blocks. */
+  /** Expert weights in the graph: lossless int8 QMoE blocks (default) or float32. */
   experts?: 'float' | 'int8';
 }
 
