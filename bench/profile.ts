@@ -137,7 +137,7 @@ async function main(): Promise<void> {
   const stepUs = (decodeMs * 1000) / STEPS;
   const kernelUs = [...byOp.values()].reduce((a, b) => a + b, 0);
 
-  console.log(`${MODEL}: capture ${CAPTURE}, experts ${experts}, ${THREADS} thread(s), prompt ${PROMPT_TOKENS}, ${STEPS} decode steps (profiler on: absolute times are inflated a little)`);
+  console.log(`${MODEL}: capture ${CAPTURE}, experts ${experts}, ${THREADS} thread(s), prompt ${PROMPT_TOKENS}, ${STEPS} decode steps (profiler on: it inflates times; compare shares, and take tok/s from bench:runtime)`);
   console.log(`decode: ${(decodeMs / STEPS).toFixed(2)} ms/step = ${(1000 / (decodeMs / STEPS)).toFixed(1)} tok/s; ORT model_run ${(runUs / runs / 1000).toFixed(2)} ms/step, kernels ${(kernelUs / STEPS / 1000).toFixed(2)} ms/step`);
   console.log(table('op type (kernel time)', byOp, STEPS, stepUs).join('\n'));
   console.log(table('node group (kernel time)', byGroup, STEPS, stepUs).join('\n'));
