@@ -39,7 +39,7 @@ const HELP = `usage: cotscope capture --model DIR --prompts FILE.jsonl [options]
   --temperature T          (default 1)
   --top-p P                (default 1)
   --seed S                 base sampler seed (default 0)
-  --threads N              onnxruntime intra-op threads (default 1)
+  --threads N              onnxruntime intra-op threads (default: all cores)
 
 The store is PostgreSQL when DATABASE_URL is set, else PGlite under COTSCOPE_DATA_DIR (./data).`;
 
@@ -295,7 +295,7 @@ export async function runCaptureCommand(argv: string[]): Promise<number> {
   process.on('SIGINT', onSigint);
   const store = await openStore();
   try {
-    const runtime = await loadRuntime(values.model, { threads: numberOption(values.threads, '--threads', 1, true) });
+    const runtime = await loadRuntime(values.model, { threads: values.threads === undefined ? undefined : numberOption(values.threads, '--threads', 1, true) });
     try {
       const report = await runCapture(store, runtime, prompts, settings, controller.signal);
       console.error(`${report.complete} complete, ${report.failed} failed, ${report.skipped} skipped of ${report.planned}` +

@@ -21,7 +21,7 @@ const HELP = `usage: cotscope run --model DIR (--prompt TEXT | --prompt-ids 1,2,
   --seed S               sampler seed (default 0)
   --capture LIST         routing,attention | routing | attention | none (default routing)
   --attention-top-k K    attended positions kept per head (default 8)
-  --threads N            onnxruntime intra-op threads (default 1)
+  --threads N            onnxruntime intra-op threads (default: all cores)
   --yarn exact|llamacpp  rope correction range (default exact)
   --json                 print one JSON document (format in README)`;
 
@@ -115,7 +115,7 @@ export async function runRunCommand(argv: string[]): Promise<number> {
       ? parseTokenIdList(values['prompt-ids'])
       : renderPrompt({ user: values.prompt!, effort, system: values.system, developer: values.developer });
 
-  const runtime = await loadRuntime(values.model!, { threads: numberOption(values.threads, '--threads', 1), yarn: values.yarn });
+  const runtime = await loadRuntime(values.model!, { threads: values.threads === undefined ? undefined : numberOption(values.threads, '--threads', 1), yarn: values.yarn });
   const controller = new AbortController();
   const onSigint = () => controller.abort();
   process.once('SIGINT', onSigint);

@@ -2,6 +2,7 @@
  * The instrumented gpt-oss runtime: onnxruntime-node sessions over the fused graph from kernels/,
  * a KV cache carried across decode steps, chunked prefill, sampling and capture.
  */
+import os from 'node:os';
 import path from 'node:path';
 import type ort from 'onnxruntime-node';
 import { buildGptOssGraph, createSession, LOGITS, LOGITS_LOGSUMEXP, DEFAULT_ATTENTION_TOP_K, emptyKvCache, forwardFeeds, nextKvCache, type CaptureSelection, type GraphIo, type KvCache } from '../../kernels';
@@ -80,7 +81,7 @@ export function attentionChunkSize(start: number, prefillChunk: number, numHeads
 export async function loadRuntime(modelDir: string, options: RuntimeOptions = {}): Promise<Runtime> {
   const checkpoint = openCheckpoint(modelDir);
   const config = checkpoint.config;
-  const threads = options.threads ?? 1;
+  const threads = options.threads ?? os.availableParallelism();
   const prefillChunk = options.prefillChunk ?? 256;
   const maxSequence = Math.min(options.maxSequence ?? 8192, config.maxPositionEmbeddings);
   const yarn = options.yarn ?? 'exact';

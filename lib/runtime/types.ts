@@ -47,7 +47,7 @@ export interface Runtime {
 }
 
 export interface RuntimeOptions {
-  /** onnxruntime intra-op threads (default 1). */
+  /** onnxruntime intra-op threads (default: every core, os.availableParallelism()). */
   threads?: number;
   /** Prompt tokens per prefill chunk (default 256). */
   prefillChunk?: number;
