@@ -10,6 +10,7 @@
  * - Every dense tensor is written as F32 (exact: the checkpoint holds BF16).
  */
 import path from 'node:path';
+import { float32ToF16Bits } from './bf16';
 import type { GptOssConfig } from './config';
 import { MXFP4_BLOCK } from './config';
 import type { Checkpoint } from './checkpoint';
@@ -61,36 +62,7 @@ export function repackMxfp4(blocks: Uint8Array, scales: Uint8Array): Uint8Array 
   return out;
 }
 
-const f32Scratch = new Float32Array(1);
-const u32Scratch = new Uint32Array(f32Scratch.buffer);
-
-/** The IEEE half bit pattern nearest to a float32 value (ties to even); overflow becomes infinity. */
-export function float32ToF16Bits(value: number): number {
-  f32Scratch[0] = value;
-  const bits = u32Scratch[0];
-  const sign = (bits >>> 16) & 0x8000;
-  const exponent = (bits >>> 23) & 0xff;
-  const mantissa = bits & 0x7fffff;
-  if (exponent === 0xff) return sign | 0x7c00 | (mantissa ? 0x200 : 0);
-  const halfExponent = exponent - 127 + 15;
-  if (halfExponent >= 0x1f) return sign | 0x7c00;
-  if (halfExponent <= 0) {
-    if (halfExponent < -10) return sign;
-    // Subnormal half: shift the full significand (with its implicit 1) into 10 bits, round to even.
-    const significand = mantissa | 0x800000;
-    const shift = 14 - halfExponent;
-    const truncated = significand >>> shift;
-    const remainder = significand & ((1 << shift) - 1);
-    const halfway = 1 << (shift - 1);
-    const roundUp = remainder > halfway || (remainder === halfway && (truncated & 1) === 1);
-    return sign | (truncated + (roundUp ? 1 : 0));
-  }
-  const truncated = (halfExponent << 10) | (mantissa >>> 13);
-  const remainder = mantissa & 0x1fff;
-  const roundUp = remainder > 0x1000 || (remainder === 0x1000 && (truncated & 1) === 1);
-  // A carry out of the mantissa correctly bumps the exponent (and reaches infinity at the top).
-  return sign | (truncated + (roundUp ? 1 : 0));
-}
+export { float32ToF16Bits };
 
 function encodeF16(values: Float32Array): Uint8Array {
   const out = new Uint16Array(values.length);

@@ -17,6 +17,7 @@
  */
 import { createHash } from 'node:crypto';
 import { endianness } from 'node:os';
+import { float32ToF16Bits } from '../model/bf16';
 import type { AttentionCapture, RoutingCapture, RunResult } from './types';
 
 export const CODEC_VERSION = 1;
@@ -374,38 +375,8 @@ function assembleAttention(chunks: AttentionChunk[], numTokens: number): Attenti
 export const F16_MAX = 65504;
 
 
-const scratch = new Float32Array(1);
-const scratchBits = new Uint32Array(scratch.buffer);
-
-
-export function toHalfBits(value: number): number {
-  scratch[0] = value;
-  const bits = scratchBits[0];
-  const sign = (bits >>> 16) & 0x8000;
-  const exponent = (bits >>> 23) & 0xff;
-  const mantissa = bits & 0x7fffff;
-  if (exponent === 0xff) return sign | 0x7c00 | (mantissa ? 0x200 : 0); // Inf or NaN
-  const halfExponent = exponent - 127 + 15;
-  if (halfExponent >= 0x1f) return sign | 0x7c00; // overflow
-  if (halfExponent <= 0) {
-    if (halfExponent < -10) return sign; // underflows to zero
-    const full = mantissa | 0x800000;
-    const shift = 14 - halfExponent;
-    const rounded = roundShift(full, shift);
-    return sign | rounded; // may carry into the smallest normal, which is the right answer
-  }
-  const rounded = roundShift(mantissa, 13);
-  return (sign | (halfExponent << 10)) + rounded; // mantissa carry bumps the exponent correctly
-}
-
-/** value >> shift, rounded to nearest with ties to even. */
-function roundShift(value: number, shift: number): number {
-  const truncated = value >>> shift;
-  const remainder = value & ((1 << shift) - 1);
-  const half = 1 << (shift - 1);
-  if (remainder > half || (remainder === half && (truncated & 1) === 1)) return truncated + 1;
-  return truncated;
-}
+/** One value to its f16 bit pattern (shared with the GGUF writer). */
+export const toHalfBits = float32ToF16Bits;
 
 let halfTable: Float32Array | null = null;
 
