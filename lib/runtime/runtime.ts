@@ -12,7 +12,7 @@ import { configHash } from '../model/config';
 import { openCheckpoint } from '../model/checkpoint';
 import type { RunResult, SamplingParams, StopReason } from '../trace/types';
 import { AttentionRecorder, RoutingRecorder, type TapReader } from './capture';
-import { Sampler, SeededRandom, validateSamplerSettings } from './sampler';
+import { Sampler, SeededRandom } from './sampler';
 import { DEFAULT_SAMPLING, type CaptureOptions, type GenerateRequest, type Runtime, type RuntimeOptions } from './types';
 
 export class RuntimeInputError extends Error {
@@ -134,7 +134,8 @@ export async function loadRuntime(modelDir: string, options: RuntimeOptions = {}
   const generate = async (request: GenerateRequest): Promise<RunResult> => {
     if (closed) throw new Error('runtime is closed');
     const sampling: SamplingParams = { ...DEFAULT_SAMPLING, ...request.sampling };
-    validateSamplerSettings(sampling);
+    // Validates temperature and top-p before any session is built.
+    const sampler = new Sampler(sampling, new SeededRandom(sampling.seed));
     if (!Number.isInteger(sampling.maxNewTokens) || sampling.maxNewTokens < 1) {
       throw new RuntimeInputError(`max new tokens must be a positive integer (got ${sampling.maxNewTokens})`);
     }
@@ -158,7 +159,6 @@ export async function loadRuntime(modelDir: string, options: RuntimeOptions = {}
 
     const tokens = [...request.promptIds];
     const logprobs: number[] = [];
-    const sampler = new Sampler(sampling, new SeededRandom(sampling.seed));
     const cache: Sequence = { length: 0, kv: emptyKvCache(session.io) };
     let stopReason: StopReason = 'max_tokens';
 
