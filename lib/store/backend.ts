@@ -86,21 +86,100 @@ export async function openBackend(options: BackendOptions = {}): Promise<Backend
 
 const quoteIdent = (name: string): string => `"${name.replaceAll('"', '""')}"`;
 
+/** SQLSTATE classes and driver messages that mean the connection, not the statement, failed. */
+const CONNECTION_LOST_CODES = new Set(['57P01', '57P02', '57P03', '25P03']);
+const CONNECTION_LOST_MESSAGE = /connection terminated|connection (is )?closed|terminating connection|ECONNRESET|ECONNREFUSED|EPIPE|Client has encountered a connection error|Connection ended unexpectedly/i;
+
+/** True when an error means the database connection went away (the statement may succeed on a new one). */
+export function isConnectionLost(error: unknown): boolean {
+  for (let current: unknown = error, depth = 0; current instanceof Error && depth < 4; current = (current as { cause?: unknown }).cause, depth += 1) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string' && (code.startsWith('08') || CONNECTION_LOST_CODES.has(code) || code === 'ECONNRESET' || code === 'ECONNREFUSED' || code === 'EPIPE')) return true;
+    if (CONNECTION_LOST_MESSAGE.test(current.message)) return true;
+  }
+  return false;
+}
+
+/** The database stayed unreachable for the whole retry window. */
+export class StoreUnavailableError extends Error {
+  constructor(readonly location: string, cause: unknown) {
+    super(`the database at ${location} is unreachable: ${(cause as Error)?.message ?? String(cause)}`, { cause });
+    this.name = 'StoreUnavailableError';
+  }
+}
+
+export interface RetryOptions {
+  /** How long to keep retrying after a lost connection (default COTSCOPE_DB_RETRY_MS or 30 s). */
+  windowMs?: number;
+  location?: string;
+}
+
+/**
+ * Runs `attempt` again on a new connection when the connection was lost, with backoff, for up to
+ * the retry window; other errors pass through at once. `attempt` gets its 0-based try number so a
+ * write can tell "my earlier try may have committed" apart from a conflict.
+ */
+export async function retryOnConnectionLoss<T>(attempt: (tryNumber: number) => Promise<T>, options: RetryOptions = {}): Promise<T> {
+  const windowMs = options.windowMs ?? (Number(process.env.COTSCOPE_DB_RETRY_MS) || 30_000);
+  const deadline = Date.now() + windowMs;
+  for (let tryNumber = 0; ; tryNumber += 1) {
+    try {
+      return await attempt(tryNumber);
+    } catch (error) {
+      if (!isConnectionLost(error)) throw error;
+      if (Date.now() >= deadline) throw new StoreUnavailableError(options.location ?? 'the configured URL', error);
+      await new Promise((resolve) => setTimeout(resolve, Math.min(2_000, 100 * 2 ** tryNumber)));
+    }
+  }
+}
+
+/**
+ * One long-lived session for the migration runner (advisory locks need the same session across
+ * statements), reconnected on next use when the server closed it (idle_session_timeout,
+ * pg_terminate_backend): an idle client's 'error' event must never reach the process as unhandled.
+ */
+function directSession(config: pg.ClientConfig): DirectSql & { end(): Promise<void> } {
+  let client: Promise<pg.Client> | null = null;
+  const connected = (): Promise<pg.Client> => {
+    client ??= (async () => {
+      const fresh = new pg.Client(config);
+      fresh.on('error', () => { client = null; });
+      fresh.on('end', () => { client = null; });
+      await fresh.connect();
+      return fresh;
+    })().catch((error: unknown) => {
+      client = null;
+      throw error;
+    });
+    return client;
+  };
+  return {
+    exec: async (script) => { await (await connected()).query(script); },
+    query: async <Row>(sql: string, params: unknown[] = []) => (await (await connected()).query(sql, params)).rows as Row[],
+    end: async () => {
+      const current = client;
+      client = null;
+      if (current) await (await current.catch(() => null))?.end().catch(() => undefined);
+    },
+  };
+}
+
 async function openPostgres(databaseUrl: string, schemaOption: string | undefined): Promise<Backend> {
   const url = new URL(databaseUrl);
   const schema = schemaOption ?? url.searchParams.get('schema') ?? 'public';
   url.searchParams.delete('schema');
   const connectionString = url.toString();
   const searchPath = `-c search_path=${quoteIdent(schema)}`;
-  const direct = new pg.Client({ connectionString, options: searchPath });
-  await direct.connect();
+  const direct = directSession({ connectionString, options: searchPath });
   try {
-    await direct.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
+    await direct.exec(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
   } catch (error) {
     await direct.end();
     throw error;
   }
   const pool = new pg.Pool({ connectionString, options: searchPath, max: 4 });
+  // An idle pooled connection closed by the server is dropped from the pool; the next query opens another.
+  pool.on('error', () => undefined);
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool, { schema }), transactionOptions: TRANSACTION_OPTIONS });
   url.password = '';
   return {
@@ -108,25 +187,28 @@ async function openPostgres(databaseUrl: string, schemaOption: string | undefine
     location: url.toString(),
     schema,
     prisma,
-    direct: {
-      exec: async (script) => { await direct.query(script); },
-      query: async <Row>(sql: string, params: unknown[] = []) => (await direct.query(sql, params)).rows as Row[],
-    },
+    direct,
     fast: {
       bytes: NATIVE_BYTES,
       query: async <Row>(sql: string, params: unknown[] = []) => (await pool.query(sql, params)).rows as Row[],
       transaction: async (body) => {
         const client = await pool.connect();
+        // A connection lost inside the transaction: the error surfaces from the query; this keeps it from surfacing twice.
+        const ignore = () => undefined;
+        client.on('error', ignore);
+        let broken = false;
         try {
           await client.query('BEGIN');
           const result = await body(async <Row>(sql: string, params: unknown[] = []) => (await client.query(sql, params)).rows as Row[]);
           await client.query('COMMIT');
           return result;
         } catch (error) {
-          await client.query('ROLLBACK').catch(() => undefined);
+          broken = isConnectionLost(error);
+          if (!broken) await client.query('ROLLBACK').catch(() => undefined);
           throw error;
         } finally {
-          client.release();
+          client.off('error', ignore);
+          client.release(broken);
         }
       },
     },

@@ -18,8 +18,9 @@ export * from './types';
 export { CorruptBlobError } from '../trace/codec';
 export { TraceStateError } from './traces';
 export { MigrationError } from './migrate';
-export { BadCursorError } from './query';
-export { defaultDataDir, type BackendKind } from './backend';
+export { BadCursorError, BadQueryError } from './query';
+export { defaultDataDir, StoreUnavailableError, type BackendKind } from './backend';
+export { keepUnsavedRun } from './unsaved';
 
 export interface StoreOptions extends BackendOptions {
   /** Apply pending migrations on open (default true). */

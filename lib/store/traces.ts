@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { assembleCapture, decodeChunk, encodeCapture, type ChunkSection, type EncodedChunk } from '../trace/codec';
 import { summarizeExpertUsage, type LayerUsageRow } from '../trace/summary';
 import type { RunResult, StopReason, TraceMessage } from '../trace/types';
-import type { Backend, BytesCodec, SqlQuery } from './backend';
+import { retryOnConnectionLoss, type Backend, type BytesCodec, type SqlQuery } from './backend';
 import { currentOwner, staleReason } from './owner';
 import type { CompleteOptions, GetOptions, ModelIdentity, NewTrace, PromptMessage, StoredMessage, StoredTrace, TraceStatus } from './types';
 
@@ -38,7 +38,8 @@ export async function createTrace(backend: Backend, input: NewTrace): Promise<st
   const owner = currentOwner();
   const id = randomUUID();
   const { sampling } = input;
-  await backend.fast.transaction(async (query) => {
+  await retryOnConnectionLoss((tryNumber) => backend.fast.transaction(async (query) => {
+    if (tryNumber > 0 && (await query('SELECT 1 FROM traces WHERE id = $1', [id])).length > 0) return; // an earlier try committed
     await ensureModel(query, input.model);
     const inserted = await query(
       `INSERT INTO traces (id, model_id, prompt_id, prompt, effort, sample_index, temperature, top_p, seed, max_new_tokens,
@@ -51,7 +52,7 @@ export async function createTrace(backend: Backend, input: NewTrace): Promise<st
     if (inserted.length !== 1) throw new Error(`model ${input.model.name} (${input.model.configHash}) vanished while creating trace ${id}`);
     if (input.collection) await addToCollection(query, input.collection, [id]);
     if (input.tags?.length) await addTags(query, id, input.tags);
-  });
+  }), { location: backend.location });
   return id;
 }
 
@@ -85,9 +86,11 @@ export async function completeTrace(backend: Backend, id: string, result: RunRes
   const usage = result.routing ? summarizeExpertUsage(result.routing, result.messages) : [];
   const messages = result.messages.map((message, index) => messageRow(index, message));
   const status: TraceStatus = result.stopReason === 'cancelled' ? 'cancelled' : 'complete';
-  await backend.fast.transaction(async (query) => {
-    const rows = await query<{ status: TraceStatus }>('SELECT status::text AS status FROM traces WHERE id = $1 FOR UPDATE', [id]);
+  await retryOnConnectionLoss((tryNumber) => backend.fast.transaction(async (query) => {
+    const rows = await query<{ status: TraceStatus; token_count: number }>('SELECT status::text AS status, token_count FROM traces WHERE id = $1 FOR UPDATE', [id]);
     if (rows.length === 0) throw new TraceStateError(`trace ${id} does not exist`);
+    // The connection dropped after an earlier try's COMMIT reached the server: that try wrote it.
+    if (tryNumber > 0 && rows[0].status === status && rows[0].token_count === result.tokens.length) return;
     if (rows[0].status !== 'running') throw new TraceStateError(`trace ${id} is ${rows[0].status}, not running: it cannot be completed`);
     await insertChunks(query, backend.fast.bytes, id, chunks);
     await query(
@@ -103,7 +106,7 @@ export async function completeTrace(backend: Backend, id: string, result: RunRes
               prefill_tps = $8, decode_tps = $9, heartbeat_at = now(), completed_at = now() WHERE id = $1`,
       [id, status, result.stopReason, result.promptLength, result.tokens.length, timings.prefillMs, timings.decodeMs,
         timings.prefillTokensPerSecond, timings.decodeTokensPerSecond]);
-  });
+  }), { location: backend.location });
 }
 
 const MESSAGE_FIELDS = new Set(['role', 'channel', 'recipient', 'contentType', 'content', 'tokenStart', 'tokenEnd', 'complete']);
@@ -159,7 +162,9 @@ async function insertChunks(query: SqlQuery, bytes: BytesCodec, traceId: string,
 }
 
 export async function failTrace(backend: Backend, id: string, error: string, status: 'failed' | 'cancelled' = 'failed'): Promise<boolean> {
-  const updated = await backend.prisma.trace.updateMany({ where: { id, status: 'running' }, data: { status, error, completedAt: new Date() } });
+  const updated = await retryOnConnectionLoss(
+    () => backend.prisma.trace.updateMany({ where: { id, status: 'running' }, data: { status, error, completedAt: new Date() } }),
+    { location: backend.location });
   return updated.count === 1;
 }
 
