@@ -4,6 +4,7 @@
  * full-text search over message text. Analysis (raw CoT) text is only searched when asked for.
  */
 import type { Backend } from './backend';
+import { isStorableText } from '../trace/text';
 import type { Prisma } from './generated/client';
 import type { ListOptions, SearchHit, SortKey, TraceFilters, TraceListItem, TracePage, TraceStatus } from './types';
 
@@ -20,6 +21,23 @@ export class BadCursorError extends Error {
   }
 }
 
+/** A filter value the database cannot compare (NUL, unpaired surrogate, date out of range). */
+export class BadQueryError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BadQueryError';
+  }
+}
+
+function checkFilters(filters: TraceFilters): void {
+  for (const [name, value] of Object.entries(filters)) {
+    if (typeof value === 'string' && !isStorableText(value)) throw new BadQueryError(`filter ${name} must not contain NUL characters or unpaired surrogates`);
+    if (value instanceof Date && !(value.getTime() >= MIN_TIMESTAMP && value.getTime() <= MAX_TIMESTAMP)) {
+      throw new BadQueryError(`filter ${name} must be a date in years 1-9999`);
+    }
+  }
+}
+
 export function encodeCursor(value: CursorValue): string {
   return Buffer.from(JSON.stringify(value)).toString('base64url');
 }
@@ -27,7 +45,9 @@ export function encodeCursor(value: CursorValue): string {
 export function decodeCursor(cursor: string): CursorValue {
   try {
     const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
-    if (Array.isArray(value) && value.length === 2 && typeof value[1] === 'string' && ['string', 'number'].includes(typeof value[0])) return value as CursorValue;
+    if (Array.isArray(value) && value.length === 2 && typeof value[1] === 'string' && isStorableText(value[1]) && ['string', 'number'].includes(typeof value[0])) {
+      return value as CursorValue;
+    }
   } catch {
     // reported below
   }
@@ -57,10 +77,28 @@ async function whereOf(backend: Backend, filters: TraceFilters, includeRawCot: b
   return conditions;
 }
 
+const MIN_TIMESTAMP = Date.UTC(1, 0, 1);
+const MAX_TIMESTAMP = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+const MAX_INT4 = 2 ** 31 - 1;
+
+/** A createdAt cursor value: a date PostgreSQL's timestamptz holds (years 1-9999). */
+function cursorDate(raw: string | number): Date {
+  const date = new Date(raw);
+  const time = date.getTime();
+  if (!(time >= MIN_TIMESTAMP && time <= MAX_TIMESTAMP)) throw new BadCursorError(String(raw));
+  return date;
+}
+
+/** A tokenCount cursor value: an integer column's value. */
+function cursorCount(raw: string | number): number {
+  const value = typeof raw === 'number' ? raw : Number.NaN;
+  if (!Number.isInteger(value) || value < 0 || value > MAX_INT4) throw new BadCursorError(String(raw));
+  return value;
+}
+
 function keysetCondition(sort: SortKey, direction: 'asc' | 'desc', cursor: CursorValue): Prisma.TraceWhereInput {
   const [rawValue, id] = cursor;
-  const value = sort === 'createdAt' ? new Date(rawValue) : Number(rawValue);
-  if (sort === 'createdAt' && Number.isNaN((value as Date).getTime())) throw new BadCursorError(String(rawValue));
+  const value = sort === 'createdAt' ? cursorDate(rawValue) : cursorCount(rawValue);
   const beyond = direction === 'desc' ? 'lt' : 'gt';
   return { OR: [{ [sort]: { [beyond]: value } }, { [sort]: value, id: { [beyond]: id } }] };
 }
@@ -69,6 +107,7 @@ export async function listTraces(backend: Backend, filters: TraceFilters = {}, o
   const sort = options.sort ?? 'createdAt';
   const direction = options.direction ?? 'desc';
   const limit = Math.min(Math.max(1, options.limit ?? DEFAULT_PAGE_SIZE), MAX_PAGE_SIZE);
+  checkFilters(filters);
   const filterConditions = await whereOf(backend, filters, options.includeRawCot ?? false);
   const pageConditions = options.cursor ? [...filterConditions, keysetCondition(sort, direction, decodeCursor(options.cursor))] : filterConditions;
   // One count(*) over the same filters, run alongside the page query.
@@ -117,6 +156,7 @@ export interface SearchOptions {
 
 /** Best-ranked matching messages, with highlighted excerpts. */
 export async function searchMessages(backend: Backend, text: string, options: SearchOptions): Promise<SearchHit[]> {
+  checkFilters({ text });
   const limit = Math.min(Math.max(1, options.limit ?? DEFAULT_PAGE_SIZE), MAX_PAGE_SIZE);
   const rows = await backend.prisma.$queryRawUnsafe<{ trace_id: string; index: number; channel: string | null; role: string; rank: number; snippet: string }[]>(
     `SELECT m.trace_id, m.index, m.channel, m.role, ts_rank(m.search, q)::float8 AS rank,

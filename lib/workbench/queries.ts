@@ -1,17 +1,21 @@
 /** zod schemas for every workbench request; route handlers validate with these first. */
 import { z } from 'zod';
 import { SORT_KEYS, TRACE_STATUSES } from './contracts';
+import { isStorableText } from '../trace/text';
 
-const optionalText = z
-  .string()
+/** Text PostgreSQL can store and compare: no NUL character, no unpaired UTF-16 surrogate. */
+export const storableText = (max: number) => z.string().max(max).refine(isStorableText, 'must not contain NUL characters or unpaired surrogates');
+
+const optionalText = storableText(200)
   .trim()
-  .max(200)
   .optional()
   .transform((value) => (value ? value : undefined));
+/** A calendar date PostgreSQL's timestamptz holds: YYYY-MM-DD with an optional time, years 0001-9999. */
 const isoDate = z
   .string()
   .optional()
-  .refine((value) => !value || !Number.isNaN(Date.parse(value)), 'must be an ISO date (YYYY-MM-DD)')
+  .refine((value) => !value || (/^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(value) && !Number.isNaN(Date.parse(value)) && !value.startsWith('0000')),
+    'must be an ISO date (YYYY-MM-DD, years 0001-9999)')
   .transform((value) => (value ? value : undefined));
 
 export const traceListQuerySchema = z.object({
@@ -44,9 +48,9 @@ export const attentionQuerySchema = z.object({
 export const REASONING_EFFORTS = ['low', 'medium', 'high'] as const;
 
 export const runRequestSchema = z.object({
-  prompt: z.string().trim().min(1, 'prompt must not be empty').max(20000),
-  system: z.string().max(20000).optional(),
-  developer: z.string().max(20000).optional(),
+  prompt: storableText(20000).trim().min(1, 'prompt must not be empty'),
+  system: storableText(20000).optional(),
+  developer: storableText(20000).optional(),
   effort: z.enum(REASONING_EFFORTS).default('medium'),
   temperature: z.number().min(0).max(2).default(1),
   topP: z.number().gt(0).max(1).default(1),

@@ -8,6 +8,8 @@ import path from 'node:path';
 
 export interface RunningApp {
   url: string;
+  /** The server process (the app runs in it: its memory is the server's memory). */
+  pid: number;
   dataDir: string;
   logs: string[];
   stop(): Promise<void>;
@@ -52,6 +54,7 @@ export async function startApp(args: string[], env: Record<string, string> = {},
   await ready;
   return {
     url: `http://127.0.0.1:${port}`,
+    pid: child.pid!,
     dataDir,
     logs,
     stop: () =>

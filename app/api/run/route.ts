@@ -1,41 +1,34 @@
-import { handleRoute, jsonBody } from '@/lib/workbench/route';
+import { clientError, handleRoute, jsonBody } from '@/lib/workbench/route';
 import { runRequestSchema } from '@/lib/workbench/queries';
 import type { RunEvent } from '@/lib/workbench/contracts';
 import { liveRun } from '@/lib/workbench/server';
 
 export const dynamic = 'force-dynamic';
 
+const RUN_BODY_BYTES = 128 * 1024;
+
 /**
  * Starts a live run and streams its tokens as server-sent events while they are generated. The
- * stream carries raw chain of thought, so it needs the researcher role. Closing the request cancels the run.
+ * stream carries raw chain of thought, so it needs the researcher role. Closing the request cancels
+ * the run (or drops it from the queue). A full run queue is answered 503 before any event is sent.
  */
 export async function POST(request: Request): Promise<Response> {
-  return handleRoute(request, { role: 'researcher', schema: runRequestSchema, input: () => jsonBody(request) }, (run, identity) => {
+  return handleRoute(request, { role: 'researcher', schema: runRequestSchema, input: () => jsonBody(request, RUN_BODY_BYTES) }, (run, identity) => {
     const encoder = new TextEncoder();
     const cancel = new AbortController();
     request.signal.addEventListener('abort', () => cancel.abort());
-    const stream = new ReadableStream<Uint8Array>({
-      async start(controller) {
-        const send = (event: RunEvent) => {
-          if (!cancel.signal.aborted) controller.enqueue(encoder.encode(`event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`));
-        };
-        try {
-          await liveRun(run, identity, send, cancel.signal);
-        } catch (error) {
-          send({ type: 'error', message: (error as Error).message });
-        } finally {
-          try {
-            controller.close();
-          } catch {
-            // already closed by a cancelled client
-          }
-        }
-      },
-      cancel() {
-        cancel.abort();
-      },
-    });
-    return new Response(stream, {
+    const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
+    const writer = writable.getWriter();
+    const send = (event: RunEvent) => {
+      if (!cancel.signal.aborted) writer.write(encoder.encode(`event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`)).catch(() => cancel.abort());
+    };
+    const finished = liveRun(run, identity, send, cancel.signal); // throws RequestRefusedError (503) when the queue is full
+    // An SSE comment flushes the headers now, so a client waiting in the queue knows it was accepted.
+    writer.write(encoder.encode(': accepted\n\n')).catch(() => cancel.abort());
+    finished
+      .catch((error: unknown) => send({ type: 'error', message: clientError(error).message }))
+      .finally(() => writer.close().catch(() => undefined));
+    return new Response(readable, {
       headers: { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache, no-transform', connection: 'keep-alive', 'x-accel-buffering': 'no' },
     });
   });
