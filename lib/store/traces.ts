@@ -4,7 +4,7 @@
  * stops it earlier leaves it running (then failed by recoverStale) or failed, never complete.
  */
 import { randomUUID } from 'node:crypto';
-import { assembleCapture, decodeChunk, encodeCapture, type ChunkSection, type EncodedChunk } from '../trace/codec';
+import { assembleCapture, CHUNK_SECTIONS, CorruptBlobError, decodeChunk, encodeCapture, type AssembledCapture, type ChunkSection, type DecodedChunk, type EncodedChunk } from '../trace/codec';
 import { summarizeExpertUsage, type LayerUsageRow } from '../trace/summary';
 import type { RunResult, StopReason, TraceMessage } from '../trace/types';
 import { retryOnConnectionLoss, type Backend, type BytesCodec, type SqlQuery } from './backend';
@@ -103,9 +103,10 @@ export async function completeTrace(backend: Backend, id: string, result: RunRes
     const timings = result.timings;
     await query(
       `UPDATE traces SET status = $2::"TraceStatus", stop_reason = $3, prompt_tokens = $4, token_count = $5, prefill_ms = $6, decode_ms = $7,
-              prefill_tps = $8, decode_tps = $9, heartbeat_at = now(), completed_at = now() WHERE id = $1`,
+              prefill_tps = $8, decode_tps = $9, capture_sections = string_to_array($10, ','), attention_top_k = $11,
+              heartbeat_at = now(), completed_at = now() WHERE id = $1`,
       [id, status, result.stopReason, result.promptLength, result.tokens.length, timings.prefillMs, timings.decodeMs,
-        timings.prefillTokensPerSecond, timings.decodeTokensPerSecond]);
+        timings.prefillTokensPerSecond, timings.decodeTokensPerSecond, capturedSections(chunks).join(','), result.attention?.topK ?? null]);
   }), { location: backend.location });
 }
 
@@ -182,6 +183,55 @@ export async function recoverStale(backend: Backend, staleAfterMs?: number): Pro
 
 interface ChunkRow { section: string; token_start: number; data: unknown }
 
+/** Sections present in a set of chunks, in a fixed order. */
+function capturedSections(chunks: { section: ChunkSection }[]): ChunkSection[] {
+  const present = new Set(chunks.map((chunk) => chunk.section));
+  return CHUNK_SECTIONS.filter((section) => present.has(section));
+}
+
+export interface TokenRange { start: number; end: number }
+
+/**
+ * Decoded chunks of the given sections (all token ranges, or those overlapping `range`). A section
+ * the trace records as captured that has no chunk is corruption, never "not captured".
+ */
+async function loadChunks(backend: Backend, id: string, sections: ChunkSection[], captured: readonly string[], range?: TokenRange): Promise<DecodedChunk[]> {
+  const params: unknown[] = [id, sections.join(',')];
+  if (range) params.push(range.start, range.end);
+  const chunkRows = await backend.fast.query<ChunkRow>(
+    `SELECT section, token_start, ${backend.fast.bytes.select('data')} AS data FROM trace_chunks
+      WHERE trace_id = $1 AND section = ANY(string_to_array($2, ','))${range ? ' AND token_end > $3 AND token_start < $4' : ''}
+      ORDER BY section, token_start`,
+    params);
+  const decoded = chunkRows.map((row) => decodeChunk(backend.fast.bytes.read(row.data), { traceId: id, section: row.section, tokenStart: row.token_start }));
+  for (const section of sections) {
+    if (captured.includes(section) && !decoded.some((chunk) => chunk.section === section)) {
+      throw new CorruptBlobError(`the trace records a ${section} capture but its chunks are missing`, { traceId: id, section });
+    }
+  }
+  return decoded;
+}
+
+function requestedSections(options: { sections?: ChunkSection[] }): ChunkSection[] {
+  return ['tokens', ...(options.sections ?? ['routing', 'logits', 'attention']).filter((section) => section !== 'tokens')];
+}
+
+/** The capture of tokens [window.start, window.end): the whole chunks that overlap `range`, with positions relative to window.start. */
+export interface TokenWindow extends AssembledCapture {
+  window: TokenRange;
+}
+
+export async function getTokenWindow(backend: Backend, id: string, range: TokenRange, sections: ChunkSection[]): Promise<TokenWindow | null> {
+  const trace = await backend.prisma.trace.findUnique({ where: { id }, select: { tokenCount: true, promptTokens: true, captureSections: true } });
+  if (!trace) return null;
+  const decoded = await loadChunks(backend, id, requestedSections({ sections }), trace.captureSections, range);
+  const tokenChunks = decoded.filter((chunk) => chunk.section === 'tokens');
+  const start = Math.min(...tokenChunks.map((chunk) => chunk.tokenStart), range.start);
+  const end = Math.max(...tokenChunks.map((chunk) => chunk.tokenEnd), Math.min(range.end, trace.tokenCount));
+  const shifted = decoded.map((chunk) => ({ ...chunk, tokenStart: chunk.tokenStart - start, tokenEnd: chunk.tokenEnd - start }));
+  return { window: { start, end }, ...assembleCapture(shifted, end - start, Math.max(0, trace.promptTokens - start)) };
+}
+
 export async function getTrace(backend: Backend, id: string, options: GetOptions): Promise<StoredTrace | null> {
   const trace = await backend.prisma.trace.findUnique({
     where: { id },
@@ -193,11 +243,7 @@ export async function getTrace(backend: Backend, id: string, options: GetOptions
     },
   });
   if (!trace) return null;
-  const sections: ChunkSection[] = ['tokens', ...(options.sections ?? ['routing', 'logits', 'attention']).filter((section) => section !== 'tokens')];
-  const chunkRows = await backend.fast.query<ChunkRow>(
-    `SELECT section, token_start, ${backend.fast.bytes.select('data')} AS data FROM trace_chunks WHERE trace_id = $1 AND section = ANY(string_to_array($2, ',')) ORDER BY section, token_start`,
-    [id, sections.join(',')]);
-  const decoded = chunkRows.map((row) => decodeChunk(backend.fast.bytes.read(row.data), { traceId: id, section: row.section, tokenStart: row.token_start }));
+  const decoded = await loadChunks(backend, id, requestedSections(options), trace.captureSections);
   const capture = assembleCapture(decoded, trace.tokenCount, trace.promptTokens);
   const messages: StoredMessage[] = trace.messages.map((row) => ({
     ...(row.extra as Record<string, unknown> | null),
@@ -238,6 +284,7 @@ export async function getTrace(backend: Backend, id: string, options: GetOptions
         expertsPerToken: model.expertsPerToken, numHeads: model.numHeads, hiddenSize: model.hiddenSize, vocabSize: model.vocabSize,
       },
       rawCotIncluded: options.includeRawCot,
+      capture: { sections: trace.captureSections as ChunkSection[], attentionTopK: trace.attentionTopK },
     },
   };
 }

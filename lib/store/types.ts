@@ -61,6 +61,8 @@ export interface TraceMetadata {
   model: ModelIdentity;
   /** False when analysis text was withheld: its content is '' and its token ids are -1. */
   rawCotIncluded: boolean;
+  /** What the capture holds (recorded at completion), whether or not this read loaded it. */
+  capture: { sections: ChunkSection[]; attentionTopK: number | null };
 }
 
 /** Redacted analysis messages carry `redacted: true`. */

@@ -23,7 +23,8 @@ import type { AttentionCapture, RoutingCapture, RunResult } from './types';
 export const CODEC_VERSION = 1;
 export const DEFAULT_CHUNK_TOKENS = 1024;
 
-export type ChunkSection = 'tokens' | 'routing' | 'logits' | 'attention';
+export const CHUNK_SECTIONS = ['tokens', 'routing', 'logits', 'attention'] as const;
+export type ChunkSection = (typeof CHUNK_SECTIONS)[number];
 const SECTION_CODES: Record<ChunkSection, number> = { tokens: 1, routing: 2, logits: 3, attention: 4 };
 const SECTION_BY_CODE = new Map(Object.entries(SECTION_CODES).map(([name, code]) => [code, name as ChunkSection]));
 

@@ -5,11 +5,14 @@
  */
 import path from 'node:path';
 import { existsSync, readFileSync } from 'node:fs';
-import { openStore } from '../store';
-import type { ModelIdentity, Store, StoredTrace, TraceFilters } from '../store';
+import { keepUnsavedRun, openStore, StoreUnavailableError } from '../store';
+import type { ModelIdentity, Store, StoredTrace, TokenWindow, TraceFilters } from '../store';
+import { DEFAULT_CHUNK_TOKENS, type ChunkSection } from '../trace/codec';
+import { LRUCache } from 'lru-cache';
 import { HEARTBEAT_INTERVAL_MS } from '../store/owner';
 import { loadRuntime } from '../runtime/runtime';
 import type { Runtime } from '../runtime/types';
+import type { RunResult } from '../trace/types';
 import { decodeToken, encode, StreamingDecoder } from '../harmony/tokenizer';
 import { renderConversation } from '../harmony/render';
 import type { Conversation } from '../harmony/render';
@@ -22,7 +25,7 @@ import type {
 } from './contracts';
 import { buildHeatmapData, encodeHeatmap } from './heatmap-payload';
 import { routerEntropy, softmax } from './routing-stats';
-import { NotFoundError } from './route';
+import { NotFoundError, RequestRefusedError } from './route';
 import type { RunRequest } from './queries';
 
 /** Model folder served by the app (COTSCOPE_MODEL_DIR, default models/tiny). */
@@ -33,19 +36,65 @@ export function modelDir(): string {
 interface WorkbenchState {
   store?: Promise<Store>;
   runtime?: Promise<Runtime>;
-  /** Fully loaded traces by id (small LRU; running traces are never cached). */
-  traces: Map<string, StoredTrace>;
+  /** Loaded trace parts by id and sections (LRU bounded in bytes; running traces are never kept). Concurrent loads of one key share one read. */
+  traces: LRUCache<string, StoredTrace>;
+  /** Token windows (whole chunks around a token) for the token inspector, same rules. */
+  windows: LRUCache<string, TokenWindow>;
   /** Values derived from a cached trace (token texts, heatmap bytes), dropped with it. */
   derived: WeakMap<StoredTrace, { texts?: string[]; heatmap?: Uint8Array }>;
   /** Serialises live runs: one runtime, one generation at a time. */
   runQueue: Promise<unknown>;
+  /** Runs queued behind the current one, and whether one is generating. */
+  waitingRuns: number;
+  activeRun: boolean;
 }
 
 // Next may load this module once per route bundle; the state lives on globalThis so all share it.
 const globalState = globalThis as typeof globalThis & { __cotscopeWorkbench?: WorkbenchState };
-const state: WorkbenchState = (globalState.__cotscopeWorkbench ??= { traces: new Map(), derived: new WeakMap(), runQueue: Promise.resolve() });
-state.derived ??= new WeakMap();
-const CACHED_TRACES = 3;
+const state: WorkbenchState = (globalState.__cotscopeWorkbench ??= {
+  traces: loadCache((key) => {
+    const [id, sections] = key.split(':');
+    return store().then((opened) => opened.traces.get(id, { includeRawCot: true, sections: sections.split(',') as ChunkSection[] }));
+  }, (trace) => trace.status === 'running'),
+  windows: loadCache((key) => {
+    const [id, start] = key.split(':').map((part, index) => (index === 0 ? part : Number(part))) as [string, number];
+    return store().then((opened) => opened.traces.window(id, { start, end: start + 1 }, ['routing', 'logits', 'attention']));
+  }, () => false),
+  derived: new WeakMap(), runQueue: Promise.resolve(), waitingRuns: 0, activeRun: false,
+});
+
+/** Bytes of the trace cache (COTSCOPE_TRACE_CACHE_MB, default 256 MB): what the server may hold of loaded traces. */
+function traceCacheBytes(): number {
+  const megabytes = Number(process.env.COTSCOPE_TRACE_CACHE_MB);
+  return (Number.isFinite(megabytes) && megabytes > 0 ? megabytes : 256) * 1024 * 1024;
+}
+
+/** Approximate memory of a loaded capture: its typed arrays plus token ids. */
+function captureBytes(capture: { tokens: number[]; routing: RunResult['routing']; attention: RunResult['attention'] }): number {
+  const { routing, attention } = capture;
+  const arrays = [routing?.experts, routing?.weights, routing?.logits, attention?.sinkMass, attention?.topPositions, attention?.topWeights];
+  return capture.tokens.length * 16 + arrays.reduce((sum, array) => sum + (array?.byteLength ?? 0), 0) + 1024;
+}
+
+/**
+ * An LRU of loaded values, bounded in bytes, whose `fetch` shares one load among concurrent callers
+ * of the same key; `transient` values (a running trace) are served but not kept.
+ */
+function loadCache<V extends { tokens: number[]; routing: RunResult['routing']; attention: RunResult['attention'] }>(
+  load: (key: string) => Promise<V | null>, transient: (value: V) => boolean,
+): LRUCache<string, V> {
+  const cache: LRUCache<string, V> = new LRUCache<string, V>({
+    maxSize: traceCacheBytes(),
+    sizeCalculation: (value) => Math.max(1, captureBytes(value)),
+    fetchMethod: async (key) => {
+      const value = await load(key);
+      if (!value) throw new NotFoundError(`trace ${key.split(':')[0]} does not exist`);
+      if (transient(value)) queueMicrotask(() => cache.delete(key));
+      return value;
+    },
+  });
+  return cache;
+}
 
 /** The trace store (DATABASE_URL or embedded PGlite), opened and migrated once per process. */
 export function store(): Promise<Store> {
@@ -83,16 +132,23 @@ export async function modelInfo(): Promise<ModelInfo> {
 
 // ---- traces -------------------------------------------------------------------------------
 
-async function loadTrace(id: string): Promise<StoredTrace> {
-  const cached = state.traces.get(id);
-  if (cached) return cached;
-  const trace = await (await store()).traces.get(id, { includeRawCot: true });
-  if (!trace) throw new NotFoundError(`trace ${id} does not exist`);
-  if (trace.status !== 'running') {
-    state.traces.set(id, trace);
-    if (state.traces.size > CACHED_TRACES) state.traces.delete(state.traces.keys().next().value as string);
+/** Sections each view needs: the page itself needs token ids only; the heatmap needs routing and router logits. */
+const VIEW_SECTIONS: ChunkSection[] = ['tokens'];
+const HEATMAP_SECTIONS: ChunkSection[] = ['routing', 'logits'];
+const ATTENTION_SECTIONS: ChunkSection[] = ['attention'];
+
+async function loadTrace(id: string, sections: ChunkSection[]): Promise<StoredTrace> {
+  return (await state.traces.fetch(`${id}:${sections.join(',')}`))!;
+}
+
+/** The chunks holding token `index`; concurrent requests for tokens of one chunk share a read. */
+async function loadTokenWindow(id: string, index: number): Promise<TokenWindow> {
+  const chunkStart = index - (index % DEFAULT_CHUNK_TOKENS);
+  for (const key of [`${id}:${chunkStart}`, `${id}:${index}`]) {
+    const window = await state.windows.fetch(key);
+    if (window && window.window.start <= index && index < window.window.end) return window;
   }
-  return trace;
+  throw new NotFoundError(`trace ${id} has no capture at token ${index}`);
 }
 
 export async function listTraces(query: TraceListQuery, identity: Identity): Promise<TraceListPage> {
@@ -169,22 +225,31 @@ function cachedTokenTexts(trace: StoredTrace): string[] {
   return (entry.texts ??= tokenTexts(trace.tokens));
 }
 
+/** Capture dimensions from what the trace records, without loading the capture itself. */
+function captureShape(trace: StoredTrace): Pick<TraceViewData, 'routing' | 'attention'> {
+  const { model, capture } = trace.metadata;
+  const numTokens = trace.tokens.length;
+  const hasAttention = capture.sections.includes('attention') && capture.attentionTopK !== null;
+  return {
+    routing: capture.sections.includes('routing') ? { numTokens, numLayers: model.numLayers, numExperts: model.numExperts, topK: model.expertsPerToken } : null,
+    attention: hasAttention ? { numTokens, numLayers: model.numLayers, numHeads: model.numHeads, topK: capture.attentionTopK! } : null,
+  };
+}
+
 export async function traceView(id: string, identity: Identity): Promise<TraceViewData> {
-  const trace = await loadTrace(id);
-  const { routing, attention } = trace;
+  const trace = await loadTrace(id, VIEW_SECTIONS);
   return {
     header: traceHeader(trace),
     identity,
     tokenTexts: redactTokenTexts(cachedTokenTexts(trace), trace.messages, identity),
     messages: redactMessages(trace.messages, identity),
     filtered: activeReasoningFilter().filter(trace.messages),
-    routing: routing && { numTokens: routing.numTokens, numLayers: routing.numLayers, numExperts: routing.numExperts, topK: routing.topK },
-    attention: attention && { numTokens: attention.numTokens, numLayers: attention.numLayers, numHeads: attention.numHeads, topK: attention.topK },
+    ...captureShape(trace),
   };
 }
 
 export async function heatmapBytes(id: string): Promise<Uint8Array> {
-  const trace = await loadTrace(id);
+  const trace = await loadTrace(id, HEATMAP_SECTIONS);
   const { routing } = trace;
   if (!routing) throw new NotFoundError(`trace ${id} has no routing capture`);
   const entry = derived(trace);
@@ -192,15 +257,18 @@ export async function heatmapBytes(id: string): Promise<Uint8Array> {
 }
 
 export async function tokenDetail(id: string, index: number, layer: number, identity: Identity): Promise<TokenDetail> {
-  const trace = await loadTrace(id);
+  const trace = await loadTrace(id, VIEW_SECTIONS);
   if (index >= trace.tokens.length) throw new NotFoundError(`trace ${id} has ${trace.tokens.length} tokens; token ${index} does not exist`);
   const withheld = withheldTokenMask(trace.messages, trace.tokens.length, identity)[index] === 1;
-  const { routing, attention } = trace;
+  const captured = trace.metadata.capture.sections.some((section) => section === 'routing' || section === 'attention');
+  const window = captured ? await loadTokenWindow(id, index) : null;
+  const { routing, attention } = window ?? { routing: null, attention: null };
+  const row = index - (window?.window.start ?? 0);
   const layers = routing?.numLayers ?? 0;
   const routingRows = Array.from({ length: layers }, (_, l) => {
     const r = routing!;
-    const slot = (index * r.numLayers + l) * r.topK;
-    const logits = r.logits.subarray((index * r.numLayers + l) * r.numExperts, (index * r.numLayers + l + 1) * r.numExperts);
+    const slot = (row * r.numLayers + l) * r.topK;
+    const logits = r.logits.subarray((row * r.numLayers + l) * r.numExperts, (row * r.numLayers + l + 1) * r.numExperts);
     const probabilities = softmax(logits);
     const entropy = -probabilities.reduce((sum, p) => sum + (p > 0 ? p * Math.log(p) : 0), 0);
     return {
@@ -214,12 +282,12 @@ export async function tokenDetail(id: string, index: number, layer: number, iden
   const attentionLayer = Math.min(layer, Math.max(0, (attention?.numLayers ?? 1) - 1));
   const headRows = Array.from({ length: heads }, (_, h) => {
     const a = attention!;
-    const base = ((index * a.numLayers + attentionLayer) * a.numHeads + h) * a.topK;
+    const base = ((row * a.numLayers + attentionLayer) * a.numHeads + h) * a.topK;
     const top = Array.from({ length: a.topK }, (_, k) => ({ position: a.topPositions[base + k], weight: a.topWeights[base + k] })).filter((entry) => entry.position >= 0);
-    return { head: h, sinkMass: a.sinkMass[(index * a.numLayers + attentionLayer) * a.numHeads + h], top };
+    return { head: h, sinkMass: a.sinkMass[(row * a.numLayers + attentionLayer) * a.numHeads + h], top };
   });
   const sinkMass = attention
-    ? Array.from({ length: attention.numLayers }, (_, l) => Array.from(attention.sinkMass.subarray((index * attention.numLayers + l) * attention.numHeads, (index * attention.numLayers + l + 1) * attention.numHeads)))
+    ? Array.from({ length: attention.numLayers }, (_, l) => Array.from(attention.sinkMass.subarray((row * attention.numLayers + l) * attention.numHeads, (row * attention.numLayers + l + 1) * attention.numHeads)))
     : [];
   const token = trace.tokens[index];
   return {
@@ -235,7 +303,7 @@ export async function tokenDetail(id: string, index: number, layer: number, iden
 }
 
 export async function attentionSeries(id: string, layer: number, head: number): Promise<AttentionSeries> {
-  const { attention } = await loadTrace(id);
+  const { attention } = await loadTrace(id, ATTENTION_SECTIONS);
   if (!attention) throw new NotFoundError(`trace ${id} has no attention capture`);
   if (layer >= attention.numLayers || head >= attention.numHeads) {
     throw new NotFoundError(`layer ${layer} head ${head} is outside the capture (${attention.numLayers} layers, ${attention.numHeads} heads)`);
@@ -290,12 +358,34 @@ export interface CaptureRequest extends RunRequest {
   tags?: string[];
 }
 
+/** Live runs waiting behind the one in progress before new ones are refused (COTSCOPE_MAX_QUEUED_RUNS). */
+export function maxQueuedRuns(): number {
+  const configured = Number(process.env.COTSCOPE_MAX_QUEUED_RUNS);
+  return Number.isInteger(configured) && configured >= 0 ? configured : 4;
+}
+
 /**
  * Generates, streaming each token to `send`, and saves the trace through the store (a cancelled run
- * is saved with what it produced). Returns the trace id. Runs one at a time.
+ * is saved with what it produced). Returns the trace id, or null when the caller went away while
+ * the run was still queued (nothing is stored for it). Runs one at a time; when the queue is full
+ * the run is refused at once (throws RequestRefusedError, 503) instead of waiting without bound.
  */
-export function liveRun(request: CaptureRequest, identity: Identity, send: (event: RunEvent) => void, signal?: AbortSignal): Promise<string> {
-  const run = state.runQueue.then(() => generateAndStore(request, send, signal));
+export function liveRun(request: CaptureRequest, identity: Identity, send: (event: RunEvent) => void, signal?: AbortSignal): Promise<string | null> {
+  const inSystem = state.waitingRuns + (state.activeRun ? 1 : 0);
+  if (inSystem >= maxQueuedRuns() + 1) {
+    throw new RequestRefusedError(`the runtime is busy with ${inSystem} live runs (one generating, the rest waiting): try again when one has finished`, 503);
+  }
+  state.waitingRuns += 1;
+  const run = state.runQueue.then(async () => {
+    state.waitingRuns -= 1;
+    if (signal?.aborted) return null;
+    state.activeRun = true;
+    try {
+      return await generateAndStore(request, send, signal);
+    } finally {
+      state.activeRun = false;
+    }
+  });
   state.runQueue = run.catch(() => undefined);
   void identity; // the route already required the researcher role; the identity is not stored yet
   return run;
@@ -322,8 +412,9 @@ async function generateAndStore(request: CaptureRequest, send: (event: RunEvent)
   send({ type: 'start', traceId, promptLength: promptIds.length, numLayers: config.numLayers, numExperts: config.numExperts, topK: config.expertsPerToken, promptTexts: tokenTexts(promptIds) });
   const beat = setInterval(() => void traces.heartbeat(traceId).catch(() => undefined), HEARTBEAT_INTERVAL_MS);
   const decoder = new StreamingDecoder();
+  let result: RunResult | null = null;
   try {
-    const result = await model.generate({
+    result = await model.generate({
       promptIds,
       sampling,
       capture: { routing: true, attention: true },
@@ -334,6 +425,10 @@ async function generateAndStore(request: CaptureRequest, send: (event: RunEvent)
     send({ type: 'done', traceId, stopReason: result.stopReason, tokenCount: result.tokens.length });
     return traceId;
   } catch (error) {
+    if (error instanceof StoreUnavailableError) {
+      const kept = result ? ` (the generation is kept in ${keepUnsavedRun(traceId, result)})` : '';
+      throw new Error(`the trace store is unreachable: trace ${traceId} was not saved${kept}`, { cause: error });
+    }
     await traces.fail(traceId, (error as Error).message, signal?.aborted ? 'cancelled' : 'failed');
     throw error;
   } finally {
@@ -347,5 +442,6 @@ export async function closeWorkbench(): Promise<void> {
   state.store = undefined;
   state.runtime = undefined;
   state.traces.clear();
+  state.windows.clear();
   await Promise.allSettled([model?.then((m) => m.close()), opened?.then((s) => s.close())]);
 }
