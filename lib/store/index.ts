@@ -9,7 +9,7 @@ import { openBackend, type Backend, type BackendOptions } from './backend';
 import { addTracesToCollection, listCollections, listTags, removeTraceFromCollection, tagTrace, untagTrace, type LabelCount } from './labels';
 import { migrate } from './migrate';
 import { listTraces, searchMessages, type SearchOptions } from './query';
-import { completeTrace, createTrace, failTrace, getTokenWindow, getTrace, heartbeat, recoverStale, type TokenRange, type TokenWindow } from './traces';
+import { completeTrace, createTrace, failTrace, getChunksAt, getTrace, heartbeat, recoverStale, type StoredChunk } from './traces';
 import type { CompleteOptions, GetOptions, ListOptions, NewTrace, SearchHit, StoredTrace, TraceFilters, TracePage } from './types';
 import type { RunResult } from '../trace/types';
 import type { ChunkSection } from '../trace/codec';
@@ -17,7 +17,7 @@ import { expertRows, type ExpertUsageRow } from '../trace/summary';
 
 export * from './types';
 export { CorruptBlobError } from '../trace/codec';
-export { TraceStateError, type TokenRange, type TokenWindow } from './traces';
+export { TraceStateError, type StoredChunk } from './traces';
 export { MigrationError } from './migrate';
 export { BadCursorError, BadQueryError } from './query';
 export { defaultDataDir, StoreUnavailableError, type BackendKind } from './backend';
@@ -45,8 +45,8 @@ export interface Store {
     complete(id: string, result: RunResult, options?: CompleteOptions): Promise<void>;
     fail(id: string, error: string, status?: 'failed' | 'cancelled'): Promise<boolean>;
     get(id: string, options: GetOptions): Promise<StoredTrace | null>;
-    /** The chunks of `sections` overlapping `range` (null when the trace does not exist). */
-    window(id: string, range: TokenRange, sections: ChunkSection[]): Promise<TokenWindow | null>;
+    /** The verified, undecoded chunks of `sections` holding token `index` (null when the trace does not exist). */
+    chunksAt(id: string, index: number, sections: ChunkSection[]): Promise<StoredChunk[] | null>;
     list(filters?: TraceFilters, options?: ListOptions): Promise<TracePage>;
     usage(id: string): Promise<ExpertUsageRow[]>;
     completedKeys(query: CaptureKeyQuery): Promise<Set<string>>;
@@ -88,7 +88,7 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
       complete: (id, result, completeOptions) => completeTrace(backend, id, result, completeOptions),
       fail: (id, error, status) => failTrace(backend, id, error, status),
       get: (id, getOptions) => getTrace(backend, id, getOptions),
-      window: (id, range, sections) => getTokenWindow(backend, id, range, sections),
+      chunksAt: (id, index, sections) => getChunksAt(backend, id, index, sections),
       list: (filters, listOptions) => listTraces(backend, filters, listOptions),
       usage: async (id) => {
         const rows = await backend.prisma.expertUsage.findMany({ where: { traceId: id }, orderBy: [{ channel: 'asc' }, { layer: 'asc' }] });

@@ -4,7 +4,7 @@
  * stops it earlier leaves it running (then failed by recoverStale) or failed, never complete.
  */
 import { randomUUID } from 'node:crypto';
-import { assembleCapture, CHUNK_SECTIONS, CorruptBlobError, decodeChunk, encodeCapture, type AssembledCapture, type ChunkSection, type DecodedChunk, type EncodedChunk } from '../trace/codec';
+import { assembleCapture, CHUNK_SECTIONS, CorruptBlobError, decodeChunk, encodeCapture, verifyChunk, type ChunkSection, type EncodedChunk } from '../trace/codec';
 import { summarizeExpertUsage, type LayerUsageRow } from '../trace/summary';
 import type { RunResult, StopReason, TraceMessage } from '../trace/types';
 import { retryOnConnectionLoss, type Backend, type BytesCodec, type SqlQuery } from './backend';
@@ -181,7 +181,7 @@ export async function recoverStale(backend: Backend, staleAfterMs?: number): Pro
   return recovered;
 }
 
-interface ChunkRow { section: string; token_start: number; data: unknown }
+interface ChunkRow { section: ChunkSection; token_start: number; token_end: number; data: unknown }
 
 /** Sections present in a set of chunks, in a fixed order. */
 function capturedSections(chunks: { section: ChunkSection }[]): ChunkSection[] {
@@ -189,47 +189,42 @@ function capturedSections(chunks: { section: ChunkSection }[]): ChunkSection[] {
   return CHUNK_SECTIONS.filter((section) => present.has(section));
 }
 
-export interface TokenRange { start: number; end: number }
+/** A stored chunk's bytes, checksum verified, not yet decoded. */
+export interface StoredChunk { section: ChunkSection; tokenStart: number; tokenEnd: number; bytes: Uint8Array }
 
 /**
- * Decoded chunks of the given sections (all token ranges, or those overlapping `range`). A section
- * the trace records as captured that has no chunk is corruption, never "not captured".
+ * Verified chunks of the given sections (all, or those holding token `at`). A section the trace
+ * records as captured that has no chunk is corruption, never "not captured".
  */
-async function loadChunks(backend: Backend, id: string, sections: ChunkSection[], captured: readonly string[], range?: TokenRange): Promise<DecodedChunk[]> {
+async function readChunks(backend: Backend, id: string, sections: ChunkSection[], captured: readonly string[], at?: number): Promise<StoredChunk[]> {
   const params: unknown[] = [id, sections.join(',')];
-  if (range) params.push(range.start, range.end);
-  const chunkRows = await backend.fast.query<ChunkRow>(
-    `SELECT section, token_start, ${backend.fast.bytes.select('data')} AS data FROM trace_chunks
-      WHERE trace_id = $1 AND section = ANY(string_to_array($2, ','))${range ? ' AND token_end > $3 AND token_start < $4' : ''}
+  if (at !== undefined) params.push(at);
+  const rows = await backend.fast.query<ChunkRow>(
+    `SELECT section, token_start, token_end, ${backend.fast.bytes.select('data')} AS data FROM trace_chunks
+      WHERE trace_id = $1 AND section = ANY(string_to_array($2, ','))${at !== undefined ? ' AND token_start <= $3 AND token_end > $3' : ''}
       ORDER BY section, token_start`,
     params);
-  const decoded = chunkRows.map((row) => decodeChunk(backend.fast.bytes.read(row.data), { traceId: id, section: row.section, tokenStart: row.token_start }));
+  const chunks = rows.map((row) => {
+    const bytes = backend.fast.bytes.read(row.data);
+    verifyChunk(bytes, { traceId: id, section: row.section, tokenStart: row.token_start });
+    return { section: row.section, tokenStart: row.token_start, tokenEnd: row.token_end, bytes };
+  });
   for (const section of sections) {
-    if (captured.includes(section) && !decoded.some((chunk) => chunk.section === section)) {
+    if (captured.includes(section) && !chunks.some((chunk) => chunk.section === section)) {
       throw new CorruptBlobError(`the trace records a ${section} capture but its chunks are missing`, { traceId: id, section });
     }
   }
-  return decoded;
+  return chunks;
 }
 
 function requestedSections(options: { sections?: ChunkSection[] }): ChunkSection[] {
   return ['tokens', ...(options.sections ?? ['routing', 'logits', 'attention']).filter((section) => section !== 'tokens')];
 }
 
-/** The capture of tokens [window.start, window.end): the whole chunks that overlap `range`, with positions relative to window.start. */
-export interface TokenWindow extends AssembledCapture {
-  window: TokenRange;
-}
-
-export async function getTokenWindow(backend: Backend, id: string, range: TokenRange, sections: ChunkSection[]): Promise<TokenWindow | null> {
-  const trace = await backend.prisma.trace.findUnique({ where: { id }, select: { tokenCount: true, promptTokens: true, captureSections: true } });
-  if (!trace) return null;
-  const decoded = await loadChunks(backend, id, requestedSections({ sections }), trace.captureSections, range);
-  const tokenChunks = decoded.filter((chunk) => chunk.section === 'tokens');
-  const start = Math.min(...tokenChunks.map((chunk) => chunk.tokenStart), range.start);
-  const end = Math.max(...tokenChunks.map((chunk) => chunk.tokenEnd), Math.min(range.end, trace.tokenCount));
-  const shifted = decoded.map((chunk) => ({ ...chunk, tokenStart: chunk.tokenStart - start, tokenEnd: chunk.tokenEnd - start }));
-  return { window: { start, end }, ...assembleCapture(shifted, end - start, Math.max(0, trace.promptTokens - start)) };
+/** The verified chunks of `sections` that hold token `index` (null when the trace does not exist). */
+export async function getChunksAt(backend: Backend, id: string, index: number, sections: ChunkSection[]): Promise<StoredChunk[] | null> {
+  const trace = await backend.prisma.trace.findUnique({ where: { id }, select: { captureSections: true } });
+  return trace && readChunks(backend, id, sections, trace.captureSections, index);
 }
 
 export async function getTrace(backend: Backend, id: string, options: GetOptions): Promise<StoredTrace | null> {
@@ -243,7 +238,8 @@ export async function getTrace(backend: Backend, id: string, options: GetOptions
     },
   });
   if (!trace) return null;
-  const decoded = await loadChunks(backend, id, requestedSections(options), trace.captureSections);
+  const chunks = await readChunks(backend, id, requestedSections(options), trace.captureSections);
+  const decoded = chunks.map((chunk) => decodeChunk(chunk.bytes, { traceId: id, section: chunk.section, tokenStart: chunk.tokenStart }, { verified: true }));
   const capture = assembleCapture(decoded, trace.tokenCount, trace.promptTokens);
   const messages: StoredMessage[] = trace.messages.map((row) => ({
     ...(row.extra as Record<string, unknown> | null),

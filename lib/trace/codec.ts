@@ -218,14 +218,33 @@ function writeChunk(section: ChunkSection, start: number, end: number, flags: nu
 // ---------------------------------------------------------------------------------------------
 // Decoding
 
-/** Parses one chunk after verifying its checksum; `where` only names the chunk in errors. */
-export function decodeChunk(bytes: Uint8Array, where: { traceId?: string; section?: string; tokenStart?: number } = {}): DecodedChunk {
-  const fail = (message: string): never => { throw new CorruptBlobError(message, where); };
-  if (bytes.length < HEADER_BYTES + CHECKSUM_BYTES) fail(`${bytes.length} bytes is shorter than a chunk header`);
+export type ChunkPlace = { traceId?: string; section?: string; tokenStart?: number };
+
+/** Throws CorruptBlobError unless the chunk's trailer holds the sha256 of the rest. */
+export function verifyChunk(bytes: Uint8Array, where: ChunkPlace = {}): void {
+  if (bytes.length < HEADER_BYTES + CHECKSUM_BYTES) throw new CorruptBlobError(`${bytes.length} bytes is shorter than a chunk header`, where);
   const body = bytes.subarray(0, bytes.length - CHECKSUM_BYTES);
   const stored = Buffer.from(bytes.buffer, bytes.byteOffset + body.length, CHECKSUM_BYTES);
   const actual = createHash('sha256').update(body).digest();
-  if (!actual.equals(stored)) fail(`sha256 mismatch (stored ${stored.toString('hex').slice(0, 12)}..., computed ${actual.toString('hex').slice(0, 12)}...)`);
+  if (!actual.equals(stored)) throw new CorruptBlobError(`sha256 mismatch (stored ${stored.toString('hex').slice(0, 12)}..., computed ${actual.toString('hex').slice(0, 12)}...)`, where);
+}
+
+export interface DecodeOptions {
+  /** Decode only these rows (token offsets within the chunk, end exclusive); default all. */
+  rows?: { start: number; end: number };
+  /** The caller already ran verifyChunk on these bytes. */
+  verified?: boolean;
+}
+
+/**
+ * Parses one chunk after verifying its checksum; `where` only names the chunk in errors. With
+ * `rows`, only those tokens' values are copied out and decoded (a token inspector needs one row
+ * of a 1,024-token chunk).
+ */
+export function decodeChunk(bytes: Uint8Array, where: ChunkPlace = {}, options: DecodeOptions = {}): DecodedChunk {
+  const fail = (message: string): never => { throw new CorruptBlobError(message, where); };
+  if (!options.verified) verifyChunk(bytes, where);
+  const body = bytes.subarray(0, bytes.length - CHECKSUM_BYTES);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (view.getUint32(0, true) !== MAGIC) fail('bad magic number');
   const version = view.getUint16(4, true);
@@ -237,29 +256,32 @@ export function decodeChunk(bytes: Uint8Array, where: { traceId?: string; sectio
   const dims = [0, 1, 2, 3].map((index) => view.getUint32(16 + index * 4, true));
   const payloadLength = view.getUint32(32, true);
   if (HEADER_BYTES + payloadLength !== body.length) fail(`payload length ${payloadLength} does not match the chunk size`);
-  const reader = new PayloadReader(bytes, fail);
-  const tokenEnd = tokenStart + count;
+  const rows = options.rows ?? { start: 0, end: count };
+  if (!(rows.start >= 0 && rows.start <= rows.end && rows.end <= count)) fail(`rows ${rows.start}..${rows.end} are outside the chunk's ${count} tokens`);
+  const reader = new PayloadReader(bytes, fail, count, rows);
+  const rowCount = rows.end - rows.start;
+  const [first, last] = [tokenStart + rows.start, tokenStart + rows.end];
   switch (section) {
     case 'tokens':
-      return { section, tokenStart, tokenEnd, tokens: reader.int32(count), logprobs: reader.float64(count) };
+      return { section, tokenStart: first, tokenEnd: last, tokens: reader.int32(count), logprobs: reader.float64(count) };
     case 'routing': {
       const [numLayers, numExperts, topK] = dims;
       const slots = count * numLayers * topK;
       const experts = flags & FLAG_EXPERTS_U16 ? reader.uint16(slots) : reader.uint8(slots);
-      return { section, tokenStart, tokenEnd, numLayers, numExperts, topK, experts, weights: decodeHalf(reader.uint16(slots)) };
+      return { section, tokenStart: first, tokenEnd: last, numLayers, numExperts, topK, experts, weights: decodeHalf(reader.uint16(slots)) };
     }
     case 'logits': {
       const [numLayers, numExperts] = dims;
       const values = count * numLayers * numExperts;
       const logits = flags & FLAG_LOGITS_F32 ? reader.float32(values) : decodeHalf(reader.uint16(values));
-      return { section, tokenStart, tokenEnd, numLayers, numExperts, logits };
+      return { section, tokenStart: first, tokenEnd: last, numLayers, numExperts, logits };
     }
     case 'attention': {
       const [numLayers, numHeads, topK] = dims;
       const heads = count * numLayers * numHeads;
       const sinkMass = decodeHalf(reader.uint16(heads));
       const topPositions = flags & FLAG_POSITIONS_I32 ? reader.int32(heads * topK) : unpackPositionsU16(reader.uint16(heads * topK));
-      return { section, tokenStart, tokenEnd, numLayers, numHeads, topK, sinkMass, topPositions, topWeights: decodeHalf(reader.uint16(heads * topK)) };
+      return { section, tokenStart: first, tokenEnd: last, numLayers, numHeads, topK, sinkMass, topPositions, topWeights: decodeHalf(reader.uint16(heads * topK)) };
     }
   }
 }
@@ -270,19 +292,28 @@ function unpackPositionsU16(packed: Uint16Array): Int32Array {
   return out;
 }
 
-/** Reads 8-byte-aligned arrays from a payload, copying so each typed array owns aligned memory. */
+/**
+ * Reads 8-byte-aligned arrays of `tokenCount` rows each from a payload, copying out the rows in
+ * `rows` so each typed array owns aligned memory.
+ */
 class PayloadReader {
   private offset = 0;
   private readonly end: number;
-  constructor(private readonly bytes: Uint8Array, private readonly fail: (message: string) => never) {
+  constructor(
+    private readonly bytes: Uint8Array,
+    private readonly fail: (message: string) => never,
+    private readonly tokenCount: number,
+    private readonly rows: { start: number; end: number },
+  ) {
     this.end = bytes.length - CHECKSUM_BYTES;
   }
   private take(byteLength: number): ArrayBuffer {
     const start = HEADER_BYTES + align8(this.offset);
     if (start + byteLength > this.end) this.fail('payload is shorter than its header says');
     this.offset = start - HEADER_BYTES + byteLength;
+    const rowBytes = this.tokenCount > 0 ? byteLength / this.tokenCount : 0;
     const absolute = this.bytes.byteOffset + start;
-    return this.bytes.buffer.slice(absolute, absolute + byteLength) as ArrayBuffer;
+    return this.bytes.buffer.slice(absolute + this.rows.start * rowBytes, absolute + this.rows.end * rowBytes) as ArrayBuffer;
   }
   uint8(count: number): Uint8Array { return new Uint8Array(this.take(count)); }
   uint16(count: number): Uint16Array { return new Uint16Array(this.take(count * 2)); }
@@ -316,9 +347,13 @@ export function assembleCapture(chunks: DecodedChunk[], numTokens: number, promp
     aligned.set(chunk.logprobs, chunk.tokenStart);
   }
   const logprobs = Array.from(aligned.subarray(promptLength)).filter((value) => !Number.isNaN(value));
+  return { tokens, logprobs, ...assembleCaptureSections(chunks, numTokens) };
+}
+
+/** Joins routing, router-logit and attention chunks that tile [0, numTokens) (no token ids needed). */
+export function assembleCaptureSections(chunks: DecodedChunk[], numTokens: number): Pick<AssembledCapture, 'routing' | 'attention'> {
+  const bySection = (section: ChunkSection) => chunks.filter((chunk) => chunk.section === section).sort((a, b) => a.tokenStart - b.tokenStart);
   return {
-    tokens,
-    logprobs,
     routing: assembleRouting(bySection('routing') as RoutingChunk[], bySection('logits') as LogitsChunk[], numTokens),
     attention: assembleAttention(bySection('attention') as AttentionChunk[], numTokens),
   };

@@ -6,8 +6,8 @@
 import path from 'node:path';
 import { existsSync, readFileSync } from 'node:fs';
 import { keepUnsavedRun, openStore, StoreUnavailableError } from '../store';
-import type { ModelIdentity, Store, StoredTrace, TokenWindow, TraceFilters } from '../store';
-import { DEFAULT_CHUNK_TOKENS, type ChunkSection } from '../trace/codec';
+import type { ModelIdentity, Store, StoredChunk, StoredTrace, TraceFilters } from '../store';
+import { assembleCaptureSections, decodeChunk, DEFAULT_CHUNK_TOKENS, type AssembledCapture, type ChunkSection } from '../trace/codec';
 import { LRUCache } from 'lru-cache';
 import { HEARTBEAT_INTERVAL_MS } from '../store/owner';
 import { loadRuntime } from '../runtime/runtime';
@@ -38,8 +38,8 @@ interface WorkbenchState {
   runtime?: Promise<Runtime>;
   /** Loaded trace parts by id and sections (LRU bounded in bytes; running traces are never kept). Concurrent loads of one key share one read. */
   traces: LRUCache<string, StoredTrace>;
-  /** Token windows (whole chunks around a token) for the token inspector, same rules. */
-  windows: LRUCache<string, TokenWindow>;
+  /** Verified, undecoded chunks around a token for the token inspector, which decodes one row per request. */
+  chunks: LRUCache<string, StoredChunk[], number>;
   /** Values derived from a cached trace (token texts, heatmap bytes), dropped with it. */
   derived: WeakMap<StoredTrace, { texts?: string[]; heatmap?: Uint8Array }>;
   /** Serialises live runs: one runtime, one generation at a time. */
@@ -52,14 +52,14 @@ interface WorkbenchState {
 // Next may load this module once per route bundle; the state lives on globalThis so all share it.
 const globalState = globalThis as typeof globalThis & { __cotscopeWorkbench?: WorkbenchState };
 const state: WorkbenchState = (globalState.__cotscopeWorkbench ??= {
-  traces: loadCache((key) => {
+  traces: loadCache<StoredTrace>((key) => {
     const [id, sections] = key.split(':');
     return store().then((opened) => opened.traces.get(id, { includeRawCot: true, sections: sections.split(',') as ChunkSection[] }));
-  }, (trace) => trace.status === 'running'),
-  windows: loadCache((key) => {
-    const [id, start] = key.split(':').map((part, index) => (index === 0 ? part : Number(part))) as [string, number];
-    return store().then((opened) => opened.traces.window(id, { start, end: start + 1 }, ['routing', 'logits', 'attention']));
-  }, () => false),
+  }, captureBytes, (trace) => trace.status === 'running'),
+  chunks: loadCache<StoredChunk[], number>((key, index) => {
+    const id = key.split(':')[0];
+    return store().then((opened) => opened.traces.chunksAt(id, index, ['routing', 'logits', 'attention']));
+  }, (chunks) => chunks.reduce((sum, chunk) => sum + chunk.bytes.byteLength, 0), () => false),
   derived: new WeakMap(), runQueue: Promise.resolve(), waitingRuns: 0, activeRun: false,
 });
 
@@ -69,25 +69,28 @@ function traceCacheBytes(): number {
   return (Number.isFinite(megabytes) && megabytes > 0 ? megabytes : 256) * 1024 * 1024;
 }
 
-/** Approximate memory of a loaded capture: its typed arrays plus token ids. */
-function captureBytes(capture: { tokens: number[]; routing: RunResult['routing']; attention: RunResult['attention'] }): number {
-  const { routing, attention } = capture;
+/** Approximate memory of a loaded trace: its capture's typed arrays plus token ids. */
+function captureBytes(trace: StoredTrace): number {
+  const { routing, attention } = trace;
   const arrays = [routing?.experts, routing?.weights, routing?.logits, attention?.sinkMass, attention?.topPositions, attention?.topWeights];
-  return capture.tokens.length * 16 + arrays.reduce((sum, array) => sum + (array?.byteLength ?? 0), 0) + 1024;
+  return trace.tokens.length * 16 + arrays.reduce((sum, array) => sum + (array?.byteLength ?? 0), 0);
 }
 
 /**
  * An LRU of loaded values, bounded in bytes, whose `fetch` shares one load among concurrent callers
  * of the same key; `transient` values (a running trace) are served but not kept.
  */
-function loadCache<V extends { tokens: number[]; routing: RunResult['routing']; attention: RunResult['attention'] }>(
-  load: (key: string) => Promise<V | null>, transient: (value: V) => boolean,
-): LRUCache<string, V> {
-  const cache: LRUCache<string, V> = new LRUCache<string, V>({
+function loadCache<V extends {}, Context = unknown>(
+  load: (key: string, context: Context) => Promise<V | null>, bytesOf: (value: V) => number, transient: (value: V) => boolean,
+): LRUCache<string, V, Context> {
+  const cache: LRUCache<string, V, Context> = new LRUCache<string, V, Context>({
     maxSize: traceCacheBytes(),
-    sizeCalculation: (value) => Math.max(1, captureBytes(value)),
-    fetchMethod: async (key) => {
-      const value = await load(key);
+    sizeCalculation: (value) => Math.max(1, bytesOf(value)),
+    // A load evicted by others while in flight still answers the requests that waited for it.
+    ignoreFetchAbort: true,
+    allowStaleOnFetchAbort: true,
+    fetchMethod: async (key, _stale, { context }) => {
+      const value = await load(key, context);
       if (!value) throw new NotFoundError(`trace ${key.split(':')[0]} does not exist`);
       if (transient(value)) queueMicrotask(() => cache.delete(key));
       return value;
@@ -130,8 +133,6 @@ export async function modelInfo(): Promise<ModelInfo> {
   };
 }
 
-// ---- traces -------------------------------------------------------------------------------
-
 /** Sections each view needs: the page itself needs token ids only; the heatmap needs routing and router logits. */
 const VIEW_SECTIONS: ChunkSection[] = ['tokens'];
 const HEATMAP_SECTIONS: ChunkSection[] = ['routing', 'logits'];
@@ -141,14 +142,17 @@ async function loadTrace(id: string, sections: ChunkSection[]): Promise<StoredTr
   return (await state.traces.fetch(`${id}:${sections.join(',')}`))!;
 }
 
-/** The chunks holding token `index`; concurrent requests for tokens of one chunk share a read. */
-async function loadTokenWindow(id: string, index: number): Promise<TokenWindow> {
-  const chunkStart = index - (index % DEFAULT_CHUNK_TOKENS);
-  for (const key of [`${id}:${chunkStart}`, `${id}:${index}`]) {
-    const window = await state.windows.fetch(key);
-    if (window && window.window.start <= index && index < window.window.end) return window;
-  }
-  throw new NotFoundError(`trace ${id} has no capture at token ${index}`);
+/** Token `index`'s rows of routing, router logits and attention; concurrent requests for tokens of one chunk share a read. */
+async function tokenRows(id: string, index: number): Promise<Pick<AssembledCapture, 'routing' | 'attention'>> {
+  const chunkKey = `${id}:${Math.floor(index / DEFAULT_CHUNK_TOKENS)}`;
+  let chunks = await state.chunks.fetch(chunkKey, { context: index });
+  if (chunks?.some((chunk) => !(chunk.tokenStart <= index && index < chunk.tokenEnd))) chunks = await state.chunks.fetch(`${id}:@${index}`, { context: index });
+  const rows = chunks!.map((chunk) => ({
+    ...decodeChunk(chunk.bytes, { traceId: id, section: chunk.section }, { verified: true, rows: { start: index - chunk.tokenStart, end: index - chunk.tokenStart + 1 } }),
+    tokenStart: 0,
+    tokenEnd: 1,
+  }));
+  return assembleCaptureSections(rows, 1);
 }
 
 export async function listTraces(query: TraceListQuery, identity: Identity): Promise<TraceListPage> {
@@ -261,9 +265,8 @@ export async function tokenDetail(id: string, index: number, layer: number, iden
   if (index >= trace.tokens.length) throw new NotFoundError(`trace ${id} has ${trace.tokens.length} tokens; token ${index} does not exist`);
   const withheld = withheldTokenMask(trace.messages, trace.tokens.length, identity)[index] === 1;
   const captured = trace.metadata.capture.sections.some((section) => section === 'routing' || section === 'attention');
-  const window = captured ? await loadTokenWindow(id, index) : null;
-  const { routing, attention } = window ?? { routing: null, attention: null };
-  const row = index - (window?.window.start ?? 0);
+  const { routing, attention } = captured ? await tokenRows(id, index) : { routing: null, attention: null };
+  const row = 0;
   const layers = routing?.numLayers ?? 0;
   const routingRows = Array.from({ length: layers }, (_, l) => {
     const r = routing!;
@@ -442,6 +445,6 @@ export async function closeWorkbench(): Promise<void> {
   state.store = undefined;
   state.runtime = undefined;
   state.traces.clear();
-  state.windows.clear();
+  state.chunks.clear();
   await Promise.allSettled([model?.then((m) => m.close()), opened?.then((s) => s.close())]);
 }

@@ -22,7 +22,7 @@ const { LOCAL_IDENTITY } = await import('../../lib/auth/identity');
 /** gpt-oss-20b's routing and attention shape, 2,048 tokens: two 1,024-token chunks per section. */
 const SHAPE_20B: RunShape = { numLayers: 24, numExperts: 32, topK: 4, numHeads: 64, attentionTopK: 8, promptLength: 48, generated: 2000 };
 
-interface Reads { get: ChunkSection[][]; window: { start: number; end: number }[] }
+interface Reads { get: ChunkSection[][]; chunksAt: number[] }
 let reads: Reads;
 let traceId = '';
 
@@ -32,10 +32,10 @@ before(async () => {
   traceId = await store.traces.create({ model: modelIdentity(SHAPE_20B), prompt: [{ role: 'user', content: 'x' }], sampling: run.sampling });
   await store.traces.complete(traceId, run);
   // Count the store reads the workbench makes (the store itself runs unchanged).
-  reads = { get: [], window: [] };
-  const { get, window } = store.traces;
+  reads = { get: [], chunksAt: [] };
+  const { get, chunksAt } = store.traces;
   store.traces.get = (id, options) => { reads.get.push(options.sections ?? []); return get(id, options); };
-  store.traces.window = (id, range, sections) => { reads.window.push(range); return window(id, range, sections); };
+  store.traces.chunksAt = (id, index, sections) => { reads.chunksAt.push(index); return chunksAt(id, index, sections); };
 });
 
 after(() => server.closeWorkbench());
@@ -45,17 +45,19 @@ describe('trace loading in the workbench', () => {
     const details = await Promise.all(Array.from({ length: 8 }, () => server.tokenDetail(traceId, 5, 0, LOCAL_IDENTITY)));
     assert.equal(reads.get.length, 1, `trace reads: ${JSON.stringify(reads.get)}`);
     assert.deepEqual(reads.get[0], ['tokens'], 'the token inspector reads token ids, not the whole capture');
-    assert.equal(reads.window.length, 1, `chunk reads: ${JSON.stringify(reads.window)}`);
+    assert.deepEqual(reads.chunksAt, [5], 'one read of the chunks holding token 5');
     assert.equal(details[0].routing.length, SHAPE_20B.numLayers);
     assert.equal(details[0].attention.length, SHAPE_20B.numHeads);
     for (const detail of details.slice(1)) assert.deepEqual(detail, details[0]);
   });
 
-  test('a token in the second chunk reads that chunk only, and its values match the stored capture', async () => {
-    reads.window.length = 0;
+  test('a token in the second chunk reads the chunks holding it once, and its values match the stored capture', async () => {
+    reads.chunksAt.length = 0;
     const index = 1500;
     const detail = await server.tokenDetail(traceId, index, 2, LOCAL_IDENTITY);
-    assert.deepEqual(reads.window, [{ start: 1024, end: 1025 }]);
+    assert.deepEqual(reads.chunksAt, [index]);
+    assert.equal((await server.tokenDetail(traceId, 1501, 2, LOCAL_IDENTITY)).index, 1501);
+    assert.deepEqual(reads.chunksAt, [index], 'the next token comes from the same cached chunk');
     const run = syntheticRun(SHAPE_20B, 11);
     const slot = (index * SHAPE_20B.numLayers + 3) * SHAPE_20B.topK;
     assert.deepEqual(detail.routing[3].experts.map((entry) => entry.expert), Array.from(run.routing!.experts.subarray(slot, slot + SHAPE_20B.topK)));
