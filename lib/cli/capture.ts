@@ -20,9 +20,9 @@ import { renderConversation, type HarmonyMessage, type ReasoningEffort } from '.
 import { renderPrompt } from '../runtime/prompt';
 import { loadRuntime } from '../runtime/runtime';
 import type { CaptureOptions, Runtime } from '../runtime/types';
-import { captureKey, keepUnsavedRun, openStore, StoreUnavailableError, type PromptMessage, type Store } from '../store/index';
+import { captureKey, openStore, TraceNotSavedError, type PromptMessage, type Store } from '../store/index';
 import { HEARTBEAT_INTERVAL_MS } from '../store/owner';
-import type { RunResult, SamplingParams } from '../trace/types';
+import type { SamplingParams } from '../trace/types';
 import { parseCaptureList } from './run';
 
 const HELP = `usage: cotscope capture --model DIR --prompts FILE.jsonl [options]
@@ -203,9 +203,8 @@ export async function runCapture(store: Store, runtime: Runtime, prompts: Prompt
     progress.traceStarted(label);
     const beat = setInterval(() => { store.traces.heartbeat(id).catch(() => undefined); }, HEARTBEAT_INTERVAL_MS);
     beat.unref();
-    let result: RunResult | null = null;
     try {
-      result = await runtime.generate({
+      const result = await runtime.generate({
         promptIds: renderPromptLine(job.prompt, job.effort), sampling, capture: settings.capture, signal,
         onToken: () => progress.addTokens(1),
       });
@@ -216,9 +215,8 @@ export async function runCapture(store: Store, runtime: Runtime, prompts: Prompt
       progress.render(index + 1, `${label}: complete, ${result.tokens.length - result.promptLength} tokens`);
     } catch (error) {
       clearInterval(beat);
-      if (error instanceof StoreUnavailableError) {
-        const kept = result ? ` The generation of ${label} is kept in ${keepUnsavedRun(id, result)}.` : '';
-        throw new Error(`${error.message}. Stopping the batch; trace ${id} stays running until the next start marks it failed.${kept}`, { cause: error });
+      if (error instanceof TraceNotSavedError && error.storeUnavailable) {
+        throw new Error(`${error.message}. Stopping the batch (${label}); the trace stays running until the next start marks it failed.`, { cause: error });
       }
       const cancelled = signal.aborted;
       const message = cancelled ? 'cancelled by user' : error instanceof Error ? error.message : String(error);

@@ -9,7 +9,8 @@ import { openBackend, type Backend, type BackendOptions } from './backend';
 import { addTracesToCollection, listCollections, listTags, removeTraceFromCollection, tagTrace, untagTrace, type LabelCount } from './labels';
 import { migrate } from './migrate';
 import { listTraces, searchMessages, type SearchOptions } from './query';
-import { completeTrace, createTrace, failTrace, getChunksAt, getTrace, heartbeat, recoverStale, type StoredChunk } from './traces';
+import { keepUnsavedRun, TraceNotSavedError } from './unsaved';
+import { completeTrace, createTrace, failTrace, TraceStateError, getChunksAt, getTrace, heartbeat, recoverStale, type StoredChunk } from './traces';
 import type { CompleteOptions, GetOptions, ListOptions, NewTrace, SearchHit, StoredTrace, TraceFilters, TracePage } from './types';
 import type { RunResult } from '../trace/types';
 import type { ChunkSection } from '../trace/codec';
@@ -21,7 +22,7 @@ export { TraceStateError, type StoredChunk } from './traces';
 export { MigrationError } from './migrate';
 export { BadCursorError, BadQueryError } from './query';
 export { defaultDataDir, StoreUnavailableError, type BackendKind } from './backend';
-export { keepUnsavedRun } from './unsaved';
+export { TraceNotSavedError } from './unsaved';
 
 export interface StoreOptions extends BackendOptions {
   /** Apply pending migrations on open (default true). */
@@ -42,6 +43,7 @@ export interface Store {
   traces: {
     create(input: NewTrace): Promise<string>;
     heartbeat(id: string): Promise<void>;
+    /** Throws TraceNotSavedError (the generation kept in a file where possible) when the write fails. */
     complete(id: string, result: RunResult, options?: CompleteOptions): Promise<void>;
     fail(id: string, error: string, status?: 'failed' | 'cancelled'): Promise<boolean>;
     get(id: string, options: GetOptions): Promise<StoredTrace | null>;
@@ -85,7 +87,14 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
     traces: {
       create: (input) => createTrace(backend, input),
       heartbeat: (id) => heartbeat(backend, id),
-      complete: (id, result, completeOptions) => completeTrace(backend, id, result, completeOptions),
+      complete: async (id, result, completeOptions) => {
+        try {
+          await completeTrace(backend, id, result, completeOptions);
+        } catch (error) {
+          if (error instanceof TraceStateError) throw error;
+          throw new TraceNotSavedError(id, keepUnsavedRun(id, result, options.dataDir), error);
+        }
+      },
       fail: (id, error, status) => failTrace(backend, id, error, status),
       get: (id, getOptions) => getTrace(backend, id, getOptions),
       chunksAt: (id, index, sections) => getChunksAt(backend, id, index, sections),

@@ -5,14 +5,13 @@
  */
 import path from 'node:path';
 import { existsSync, readFileSync } from 'node:fs';
-import { keepUnsavedRun, openStore, StoreUnavailableError } from '../store';
+import { openStore, TraceNotSavedError } from '../store';
 import type { ModelIdentity, Store, StoredChunk, StoredTrace, TraceFilters } from '../store';
 import { assembleCaptureSections, decodeChunk, DEFAULT_CHUNK_TOKENS, type AssembledCapture, type ChunkSection } from '../trace/codec';
 import { LRUCache } from 'lru-cache';
 import { HEARTBEAT_INTERVAL_MS } from '../store/owner';
 import { loadRuntime } from '../runtime/runtime';
 import type { Runtime } from '../runtime/types';
-import type { RunResult } from '../trace/types';
 import { decodeToken, encode, StreamingDecoder } from '../harmony/tokenizer';
 import { renderConversation } from '../harmony/render';
 import type { Conversation } from '../harmony/render';
@@ -415,9 +414,8 @@ async function generateAndStore(request: CaptureRequest, send: (event: RunEvent)
   send({ type: 'start', traceId, promptLength: promptIds.length, numLayers: config.numLayers, numExperts: config.numExperts, topK: config.expertsPerToken, promptTexts: tokenTexts(promptIds) });
   const beat = setInterval(() => void traces.heartbeat(traceId).catch(() => undefined), HEARTBEAT_INTERVAL_MS);
   const decoder = new StreamingDecoder();
-  let result: RunResult | null = null;
   try {
-    result = await model.generate({
+    const result = await model.generate({
       promptIds,
       sampling,
       capture: { routing: true, attention: true },
@@ -428,10 +426,7 @@ async function generateAndStore(request: CaptureRequest, send: (event: RunEvent)
     send({ type: 'done', traceId, stopReason: result.stopReason, tokenCount: result.tokens.length });
     return traceId;
   } catch (error) {
-    if (error instanceof StoreUnavailableError) {
-      const kept = result ? ` (the generation is kept in ${keepUnsavedRun(traceId, result)})` : '';
-      throw new Error(`the trace store is unreachable: trace ${traceId} was not saved${kept}`, { cause: error });
-    }
+    if (error instanceof TraceNotSavedError && error.storeUnavailable) throw error;
     await traces.fail(traceId, (error as Error).message, signal?.aborted ? 'cancelled' : 'failed');
     throw error;
   } finally {
