@@ -5,10 +5,10 @@
  * and PGlite's figures as a ratio of PostgreSQL's.
  *   npx tsx bench/soak.ts [--clients 20] [--seconds 60] [--traces 4] [--tokens 2048] [--backends postgres,pglite]
  * Traces are synthetic (seeded, gpt-oss-20b routing and attention shape) stored through the real store.
- * PostgreSQL: DATABASE_URL (a fresh schema is made and dropped); skipped when unset.
+ * PostgreSQL: DATABASE_URL (a fresh schema is made and dropped); skipped when unset. Server logs: bench/results/soak-*-server.log.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { openStore, type StoreOptions } from '../lib/store';
@@ -139,6 +139,8 @@ async function soak(backend: BackendUnderTest): Promise<SoakResult> {
     ]);
     clearInterval(sampler);
     const elapsed = (Date.now() - started) / 1000;
+    mkdirSync('bench/results', { recursive: true });
+    writeFileSync(`bench/results/soak-${backend.name}-server.log`, app.logs.join(''));
     const sorted = [...latencies].sort((a, b) => a - b);
     return {
       backend: backend.name, requests: latencies.length, requestsPerSecond: latencies.length / elapsed,
