@@ -15,5 +15,5 @@ fi
 
 npx tsc --noEmit -p .
 shopt -s nullglob globstar
-files=(tests/unit/**/*.test.ts tests/oracle/**/*.test.ts tests/db/**/*.test.ts tests/e2e/**/*.test.ts)
+files=(tests/unit/**/*.test.ts tests/oracle/**/*.test.ts tests/db/**/*.test.ts tests/reliability/**/*.test.ts tests/e2e/**/*.test.ts)
 exec node --import tsx --test --test-concurrency=1 "${files[@]}"

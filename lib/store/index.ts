@@ -20,6 +20,7 @@ export { TraceStateError } from './traces';
 export { MigrationError } from './migrate';
 export { BadCursorError } from './query';
 export { defaultDataDir, type BackendKind } from './backend';
+export { StoreLockedError } from './folder-lock';
 
 export interface StoreOptions extends BackendOptions {
   /** Apply pending migrations on open (default true). */
