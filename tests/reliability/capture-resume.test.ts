@@ -5,14 +5,13 @@
  * changed prompt anew.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { planJobs, type CaptureSettings, type PromptLine } from '../../lib/cli/capture';
-import { writeGeneratedCheckpoint } from '../../lib/model/generate';
 import type { CompletedCapture } from '../../lib/store/index';
 import { backendsUnderTest, withStore } from '../db/helpers';
+import { tinyModelFixture } from './model-fixture';
 import { runCli } from './processes';
 
 const SETTINGS: CaptureSettings = {
@@ -62,25 +61,16 @@ describe('resume plan keys on the rendered prompt and the settings', () => {
   });
 });
 
-let work: string;
-let modelDir: string;
-
-before(async () => {
-  work = mkdtempSync(join(tmpdir(), 'cotscope-resume-'));
-  modelDir = join(work, 'model');
-  await writeGeneratedCheckpoint(modelDir, 'tiny', { seed: 5 });
-});
-
-after(() => rmSync(work, { recursive: true, force: true }));
+const fixture = tinyModelFixture('cotscope-resume-');
 
 for (const backend of backendsUnderTest()) {
   describe(`cotscope capture resume (${backend.name})`, () => {
     after(() => backend.cleanup());
 
     const capture = async (name: string, prompt: PromptLine, extra: string[] = []) => {
-      const file = join(work, `${backend.name}-${name}.jsonl`);
+      const file = join(fixture.work, `${backend.name}-${name}.jsonl`);
       writeFileSync(file, `${JSON.stringify(prompt)}\n`);
-      const run = await runCli(['capture', '--model', modelDir, '--prompts', file, '--effort', 'low', '--max-new-tokens', '4', '--collection', 'resume', ...extra], backend.childEnv);
+      const run = await runCli(['capture', '--model', fixture.modelDir, '--prompts', file, '--effort', 'low', '--max-new-tokens', '4', '--collection', 'resume', ...extra], backend.childEnv);
       assert.equal(run.code, 0, run.stderr);
       return run.stderr;
     };

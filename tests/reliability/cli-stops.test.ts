@@ -5,24 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { writeGeneratedCheckpoint } from '../../lib/model/generate';
+import { describe, test } from 'node:test';
 import { backendsUnderTest, withStore } from '../db/helpers';
+import { tinyModelFixture } from './model-fixture';
 import { finished, runCli, spawnCli, waitForLine } from './processes';
 
-let work: string;
-let modelDir: string;
-
-before(async () => {
-  work = mkdtempSync(join(tmpdir(), 'cotscope-stops-'));
-  modelDir = join(work, 'model');
-  await writeGeneratedCheckpoint(modelDir, 'tiny', { seed: 5 });
-});
-
-after(() => rmSync(work, { recursive: true, force: true }));
+const fixture = tinyModelFixture('cotscope-stops-');
 
 const SIGTERM_BIT = 1n << 14n; // signal 15
 
@@ -51,7 +41,7 @@ describe('bad numeric options are refused', () => {
   for (const [args, message] of cases) {
     test(`cotscope ${args.join(' ')} fails with a clear message`, async () => {
       const prompt = args[0] === 'run' ? ['--prompt', 'hi'] : [];
-      const run = await runCli([...args, '--model', modelDir, ...prompt, ...(args.includes('--max-new-tokens') ? [] : ['--max-new-tokens', '1'])], { DATABASE_URL: '', COTSCOPE_DATA_DIR: join(work, 'options-data') });
+      const run = await runCli([...args, '--model', fixture.modelDir, ...prompt, ...(args.includes('--max-new-tokens') ? [] : ['--max-new-tokens', '1'])], { DATABASE_URL: '', COTSCOPE_DATA_DIR: join(fixture.work, 'options-data') });
       assert.equal(run.code, 1, `${run.stdout}${run.stderr}`);
       assert.match(run.stderr, message);
     });
@@ -60,7 +50,7 @@ describe('bad numeric options are refused', () => {
 
 describe('SIGTERM stops like Ctrl-C', () => {
   test('cotscope run prints what was generated as cancelled and exits 143', async () => {
-    const child = spawnCli(['run', '--model', modelDir, '--prompt', 'Count to a thousand.', '--max-new-tokens', '6000', '--capture', 'none', '--json']);
+    const child = spawnCli(['run', '--model', fixture.modelDir, '--prompt', 'Count to a thousand.', '--max-new-tokens', '6000', '--capture', 'none', '--json']);
     const output = finished(child);
     await sigtermHandled(child);
     await sleep(1500);
@@ -74,9 +64,9 @@ describe('SIGTERM stops like Ctrl-C', () => {
   for (const backend of backendsUnderTest()) {
     test(`cotscope capture stores the trace in progress as cancelled with its tokens and exits 143 (${backend.name})`, async () => {
       try {
-        const prompts = join(work, `sigterm-${backend.name}.jsonl`);
+        const prompts = join(fixture.work, `sigterm-${backend.name}.jsonl`);
         writeFileSync(prompts, `${JSON.stringify({ id: 'long', prompt: 'Count to a thousand.' })}\n`);
-        const child = spawnCli(['capture', '--model', modelDir, '--prompts', prompts, '--effort', 'low', '--max-new-tokens', '6000', '--collection', 'sigterm'], backend.childEnv);
+        const child = spawnCli(['capture', '--model', fixture.modelDir, '--prompts', prompts, '--effort', 'low', '--max-new-tokens', '6000', '--collection', 'sigterm'], backend.childEnv);
         const output = finished(child);
         await waitForLine(child, /^started long/);
         await sleep(3000); // sessions built, decoding under way

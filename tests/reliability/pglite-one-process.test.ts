@@ -5,25 +5,16 @@
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
+import { existsSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { writeGeneratedCheckpoint } from '../../lib/model/generate';
+import { describe, test } from 'node:test';
 import { acquireFolderLock, StoreLockedError } from '../../lib/store/folder-lock';
 import { openStore } from '../../lib/store/index';
+import { tinyModelFixture } from './model-fixture';
 import { finished, runCli, spawnTs, waitForLine } from './processes';
 
-let work: string;
-let modelDir: string;
-
-before(async () => {
-  work = mkdtempSync(join(tmpdir(), 'cotscope-lock-'));
-  modelDir = join(work, 'model');
-  await writeGeneratedCheckpoint(modelDir, 'tiny', { seed: 5 });
-});
-
-after(() => rmSync(work, { recursive: true, force: true }));
+const fixture = tinyModelFixture('cotscope-lock-');
 
 /** A child process holding the PGlite store in `dataDir` open, with one trace written. */
 async function holdStore(dataDir: string): Promise<{ child: ChildProcess; traceId: string }> {
@@ -42,13 +33,13 @@ async function listedIds(dataDir: string): Promise<string[]> {
 
 describe('one process per PGlite data folder', () => {
   test('a CLI run while another process holds the folder is refused naming that process, and the holder keeps its data', async () => {
-    const dataDir = join(work, 'held');
+    const dataDir = join(fixture.work, 'held');
     const { child, traceId } = await holdStore(dataDir);
     const holderExit = finished(child);
     try {
-      const prompts = join(work, 'prompts.jsonl');
+      const prompts = join(fixture.work, 'prompts.jsonl');
       writeFileSync(prompts, `${JSON.stringify({ id: 'q1', prompt: 'apples' })}\n`);
-      for (const args of [['traces', 'list'], ['capture', '--model', modelDir, '--prompts', prompts, '--max-new-tokens', '4']]) {
+      for (const args of [['traces', 'list'], ['capture', '--model', fixture.modelDir, '--prompts', prompts, '--max-new-tokens', '4']]) {
         const refused = await runCli(args, env(dataDir));
         assert.equal(refused.code, 1, `${args[0]} must fail:\n${refused.stdout}${refused.stderr}`);
         assert.match(refused.stderr, new RegExp(`in use by pid ${child.pid} on host ${hostname()}`));
@@ -64,7 +55,7 @@ describe('one process per PGlite data folder', () => {
   });
 
   test('a lock left by a process killed with SIGKILL is taken over', async () => {
-    const dataDir = join(work, 'killed');
+    const dataDir = join(fixture.work, 'killed');
     const { child, traceId } = await holdStore(dataDir);
     const exited = finished(child);
     child.kill('SIGKILL');
@@ -74,7 +65,7 @@ describe('one process per PGlite data folder', () => {
   });
 
   test('a second open in the same process is refused too', async () => {
-    const dataDir = join(work, 'same-process');
+    const dataDir = join(fixture.work, 'same-process');
     const store = await openStore({ dataDir, databaseUrl: '' });
     try {
       await assert.rejects(openStore({ dataDir, databaseUrl: '' }), (error: Error) =>
@@ -87,8 +78,8 @@ describe('one process per PGlite data folder', () => {
   });
 
   test('a lock from another host is never taken over', () => {
-    const lockPath = join(work, 'other-host.lock');
+    const lockPath = join(fixture.work, 'other-host.lock');
     writeFileSync(lockPath, JSON.stringify({ pid: 1, host: `not-${hostname()}`, command: 'cotscope capture', startedAt: '2025-01-01T00:00:00Z', processStart: null, nonce: 'x' }));
-    assert.throws(() => acquireFolderLock(lockPath, join(work, 'db')), /in use by pid 1 on host not-/);
+    assert.throws(() => acquireFolderLock(lockPath, join(fixture.work, 'db')), /in use by pid 1 on host not-/);
   });
 });

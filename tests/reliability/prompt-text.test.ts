@@ -4,15 +4,14 @@
  * the line number, and the rest of the batch is captured.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { z } from 'zod';
 import { parsePromptFile } from '../../lib/cli/capture';
-import { writeGeneratedCheckpoint } from '../../lib/model/generate';
 import { isStorableText, storableText, unstorableTextReason } from '../../lib/trace/text';
 import { backendsUnderTest, withStore } from '../db/helpers';
+import { tinyModelFixture } from './model-fixture';
 import { runCli } from './processes';
 
 describe('text the store cannot hold is named at validation', () => {
@@ -51,26 +50,17 @@ describe('text the store cannot hold is named at validation', () => {
   });
 });
 
-let work: string;
-let modelDir: string;
-
-before(async () => {
-  work = mkdtempSync(join(tmpdir(), 'cotscope-text-'));
-  modelDir = join(work, 'model');
-  await writeGeneratedCheckpoint(modelDir, 'tiny', { seed: 5 });
-});
-
-after(() => rmSync(work, { recursive: true, force: true }));
+const fixture = tinyModelFixture('cotscope-text-');
 
 for (const backend of backendsUnderTest()) {
   describe(`cotscope capture with unstorable text (${backend.name})`, () => {
     after(() => backend.cleanup());
 
     test('a NUL and a lone surrogate in a batch are reported with their line numbers and every other prompt is captured', async () => {
-      const file = join(work, `${backend.name}.jsonl`);
+      const file = join(fixture.work, `${backend.name}.jsonl`);
       // JSON escapes, as a researcher's export would write them.
       writeFileSync(file, ['{"id":"q1","prompt":"first"}', '{"id":"q2","prompt":"nul \\u0000 here"}', '{"id":"q3","prompt":"lone \\ud800"}', '{"id":"q4","prompt":"last"}'].join('\n'));
-      const run = await runCli(['capture', '--model', modelDir, '--prompts', file, '--effort', 'low', '--max-new-tokens', '3', '--collection', 'text'], backend.childEnv);
+      const run = await runCli(['capture', '--model', fixture.modelDir, '--prompts', file, '--effort', 'low', '--max-new-tokens', '3', '--collection', 'text'], backend.childEnv);
       assert.equal(run.code, 0, run.stderr);
       assert.match(run.stderr, new RegExp(`${file}:2: skipped: prompt: contains a NUL character \\(U\\+0000\\) at offset 4`));
       assert.match(run.stderr, new RegExp(`${file}:3: skipped: prompt: contains a lone surrogate \\(U\\+D800\\) at offset 5`));
