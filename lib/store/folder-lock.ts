@@ -118,6 +118,12 @@ export interface FolderLock {
 }
 
 const ATTEMPTS = 5;
+const UNREADABLE_RETRY_MS = 50;
+
+/** Blocks the thread briefly: opening a store is synchronous up to here and short waits keep it so. */
+function pause(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
 
 /** Takes the lock at `path` for this process, or throws StoreLockedError naming the process that holds it. */
 export function acquireFolderLock(path: string, folder: string): FolderLock {
@@ -132,6 +138,10 @@ export function acquireFolderLock(path: string, folder: string): FolderLock {
       existing = readHolder(path);
     } catch {
       continue; // released between our create and read: try again
+    }
+    if (!existing && attempt < ATTEMPTS - 1) {
+      pause(UNREADABLE_RETRY_MS); // created but not yet written by its owner
+      continue;
     }
     if (!existing || !holderIsGone(existing)) throw new StoreLockedError(folder, path, existing);
     removeStaleLock(path, existing);

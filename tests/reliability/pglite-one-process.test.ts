@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -75,6 +75,21 @@ describe('one process per PGlite data folder', () => {
     }
     const reopened = await openStore({ dataDir, databaseUrl: '' });
     await reopened.close();
+  });
+
+  test('a lock whose pid now belongs to another process (pid reused) is taken over', () => {
+    const lockPath = join(fixture.work, 'reused-pid.lock');
+    writeFileSync(lockPath, JSON.stringify({ pid: process.pid, host: hostname(), command: 'an earlier cotscope', startedAt: '2025-01-01T00:00:00Z', processStart: 'long ago', nonce: 'x' }));
+    const lock = acquireFolderLock(lockPath, join(fixture.work, 'db'));
+    assert.equal(JSON.parse(readFileSync(lockPath, 'utf8')).nonce, lock.holder.nonce);
+    lock.release();
+    assert.equal(existsSync(lockPath), false);
+  });
+
+  test('an unreadable lock file is refused, never guessed about', () => {
+    const lockPath = join(fixture.work, 'garbage.lock');
+    writeFileSync(lockPath, '{"pid": 12');
+    assert.throws(() => acquireFolderLock(lockPath, join(fixture.work, 'db')), /is locked, and the lock file does not say by whom.*delete it only if/);
   });
 
   test('a lock from another host is never taken over', () => {
