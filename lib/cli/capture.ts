@@ -44,8 +44,12 @@ const HELP = `usage: cotscope capture --model DIR --prompts FILE.jsonl [options]
   --max-new-tokens N       (default 256)
   --temperature T          (default 1)
   --top-p P                (default 1)
-  --seed S                 base sampler seed (default 0)
-  --threads N              onnxruntime intra-op threads (default: all cores)
+  --seed S                 base sampler seed, 0..4294967295; sample i uses S+i (default 0)
+  --threads N              onnxruntime intra-op threads, at least 1 (default: all cores)
+
+Run it again to resume: what a complete trace already holds with the same rendered prompt and
+settings is skipped (and named); a reused id with another prompt or settings is captured anew.
+Ctrl-C or SIGTERM stores the trace in progress as cancelled; a second one quits at once.
 
 The store is PostgreSQL when DATABASE_URL is set, else PGlite under COTSCOPE_DATA_DIR (./data).`;
 

@@ -20,10 +20,10 @@ const HELP = `usage: cotscope run --model DIR (--prompt TEXT | --prompt-ids 1,2,
   --max-new-tokens N     (default 256)
   --temperature T        0 is greedy (default 1)
   --top-p P              nucleus mass (default 1)
-  --seed S               sampler seed (default 0)
+  --seed S               sampler seed, an integer in 0..4294967295 (default 0)
   --capture LIST         routing,attention | routing | attention | none (default routing)
   --attention-top-k K    attended positions kept per head (default 8)
-  --threads N            onnxruntime intra-op threads (default: all cores)
+  --threads N            onnxruntime intra-op threads, at least 1 (default: all cores)
   --yarn exact|llamacpp  rope correction range (default exact)
   --json                 print one JSON document (format in README)`;
 
