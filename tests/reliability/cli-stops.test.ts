@@ -69,7 +69,7 @@ describe('SIGTERM stops like Ctrl-C', () => {
         const child = spawnCli(['capture', '--model', fixture.modelDir, '--prompts', prompts, '--effort', 'low', '--max-new-tokens', '6000', '--collection', 'sigterm'], backend.childEnv);
         const output = finished(child);
         await waitForLine(child, /^started long/);
-        await sleep(3000); // sessions built, decoding under way
+        await sleep(5000); // sessions built, decoding under way
         child.kill('SIGTERM');
         const run = await output;
         assert.equal(run.code, 143, run.stderr);
