@@ -1,8 +1,9 @@
 /**
  * `cotscope capture`: run every prompt of a JSONL file at each reasoning effort, N samples each,
- * and store the traces. Resumable (prompt x effort x sample already complete is skipped), clean
- * on Ctrl-C (the trace in progress is stored as `cancelled`; a second Ctrl-C quits at once and
- * the next start marks that trace failed).
+ * and store the traces. Resumable: a prompt x effort x sample already complete with the same
+ * rendered prompt and settings (lib/trace/capture-key.ts) is skipped, one whose prompt or settings
+ * changed is captured anew. Clean on Ctrl-C or SIGTERM (the trace in progress is stored as
+ * `cancelled`; a second signal quits at once and the next start marks that trace failed).
  *
  * Prompt file: one JSON object per line (blank lines and lines starting with # are ignored):
  *   {"id": "q1", "prompt": "What is 2 + 2?"}
@@ -11,19 +12,24 @@
  *    "system": "You are a terse assistant.", "developer": "Answer in one line.", "tags": ["smalltalk"]}
  * id: unique string; exactly one of prompt (a user message) or messages; system: the model
  * identity line of the system message; developer: developer instructions; tags: strings added to
- * each trace. Invalid lines are reported with their line number and skipped.
+ * each trace. Invalid lines (including text the store cannot hold: NUL, lone surrogates) are
+ * reported with their line number and skipped.
  */
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { isDeepStrictEqual, parseArgs } from 'node:util';
 import { z } from 'zod';
 import { renderConversation, type HarmonyMessage, type ReasoningEffort } from '../harmony/render';
 import { renderPrompt } from '../runtime/prompt';
 import { loadRuntime } from '../runtime/runtime';
 import type { CaptureOptions, Runtime } from '../runtime/types';
-import { captureKey, openStore, TraceNotSavedError, type PromptMessage, type Store } from '../store/index';
+import { openStore, TraceNotSavedError, type CompletedCapture, type PromptMessage, type Store } from '../store/index';
 import { HEARTBEAT_INTERVAL_MS } from '../store/owner';
+import { captureKeyHash } from '../trace/capture-key';
+import { storableText, unstorableTextReason } from '../trace/text';
 import type { SamplingParams } from '../trace/types';
+import { attentionTopKOption, integerOption, MAX_SEED, maxNewTokensOption, numberOption, OptionError, seedOption, threadsOption } from './options';
 import { parseCaptureList } from './run';
+import { abortOnStopSignals, signalLabel, SIGNAL_EXIT_CODES } from './signals';
 
 const HELP = `usage: cotscope capture --model DIR --prompts FILE.jsonl [options]
 
@@ -38,8 +44,12 @@ const HELP = `usage: cotscope capture --model DIR --prompts FILE.jsonl [options]
   --max-new-tokens N       (default 256)
   --temperature T          (default 1)
   --top-p P                (default 1)
-  --seed S                 base sampler seed (default 0)
-  --threads N              onnxruntime intra-op threads (default: all cores)
+  --seed S                 base sampler seed, 0..4294967295; sample i uses S+i (default 0)
+  --threads N              onnxruntime intra-op threads, at least 1 (default: all cores)
+
+Run it again to resume: what a complete trace already holds with the same rendered prompt and
+settings is skipped (and named); a reused id with another prompt or settings is captured anew.
+Ctrl-C or SIGTERM stores the trace in progress as cancelled; a second one quits at once.
 
 The store is PostgreSQL when DATABASE_URL is set, else PGlite under COTSCOPE_DATA_DIR (./data).`;
 
@@ -47,19 +57,19 @@ const EFFORTS: readonly ReasoningEffort[] = ['low', 'medium', 'high'];
 
 const messageSchema = z.object({
   role: z.enum(['user', 'assistant', 'tool', 'developer', 'system']),
-  content: z.string(),
-  channel: z.string().optional(),
-  name: z.string().optional(),
-  recipient: z.string().optional(),
+  content: storableText(),
+  channel: storableText().optional(),
+  name: storableText().optional(),
+  recipient: storableText().optional(),
 });
 
 const promptLineSchema = z.object({
-  id: z.union([z.string().min(1), z.number()]).transform(String),
-  prompt: z.string().optional(),
+  id: z.union([storableText(z.string().min(1)), z.number()]).transform(String),
+  prompt: storableText().optional(),
   messages: z.array(messageSchema).min(1).optional(),
-  system: z.string().optional(),
-  developer: z.string().optional(),
-  tags: z.array(z.string().min(1)).optional(),
+  system: storableText().optional(),
+  developer: storableText().optional(),
+  tags: z.array(storableText(z.string().min(1))).optional(),
 }).refine((line) => (line.prompt === undefined) !== (line.messages === undefined), { message: 'give exactly one of "prompt" or "messages"' });
 
 export type PromptLine = z.infer<typeof promptLineSchema>;
@@ -124,12 +134,76 @@ export interface CaptureJob {
   prompt: PromptLine;
   effort: ReasoningEffort;
   sampleIndex: number;
+  /** The rendered prompt; null when it cannot be rendered (the job then fails with the renderer's error). */
+  promptIds: number[] | null;
+  /** This sample's sampling (its own seed). */
+  sampling: SamplingParams;
+  /** lib/trace/capture-key.ts; null when the prompt cannot be rendered. */
+  captureKey: string | null;
+  /** A complete trace of the same prompt id, effort and sample whose prompt or settings differ. */
+  supersedes: string | null;
 }
 
-export function planJobs(prompts: PromptLine[], efforts: readonly ReasoningEffort[], samples: number, done: Set<string>): { todo: CaptureJob[]; skipped: number } {
-  const all = prompts.flatMap((prompt) => efforts.flatMap((effort) => Array.from({ length: samples }, (_, sampleIndex) => ({ prompt, effort, sampleIndex }))));
-  const todo = all.filter((job) => !done.has(captureKey(job.prompt.id, job.effort, job.sampleIndex)));
-  return { todo, skipped: all.length - todo.length };
+export interface SkippedJob {
+  job: CaptureJob;
+  /** The complete trace that already holds this capture. */
+  traceId: string;
+}
+
+export const jobLabel = (job: CaptureJob): string => `${job.prompt.id} effort=${job.effort} sample=${job.sampleIndex}`;
+
+function renderOrNull(prompt: PromptLine, effort: ReasoningEffort): number[] | null {
+  try {
+    return renderPromptLine(prompt, effort);
+  } catch {
+    return null;
+  }
+}
+
+/** Whether a complete trace holds this very capture. Traces stored before capture keys are compared on the prompt and sampling they kept. */
+export function holdsCapture(trace: CompletedCapture, job: CaptureJob): boolean {
+  if (trace.captureKey !== null) return trace.captureKey === job.captureKey;
+  const storedForm = JSON.parse(JSON.stringify(promptMessages(job.prompt))) as PromptMessage[];
+  return isDeepStrictEqual(trace.prompt, storedForm) && isDeepStrictEqual(trace.sampling, job.sampling);
+}
+
+const slotKey = (promptId: string, effort: string | null, sampleIndex: number): string => JSON.stringify([promptId, effort, sampleIndex]);
+
+function completedBySlot(completed: CompletedCapture[]): Map<string, CompletedCapture[]> {
+  const bySlot = new Map<string, CompletedCapture[]>();
+  for (const trace of completed) {
+    const key = slotKey(trace.promptId, trace.effort, trace.sampleIndex);
+    const traces = bySlot.get(key);
+    if (traces) traces.push(trace);
+    else bySlot.set(key, [trace]);
+  }
+  return bySlot;
+}
+
+/** Every prompt x effort x sample, split into what to capture and what a complete trace already holds. */
+export function planJobs(prompts: PromptLine[], settings: CaptureSettings, completed: CompletedCapture[]): { todo: CaptureJob[]; skipped: SkippedJob[] } {
+  const recorded = {
+    routing: settings.capture.routing, attention: settings.capture.attention,
+    attentionTopK: settings.capture.attentionTopK ?? null, routerLogits: settings.includeLogits,
+  };
+  const bySlot = completedBySlot(completed);
+  const todo: CaptureJob[] = [];
+  const skipped: SkippedJob[] = [];
+  for (const prompt of prompts) {
+    for (const effort of settings.efforts) {
+      const promptIds = renderOrNull(prompt, effort);
+      for (let sampleIndex = 0; sampleIndex < settings.samples; sampleIndex++) {
+        const sampling = { ...settings.sampling, seed: settings.sampling.seed + sampleIndex };
+        const captureKey = promptIds && captureKeyHash({ promptIds, sampling, effort, sampleIndex, recorded });
+        const job: CaptureJob = { prompt, effort, sampleIndex, promptIds, sampling, captureKey, supersedes: null };
+        const sameSlot = bySlot.get(slotKey(prompt.id, effort, sampleIndex)) ?? [];
+        const holder = promptIds ? sameSlot.find((trace) => holdsCapture(trace, job)) : undefined;
+        if (holder) skipped.push({ job, traceId: holder.id });
+        else todo.push({ ...job, supersedes: sameSlot.at(-1)?.id ?? null });
+      }
+    }
+  }
+  return { todo, skipped };
 }
 
 export interface CaptureSettings {
@@ -183,10 +257,16 @@ export function formatDuration(seconds: number): string {
 
 /** Runs the jobs one by one; each trace is `running` while it generates and written in one transaction at the end. */
 export async function runCapture(store: Store, runtime: Runtime, prompts: PromptLine[], settings: CaptureSettings, signal: AbortSignal, stream = process.stderr): Promise<CaptureReport> {
-  const done = await store.traces.completedKeys({ modelName: runtime.name, configHash: runtime.configHash, collection: settings.collection });
-  const { todo, skipped } = planJobs(prompts, settings.efforts, settings.samples, done);
-  const report: CaptureReport = { planned: todo.length + skipped, skipped, complete: 0, failed: 0, cancelled: false };
-  if (skipped > 0) stream.write(`skipping ${skipped} prompt x effort x sample already complete\n`);
+  const completed = await store.traces.completedCaptures({
+    modelName: runtime.name, configHash: runtime.configHash, collection: settings.collection, promptIds: prompts.map((prompt) => prompt.id),
+  });
+  const { todo, skipped } = planJobs(prompts, settings, completed);
+  const report: CaptureReport = { planned: todo.length + skipped.length, skipped: skipped.length, complete: 0, failed: 0, cancelled: false };
+  for (const { job, traceId } of skipped) stream.write(`skipped ${jobLabel(job)}: already complete as trace ${traceId}\n`);
+  if (skipped.length > 0) stream.write(`skipping ${skipped.length} prompt x effort x sample already complete\n`);
+  for (const job of todo.filter((planned) => planned.supersedes)) {
+    stream.write(`${jobLabel(job)}: the rendered prompt or the settings differ from complete trace ${job.supersedes}: capturing anew\n`);
+  }
   const progress = new Progress(todo.length, stream);
   const model = {
     name: runtime.name, configHash: runtime.configHash, numLayers: runtime.config.numLayers, numExperts: runtime.config.numExperts,
@@ -194,18 +274,18 @@ export async function runCapture(store: Store, runtime: Runtime, prompts: Prompt
   };
   for (const [index, job] of todo.entries()) {
     if (signal.aborted) { report.cancelled = true; break; }
-    const label = `${job.prompt.id} effort=${job.effort} sample=${job.sampleIndex}`;
-    const sampling = { ...settings.sampling, seed: settings.sampling.seed + job.sampleIndex };
+    const label = jobLabel(job);
+    const { sampling } = job;
     const id = await store.traces.create({
       model, prompt: promptMessages(job.prompt), promptId: job.prompt.id, effort: job.effort, sampleIndex: job.sampleIndex,
-      sampling, collection: settings.collection, tags: job.prompt.tags,
+      sampling, captureKey: job.captureKey, collection: settings.collection, tags: job.prompt.tags,
     });
     progress.traceStarted(label);
     const beat = setInterval(() => { store.traces.heartbeat(id).catch(() => undefined); }, HEARTBEAT_INTERVAL_MS);
     beat.unref();
     try {
       const result = await runtime.generate({
-        promptIds: renderPromptLine(job.prompt, job.effort), sampling, capture: settings.capture, signal,
+        promptIds: job.promptIds ?? renderPromptLine(job.prompt, job.effort), sampling, capture: settings.capture, signal,
         onToken: () => progress.addTokens(1),
       });
       clearInterval(beat);
@@ -228,13 +308,6 @@ export async function runCapture(store: Store, runtime: Runtime, prompts: Prompt
   }
   if (todo.length > 0 && stream.isTTY && !report.cancelled) stream.write('\n');
   return report;
-}
-
-function numberOption(value: string | undefined, flag: string, fallback: number, integer = false): number {
-  if (value === undefined) return fallback;
-  const parsed = Number(value);
-  if (!Number.isFinite(parsed) || (integer && !Number.isInteger(parsed))) throw new Error(`${flag} must be ${integer ? 'an integer' : 'a number'} (got "${value}")`);
-  return parsed;
 }
 
 export function parseEfforts(value: string): ReasoningEffort[] {
@@ -267,49 +340,48 @@ export async function runCaptureCommand(argv: string[]): Promise<number> {
   });
   if (values.help) { console.log(HELP); return 0; }
   if (!values.model || !values.prompts) { console.error(`--model and --prompts are required\n\n${HELP}`); return 2; }
-  const samples = numberOption(values.samples, '--samples', 1, true);
-  if (samples < 1) throw new Error(`--samples must be at least 1 (got ${samples})`);
+  const samples = integerOption(values.samples, '--samples', 1, { min: 1 });
+  const seed = seedOption(values.seed);
+  if (seed + samples - 1 > MAX_SEED) throw new OptionError(`--seed ${seed} with --samples ${samples}: sample seeds S..S+N-1 must stay <= ${MAX_SEED}`);
+  const collectionProblem = values.collection === undefined ? null : unstorableTextReason(values.collection);
+  if (collectionProblem) throw new OptionError(`--collection ${collectionProblem}`);
   const settings: CaptureSettings = {
     efforts: parseEfforts(values.effort!),
     samples,
     collection: values.collection ?? null,
-    capture: parseCaptureList(values.capture!, numberOption(values['attention-top-k'], '--attention-top-k', 8, true)),
+    capture: parseCaptureList(values.capture!, attentionTopKOption(values['attention-top-k'])),
     includeLogits: !values['no-router-logits'],
     sampling: {
-      maxNewTokens: numberOption(values['max-new-tokens'], '--max-new-tokens', 256, true),
+      maxNewTokens: maxNewTokensOption(values['max-new-tokens']),
       temperature: numberOption(values.temperature, '--temperature', 1),
       topP: numberOption(values['top-p'], '--top-p', 1),
-      seed: numberOption(values.seed, '--seed', 0, true),
+      seed,
     },
   };
+  const threads = threadsOption(values.threads);
   const { prompts, problems } = parsePromptFile(readFileSync(values.prompts, 'utf8'));
   for (const problem of problems) console.error(`${values.prompts}:${problem.line}: skipped: ${problem.message}`);
   if (prompts.length === 0) { console.error(`${values.prompts}: no valid prompts`); return 1; }
 
   const controller = new AbortController();
-  const onSigint = () => {
-    if (controller.signal.aborted) {
-      console.error('\nsecond Ctrl-C: quitting now; the trace in progress will be marked failed on the next start');
-      process.exit(130);
-    }
-    console.error('\nCtrl-C: stopping after storing the trace in progress as cancelled (Ctrl-C again to quit now)');
-    controller.abort();
-  };
-  process.on('SIGINT', onSigint);
+  const stopSignals = abortOnStopSignals(controller, {
+    first: (signal) => `\n${signalLabel(signal)}: stopping after storing the trace in progress as cancelled (send it again to quit now)`,
+    second: (signal) => `\nsecond ${signalLabel(signal)}: quitting now; the trace in progress will be marked failed on the next start`,
+  });
   const store = await openStore();
   try {
-    const runtime = await loadRuntime(values.model, { threads: values.threads === undefined ? undefined : numberOption(values.threads, '--threads', 1, true) });
+    const runtime = await loadRuntime(values.model, { threads });
     try {
       const report = await runCapture(store, runtime, prompts, settings, controller.signal);
       console.error(`${report.complete} complete, ${report.failed} failed, ${report.skipped} skipped of ${report.planned}` +
         `${report.cancelled ? ' (cancelled: run the same command again to resume)' : ''} · store: ${store.backend.location}`);
-      if (report.cancelled) return 130;
+      if (report.cancelled) return SIGNAL_EXIT_CODES[stopSignals.received() ?? 'SIGINT'];
       return report.failed > 0 ? 1 : 0;
     } finally {
       await runtime.close();
     }
   } finally {
-    process.off('SIGINT', onSigint);
+    stopSignals.dispose();
     await store.close();
   }
 }

@@ -6,6 +6,8 @@ import { loadRuntime } from '../runtime/runtime';
 import type { CaptureOptions } from '../runtime/types';
 import { toRunJson } from '../trace/json';
 import type { RunResult } from '../trace/types';
+import { attentionTopKOption, maxNewTokensOption, numberOption, seedOption, threadsOption } from './options';
+import { abortOnStopSignals, SIGNAL_EXIT_CODES } from './signals';
 
 const HELP = `usage: cotscope run --model DIR (--prompt TEXT | --prompt-ids 1,2,3) [options]
 
@@ -18,10 +20,10 @@ const HELP = `usage: cotscope run --model DIR (--prompt TEXT | --prompt-ids 1,2,
   --max-new-tokens N     (default 256)
   --temperature T        0 is greedy (default 1)
   --top-p P              nucleus mass (default 1)
-  --seed S               sampler seed (default 0)
+  --seed S               sampler seed, an integer in 0..4294967295 (default 0)
   --capture LIST         routing,attention | routing | attention | none (default routing)
   --attention-top-k K    attended positions kept per head (default 8)
-  --threads N            onnxruntime intra-op threads (default: all cores)
+  --threads N            onnxruntime intra-op threads, at least 1 (default: all cores)
   --yarn exact|llamacpp  rope correction range (default exact)
   --json                 print one JSON document (format in README)`;
 
@@ -41,13 +43,6 @@ export function parseTokenIdList(value: string): number[] {
     if (!/^\d+$/.test(trimmed)) throw new Error(`--prompt-ids entry ${index} ("${piece}") is not a non-negative integer`);
     return Number(trimmed);
   });
-}
-
-function numberOption(value: string | undefined, flag: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  const parsed = Number(value);
-  if (!Number.isFinite(parsed)) throw new Error(`${flag} must be a number (got "${value}")`);
-  return parsed;
 }
 
 const channelLabel: Record<string, string> = {
@@ -109,36 +104,33 @@ export async function runRunCommand(argv: string[]): Promise<number> {
   const effort = values.effort as ReasoningEffort;
   if (!['low', 'medium', 'high'].includes(effort)) throw new Error(`--effort must be low, medium or high (got "${values.effort}")`);
   if (values.yarn !== 'exact' && values.yarn !== 'llamacpp') throw new Error(`--yarn must be exact or llamacpp (got "${values.yarn}")`);
-  const capture = parseCaptureList(values.capture!, numberOption(values['attention-top-k'], '--attention-top-k', 8));
+  const capture = parseCaptureList(values.capture!, attentionTopKOption(values['attention-top-k']));
+  const sampling = {
+    maxNewTokens: maxNewTokensOption(values['max-new-tokens']),
+    temperature: numberOption(values.temperature, '--temperature', 1),
+    topP: numberOption(values['top-p'], '--top-p', 1),
+    seed: seedOption(values.seed),
+  };
+  const threads = threadsOption(values.threads);
   const promptIds =
     values['prompt-ids'] !== undefined
       ? parseTokenIdList(values['prompt-ids'])
       : renderPrompt({ user: values.prompt!, effort, system: values.system, developer: values.developer });
 
-  const runtime = await loadRuntime(values.model!, { threads: values.threads === undefined ? undefined : numberOption(values.threads, '--threads', 1), yarn: values.yarn });
+  const runtime = await loadRuntime(values.model!, { threads, yarn: values.yarn });
   const controller = new AbortController();
-  const onSigint = () => controller.abort();
-  process.once('SIGINT', onSigint);
+  const stopSignals = abortOnStopSignals(controller);
   try {
-    const result = await runtime.generate({
-      promptIds,
-      sampling: {
-        maxNewTokens: numberOption(values['max-new-tokens'], '--max-new-tokens', 256),
-        temperature: numberOption(values.temperature, '--temperature', 1),
-        topP: numberOption(values['top-p'], '--top-p', 1),
-        seed: numberOption(values.seed, '--seed', 0),
-      },
-      capture,
-      signal: controller.signal,
-    });
+    const result = await runtime.generate({ promptIds, sampling, capture, signal: controller.signal });
     if (values.json) process.stdout.write(`${JSON.stringify(toRunJson(result))}\n`);
     else {
       if (runtime.generated) console.log(`model ${runtime.name}: a generated checkpoint with random weights (output is not language)\n`);
       console.log(formatHuman(result));
     }
-    return 0;
+    const signal = stopSignals.received();
+    return signal ? SIGNAL_EXIT_CODES[signal] : 0;
   } finally {
-    process.off('SIGINT', onSigint);
+    stopSignals.dispose();
     await runtime.close();
   }
 }

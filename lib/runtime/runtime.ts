@@ -187,7 +187,7 @@ export async function loadRuntime(modelDir: string, options: RuntimeOptions = {}
         stopReason = 'cancelled';
         break;
       }
-      const { token: next, logprob } = sampler.pick(logits, logSumExp);
+      const { token: next, logprob } = sampler.pick(logits, logSumExp, tokens.length - 1);
       tokens.push(next);
       logprobs.push(logprob);
       const index = tokens.length - 1;

@@ -130,6 +130,30 @@ export function validateSamplerSettings({ temperature, topP }: SamplerSettings):
   if (!Number.isFinite(topP) || topP <= 0 || topP > 1) throw new RangeError(`top_p must be in (0, 1] (got ${topP})`);
 }
 
+/** A forward pass produced NaN or infinite logits: broken weights (a NaN embedding, say) or a broken kernel. */
+export class NonFiniteLogitsError extends Error {
+  constructor(readonly position: number | null, detail: string) {
+    super(`the model's logits${position === null ? '' : ` at position ${position}`} are not finite (${detail}): ` +
+      'the checkpoint holds NaN/Inf weights or the computation overflowed; nothing was sampled from them');
+    this.name = 'NonFiniteLogitsError';
+  }
+}
+
+/**
+ * Why the logits cannot be sampled from, or null when they can. With the graph's log-sum-exp this
+ * is one comparison (any NaN or +Inf logit makes it non-finite); without it, one pass without exp.
+ */
+export function nonFiniteLogitsReason(logits: Float32Array, logSumExp?: number): string | null {
+  if (logSumExp !== undefined) return Number.isFinite(logSumExp) ? null : `log-sum-exp is ${logSumExp}`;
+  let max = -Infinity;
+  for (let i = 0; i < logits.length; i++) {
+    const value = logits[i];
+    if (Number.isNaN(value) || value === Infinity) return `logit ${i} is ${value}`;
+    if (value > max) max = value;
+  }
+  return max === -Infinity ? 'every logit is -Infinity' : null;
+}
+
 export interface SampledToken {
   token: number;
   /** log p(token) under the unmodified model distribution (temperature 1, no top-p). */
@@ -150,9 +174,12 @@ export class Sampler {
 
   /**
    * `logSumExp`, when the graph computed it (kernels LOGITS_LOGSUMEXP), replaces the JS exp pass
-   * over the whole vocabulary that the log-probability otherwise needs.
+   * over the whole vocabulary that the log-probability otherwise needs. `position` (of the token
+   * whose forward pass gave the logits) names where non-finite logits came from.
    */
-  pick(logits: Float32Array, logSumExp?: number): SampledToken {
+  pick(logits: Float32Array, logSumExp?: number, position?: number): SampledToken {
+    const nonFinite = nonFiniteLogitsReason(logits, logSumExp);
+    if (nonFinite) throw new NonFiniteLogitsError(position ?? null, nonFinite);
     const { temperature, topP } = this.settings;
     const logprobOf = (token: number, max: number) => (logSumExp === undefined ? logProbabilityWithMax(logits, token, max) : logits[token] - logSumExp);
     if (temperature === 0) {

@@ -12,6 +12,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
+import { acquireFolderLock } from './folder-lock';
 import { PrismaClient } from './generated/client';
 
 export type BackendKind = 'postgres' | 'pglite';
@@ -223,7 +224,14 @@ async function openPostgres(databaseUrl: string, schemaOption: string | undefine
 async function openPglite(dataDir: string): Promise<Backend> {
   mkdirSync(dataDir, { recursive: true });
   const folder = join(dataDir, 'db');
-  const db = await PGlite.create(folder);
+  const lock = acquireFolderLock(join(dataDir, 'db.lock'), folder);
+  let db: PGlite;
+  try {
+    db = await PGlite.create(folder);
+  } catch (error) {
+    lock.release();
+    throw error;
+  }
   const prisma = new PrismaClient({ adapter: new PrismaPGlite(db), transactionOptions: TRANSACTION_OPTIONS });
   return {
     kind: 'pglite',
@@ -241,8 +249,12 @@ async function openPglite(dataDir: string): Promise<Backend> {
       transaction: (body) => db.transaction((tx) => body(async <Row>(sql: string, params: unknown[] = []) => (await tx.query<Row>(sql, params)).rows)),
     },
     close: async () => {
-      await prisma.$disconnect();
-      await db.close();
+      try {
+        await prisma.$disconnect();
+        await db.close();
+      } finally {
+        lock.release();
+      }
     },
   };
 }

@@ -11,8 +11,8 @@ import { migrate } from './migrate';
 import { listTraces, searchMessages, type SearchOptions } from './query';
 import { keepUnsavedRun, TraceNotSavedError } from './unsaved';
 import { completeTrace, createTrace, failTrace, TraceStateError, getChunksAt, getTrace, heartbeat, recoverStale, type StoredChunk } from './traces';
-import type { CompleteOptions, GetOptions, ListOptions, NewTrace, SearchHit, StoredTrace, TraceFilters, TracePage } from './types';
-import type { RunResult } from '../trace/types';
+import type { CompleteOptions, GetOptions, ListOptions, NewTrace, PromptMessage, SearchHit, StoredTrace, TraceFilters, TracePage } from './types';
+import type { RunResult, SamplingParams } from '../trace/types';
 import type { ChunkSection } from '../trace/codec';
 import { expertRows, type ExpertUsageRow } from '../trace/summary';
 
@@ -23,6 +23,7 @@ export { MigrationError } from './migrate';
 export { BadCursorError, BadQueryError } from './query';
 export { defaultDataDir, StoreUnavailableError, type BackendKind } from './backend';
 export { TraceNotSavedError } from './unsaved';
+export { StoreLockedError } from './folder-lock';
 
 export interface StoreOptions extends BackendOptions {
   /** Apply pending migrations on open (default true). */
@@ -31,11 +32,24 @@ export interface StoreOptions extends BackendOptions {
   recoverStale?: boolean;
 }
 
-/** Completed traces' (promptId, effort, sampleIndex) keys, for resumable batch capture. */
-export interface CaptureKeyQuery {
+/** Which completed batch captures to look up, for resumable batch capture. */
+export interface CompletedCaptureQuery {
   modelName: string;
   configHash: string;
   collection?: string | null;
+  promptIds: string[];
+}
+
+/** A complete trace a batch capture may resume past. */
+export interface CompletedCapture {
+  id: string;
+  promptId: string;
+  effort: string | null;
+  sampleIndex: number;
+  /** Null for traces stored before capture keys (their prompt and sampling are compared instead). */
+  captureKey: string | null;
+  prompt: PromptMessage[];
+  sampling: SamplingParams;
 }
 
 export interface Store {
@@ -51,7 +65,7 @@ export interface Store {
     chunksAt(id: string, index: number, sections: ChunkSection[]): Promise<StoredChunk[] | null>;
     list(filters?: TraceFilters, options?: ListOptions): Promise<TracePage>;
     usage(id: string): Promise<ExpertUsageRow[]>;
-    completedKeys(query: CaptureKeyQuery): Promise<Set<string>>;
+    completedCaptures(query: CompletedCaptureQuery): Promise<CompletedCapture[]>;
     recoverStale(staleAfterMs?: number): Promise<string[]>;
     remove(id: string): Promise<void>;
   };
@@ -69,9 +83,7 @@ export interface Store {
   close(): Promise<void>;
 }
 
-export function captureKey(promptId: string | null, effort: string | null, sampleIndex: number): string {
-  return JSON.stringify([promptId, effort, sampleIndex]);
-}
+const MAX_PROMPT_ID_FILTER = 10_000;
 
 export async function openStore(options: StoreOptions = {}): Promise<Store> {
   const backend = await openBackend(options);
@@ -103,16 +115,21 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
         const rows = await backend.prisma.expertUsage.findMany({ where: { traceId: id }, orderBy: [{ channel: 'asc' }, { layer: 'asc' }] });
         return expertRows(rows);
       },
-      completedKeys: async ({ modelName, configHash, collection }) => {
+      completedCaptures: async ({ modelName, configHash, collection, promptIds }) => {
         const rows = await backend.prisma.trace.findMany({
           where: {
             status: 'complete',
+            // PostgreSQL binds at most 65,535 parameters: a huge batch reads every batch trace of the model instead.
+            promptId: promptIds.length <= MAX_PROMPT_ID_FILTER ? { in: promptIds } : { not: null },
             model: { name: modelName, configHash },
             ...(collection ? { collections: { some: { collection: { name: collection } } } } : {}),
           },
-          select: { promptId: true, effort: true, sampleIndex: true },
+          select: { id: true, promptId: true, effort: true, sampleIndex: true, captureKey: true, prompt: true, temperature: true, topP: true, seed: true, maxNewTokens: true },
+          orderBy: { createdAt: 'asc' },
         });
-        return new Set(rows.map((row) => captureKey(row.promptId, row.effort, row.sampleIndex)));
+        return rows.map(({ temperature, topP, seed, maxNewTokens, prompt, promptId, ...row }) => ({
+          ...row, promptId: promptId ?? '', prompt: prompt as unknown as PromptMessage[], sampling: { temperature, topP, seed: Number(seed), maxNewTokens },
+        }));
       },
       recoverStale: (staleAfterMs) => recoverStale(backend, staleAfterMs),
       remove: async (id) => { await backend.prisma.trace.delete({ where: { id } }); },

@@ -43,12 +43,13 @@ export async function createTrace(backend: Backend, input: NewTrace): Promise<st
     await ensureModel(query, input.model);
     const inserted = await query(
       `INSERT INTO traces (id, model_id, prompt_id, prompt, effort, sample_index, temperature, top_p, seed, max_new_tokens,
-                           status, owner_pid, owner_host, heartbeat_at)
-       SELECT $1, m.id, $4, $5::jsonb, $6, $7, $8, $9, $10::bigint, $11, 'running', $12, $13, now()
+                           status, owner_pid, owner_host, heartbeat_at, capture_key)
+       SELECT $1, m.id, $4, $5::jsonb, $6, $7, $8, $9, $10::bigint, $11, 'running', $12, $13, now(), $14
          FROM models m WHERE m.name = $2 AND m.config_hash = $3
        RETURNING id`,
       [id, input.model.name, input.model.configHash, input.promptId ?? null, JSON.stringify(input.prompt), input.effort ?? null,
-        input.sampleIndex ?? 0, sampling.temperature, sampling.topP, String(BigInt(sampling.seed)), sampling.maxNewTokens, owner.pid, owner.host]);
+        input.sampleIndex ?? 0, sampling.temperature, sampling.topP, String(BigInt(sampling.seed)), sampling.maxNewTokens, owner.pid, owner.host,
+        input.captureKey ?? null]);
     if (inserted.length !== 1) throw new Error(`model ${input.model.name} (${input.model.configHash}) vanished while creating trace ${id}`);
     if (input.collection) await addToCollection(query, input.collection, [id]);
     if (input.tags?.length) await addTags(query, id, input.tags);

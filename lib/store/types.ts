@@ -29,6 +29,8 @@ export interface NewTrace {
   effort?: string | null;
   sampleIndex?: number;
   sampling: SamplingParams;
+  /** Batch capture's resume key (lib/trace/capture-key.ts); null for live runs. */
+  captureKey?: string | null;
   collection?: string | null;
   tags?: string[];
 }

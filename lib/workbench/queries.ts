@@ -1,12 +1,9 @@
 /** zod schemas for every workbench request; route handlers validate with these first. */
 import { z } from 'zod';
 import { SORT_KEYS, TRACE_STATUSES } from './contracts';
-import { isStorableText } from '../trace/text';
+import { storableText } from '../trace/text';
 
-/** Text PostgreSQL can store and compare: no NUL character, no unpaired UTF-16 surrogate. */
-export const storableText = (max: number) => z.string().max(max).refine(isStorableText, 'must not contain NUL characters or unpaired surrogates');
-
-const optionalText = storableText(200)
+const optionalText = storableText(z.string().max(200))
   .trim()
   .optional()
   .transform((value) => (value ? value : undefined));
@@ -48,9 +45,9 @@ export const attentionQuerySchema = z.object({
 export const REASONING_EFFORTS = ['low', 'medium', 'high'] as const;
 
 export const runRequestSchema = z.object({
-  prompt: storableText(20000).trim().min(1, 'prompt must not be empty'),
-  system: storableText(20000).optional(),
-  developer: storableText(20000).optional(),
+  prompt: storableText(z.string().trim().min(1, 'prompt must not be empty').max(20000)),
+  system: storableText(z.string().max(20000)).optional(),
+  developer: storableText(z.string().max(20000)).optional(),
   effort: z.enum(REASONING_EFFORTS).default('medium'),
   temperature: z.number().min(0).max(2).default(1),
   topP: z.number().gt(0).max(1).default(1),

@@ -4,7 +4,6 @@
  * never leaves a trace marked complete that is not whole.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +15,7 @@ import { loadRuntime } from '../../lib/runtime/runtime';
 import type { Runtime } from '../../lib/runtime/types';
 import { openStore } from '../../lib/store/index';
 import { toRunJson } from '../../lib/trace/json';
+import { spawnCli, waitForLine } from '../reliability/processes';
 import { backendsUnderTest, maxRelativeError } from './helpers';
 
 const HALF_RELATIVE_ERROR = 2 ** -11;
@@ -32,25 +32,6 @@ after(async () => {
   await runtime?.close();
   rmSync(modelDir, { recursive: true, force: true });
 });
-
-/** Resolves with the child's stderr once `pattern` has matched `count` times. */
-function waitForLines(child: ChildProcess, pattern: RegExp, count: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let output = '';
-    let matches = 0;
-    child.stderr!.on('data', (data: Buffer) => {
-      for (const line of data.toString().split('\n')) {
-        output += `${line}\n`;
-        if (pattern.test(line) && ++matches === count) resolve(output);
-      }
-    });
-    child.on('exit', (code) => reject(new Error(`capture exited (${code}) before ${count} lines matched ${pattern}:\n${output}`)));
-  });
-}
-
-function runCli(args: string[], env: Record<string, string>): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', 'lib/cli/main.ts', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-}
 
 for (const backend of backendsUnderTest()) {
   describe(`batch capture into the store (${backend.name})`, () => {
@@ -94,9 +75,9 @@ for (const backend of backendsUnderTest()) {
       writeFileSync(prompts, `${JSON.stringify({ id: 'p1', prompt: 'Count to ten.' })}\n`);
       const args = ['capture', '--model', modelDir, '--prompts', prompts, '--effort', 'low', '--samples', '3', '--max-new-tokens', '40', '--collection', 'kill-test'];
       try {
-        const child = runCli(args, backend.childEnv);
+        const child = spawnCli(args, backend.childEnv);
         // The second trace has started generating after the first one completed: kill it there.
-        await waitForLines(child, /^started .*sample=1/, 1);
+        await waitForLine(child, /^started .*sample=1/);
         await new Promise((resolve) => setTimeout(resolve, 300));
         child.kill('SIGKILL');
         await new Promise((resolve) => child.on('exit', resolve));
@@ -119,7 +100,7 @@ for (const backend of backendsUnderTest()) {
           await store.close();
         }
 
-        const rerun = runCli(args, backend.childEnv);
+        const rerun = spawnCli(args, backend.childEnv);
         const output = await new Promise<string>((resolve) => {
           let text = '';
           rerun.stderr!.on('data', (data: Buffer) => { text += data.toString(); });
