@@ -73,7 +73,7 @@ for (const backend of backendsUnderTest()) {
       const work = mkdtempSync(join(tmpdir(), 'cotscope-capture-'));
       const prompts = join(work, 'prompts.jsonl');
       writeFileSync(prompts, `${JSON.stringify({ id: 'p1', prompt: 'Count to ten.' })}\n`);
-      const args = ['capture', '--model', modelDir, '--prompts', prompts, '--effort', 'low', '--samples', '3', '--max-new-tokens', '40', '--collection', 'kill-test'];
+      const args = ['capture', '--model', modelDir, '--prompts', prompts, '--effort', 'low', '--samples', '3', '--max-new-tokens', '400', '--collection', 'kill-test'];
       try {
         const child = spawnCli(args, backend.childEnv);
         // The second trace has started generating after the first one completed: kill it there.

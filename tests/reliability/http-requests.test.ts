@@ -23,7 +23,7 @@ before(async () => {
   app = await startApp([], {
     COTSCOPE_USERS: JSON.stringify([{ name: 'rhea', role: 'researcher', token: RESEARCHER }, { name: 'vera', role: 'viewer', token: VIEWER }]),
     COTSCOPE_MAX_QUEUED_RUNS: '1',
-  });
+  }, 600_000); // includes a production build (next build), minutes on a busy two-core machine
   const list = await fetch(`${app.url}/api/traces`, { headers: { authorization: `Bearer ${RESEARCHER}` } });
   demoTraceId = ((await list.json()) as { rows: { id: string }[] }).rows[0].id;
 });
