@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { backendsUnderTest, withStore } from '../db/helpers';
@@ -14,14 +14,21 @@ import { finished, runCli, spawnCli, waitForLine } from './processes';
 
 const fixture = tinyModelFixture('cotscope-stops-');
 
-const SIGTERM_BIT = 1n << 14n; // signal 15
-
-/** Resolves once the process has a SIGTERM handler installed (Linux: SigCgt in /proc/PID/status). */
-async function sigtermHandled(child: ChildProcess): Promise<void> {
+/**
+ * Resolves once the process has opened a file under `dir` (Linux /proc/PID/fd). `run` installs its
+ * signal handlers right after loading the checkpoint; tsx's own handlers make /proc's SigCgt useless here.
+ */
+async function openedFileUnder(child: ChildProcess, dir: string): Promise<void> {
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`process exited (${child.exitCode}) before handling SIGTERM`);
-    const caught = /^SigCgt:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1];
-    if (caught && (BigInt(`0x${caught}`) & SIGTERM_BIT) !== 0n) return;
+    if (child.exitCode !== null) throw new Error(`process exited (${child.exitCode}) before opening a file under ${dir}`);
+    const targets = readdirSync(`/proc/${child.pid}/fd`).map((fd) => {
+      try {
+        return readlinkSync(`/proc/${child.pid}/fd/${fd}`);
+      } catch {
+        return '';
+      }
+    });
+    if (targets.some((target) => target.startsWith(dir))) return;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
@@ -52,8 +59,8 @@ describe('SIGTERM stops like Ctrl-C', () => {
   test('cotscope run prints what was generated as cancelled and exits 143', async () => {
     const child = spawnCli(['run', '--model', fixture.modelDir, '--prompt', 'Count to a thousand.', '--max-new-tokens', '6000', '--capture', 'none', '--json']);
     const output = finished(child);
-    await sigtermHandled(child);
-    await sleep(1500);
+    await openedFileUnder(child, fixture.modelDir);
+    await sleep(2000); // handlers installed, sessions built
     child.kill('SIGTERM');
     const run = await output;
     assert.equal(run.code, 143, run.stderr);
