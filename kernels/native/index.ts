@@ -105,7 +105,7 @@ export function selfTest(kernels: NativeKernels): string | null {
   const decoded = decodeMxfp4(blocks, scales);
   const bf16Bytes = new Uint8Array(rows * cols * 2);
   for (let i = 0; i < bf16Bytes.length; i++) bf16Bytes[i] = (i * 53 + 5) & 0xff;
-  for (let i = 1; i < bf16Bytes.length; i += 2) bf16Bytes[i] &= 0x7e; // keep every bf16 finite
+  for (let i = 1; i < bf16Bytes.length; i += 2) bf16Bytes[i] = (bf16Bytes[i] & 0x83) | 0x3c; // random sign, |w| in [2^-8, 1)
   const bf16Values = decodeBf16(bf16Bytes);
   const dot = (weights: Float32Array, row: number) => {
     let sum = 0;
