@@ -62,6 +62,8 @@ export interface NativeKernels {
   rmsNorm(x: Float32Array, weight: Float32Array, rows: number, cols: number, eps: number, out: Float32Array): void;
   /** log(sum(exp(x))) accumulated in float64. */
   logSumExp(x: Float32Array): number;
+  /** Reads every byte once on all threads; returns their wrapping 64-bit word sum (a bandwidth probe). */
+  readAll(bytes: Uint8Array): bigint;
   setThreads(threads: number): void;
   threads(): number;
   /** The instruction set kernels use when none is named. */

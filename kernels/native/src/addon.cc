@@ -245,6 +245,14 @@ Napi::Value LogSumExp(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, cotscope::logSumExp(x.Data(), x.ElementLength()));
 }
 
+// readAll(bytes) -> BigInt wrapping sum of the bytes as 64-bit words (bench:bandwidth).
+Napi::Value ReadAll(const Napi::CallbackInfo& info) {
+  const Napi::Env env = info.Env();
+  const Napi::TypedArray array = info[0].As<Napi::TypedArray>();
+  const uint8_t* bytes = weightBytes(env, info[0], array.ByteLength(), "bytes");
+  return Napi::BigInt::New(env, static_cast<uint64_t>(cotscope::readAll(bytes, array.ByteLength())));
+}
+
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   cotscope::setThreads(info[0].As<Napi::Number>().Int32Value());
   return info.Env().Undefined();
@@ -264,6 +272,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("bf16GatherRows", Napi::Function::New(env, Bf16GatherRows));
   exports.Set("rmsNorm", Napi::Function::New(env, RmsNorm));
   exports.Set("logSumExp", Napi::Function::New(env, LogSumExp));
+  exports.Set("readAll", Napi::Function::New(env, ReadAll));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("threads", Napi::Function::New(env, Threads));
   exports.Set("bestIsa", Napi::Function::New(env, BestIsa));

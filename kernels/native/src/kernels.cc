@@ -3,6 +3,7 @@
 #include <immintrin.h>
 
 #include <cmath>
+#include <algorithm>
 #include <cstring>
 #include <limits>
 #include <memory>
@@ -317,6 +318,47 @@ double logSumExp(const float* x, size_t n) {
   double sum = 0;
   for (size_t i = 0; i < n; i++) sum += std::exp(static_cast<double>(x[i]) - max);
   return max + std::log(sum);
+}
+
+#pragma GCC push_options
+#pragma GCC target("avx2")
+static uint64_t sumWordsAvx2(const uint64_t* words, size_t count) {
+  __m256i acc[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
+  size_t i = 0;
+  for (; i + 16 <= count; i += 16) {
+    for (int a = 0; a < 4; a++) acc[a] = _mm256_add_epi64(acc[a], _mm256_loadu_si256(reinterpret_cast<const __m256i*>(words + i + 4 * a)));
+  }
+  alignas(32) uint64_t lanes[4];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), _mm256_add_epi64(_mm256_add_epi64(acc[0], acc[1]), _mm256_add_epi64(acc[2], acc[3])));
+  uint64_t total = lanes[0] + lanes[1] + lanes[2] + lanes[3];
+  for (; i < count; i++) total += words[i];
+  return total;
+}
+#pragma GCC pop_options
+
+static uint64_t sumWordsScalar(const uint64_t* words, size_t count) {
+  uint64_t total = 0;
+  for (size_t i = 0; i < count; i++) total += words[i];
+  return total;
+}
+
+uint64_t readAll(const uint8_t* bytes, size_t length) {
+  const size_t words = length / 8;
+  const bool avx2 = detectIsa() != Isa::Scalar;
+  constexpr long kChunkWords = 1 << 16;
+  const long chunks = static_cast<long>((words + kChunkWords - 1) / kChunkWords);
+  std::vector<uint64_t> partial(chunks);
+  pool()->parallelFor(chunks, [&](long begin, long end) {
+    for (long c = begin; c < end; c++) {
+      const uint64_t* start = reinterpret_cast<const uint64_t*>(bytes) + c * kChunkWords;
+      const size_t count = std::min<size_t>(kChunkWords, words - c * kChunkWords);
+      partial[c] = avx2 ? sumWordsAvx2(start, count) : sumWordsScalar(start, count);
+    }
+  });
+  uint64_t total = 0;
+  for (uint64_t value : partial) total += value;
+  for (size_t i = words * 8; i < length; i++) total += bytes[i];
+  return total;
 }
 
 void setThreads(int count) {

@@ -64,6 +64,10 @@ void rmsNorm(const float* x, const float* w, int rows, int cols, float eps, floa
 // log(sum(exp(x))) in double.
 double logSumExp(const float* x, size_t n);
 
+// Reads every byte once (as 64-bit words, all threads) and returns their wrapping sum: a memory
+// read-bandwidth probe that the compiler cannot skip.
+uint64_t readAll(const uint8_t* bytes, size_t length);
+
 void setThreads(int threads);
 int threads();
 
