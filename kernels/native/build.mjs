@@ -2,7 +2,7 @@
  * Builds the native kernels (kernels/native) with the node-gyp that ships inside npm, offline.
  * Run by `npm install`/`npm ci` (postinstall) and by `npm run native:build`. A failed build does
  * not fail the install: the runtime then says the native kernels are missing and falls back to
- * int8 QMoE experts (lib/runtime/engine.ts).
+ * int8 QMoE experts (chooseExpertPath in lib/runtime/runtime.ts).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
