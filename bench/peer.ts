@@ -9,10 +9,11 @@
  * bandwidth bound when bench/results/bandwidth.json (npm run bench:bandwidth) exists.
  * Writes bench/results/peer.json.
  *
- * 20b-shape: cotscope and llama.cpp files together (~28 GB) exceed this machine's page cache, so
- * there the cotscope engines run interleaved first and the llama.cpp engines after them (each
- * group interleaved), and routing plus attention is left out unless BENCH_20B_ATTENTION=1 (its
- * sessions hold another float32 copy of the attention weights).
+ * 20b-shape: cotscope and llama.cpp files together (~28 GB) exceed this machine's memory, and
+ * one llama.cpp instance of that model holds ~10 GB of its own, so there the cotscope engines run
+ * interleaved first, then llama.cpp at 1 thread, then at 2 (one instance at a time), and routing
+ * plus attention is left out unless BENCH_20B_ATTENTION=1 (its sessions hold another float32
+ * copy of the attention weights). Each group's medians are printed as soon as it finishes.
  *
  * Environment: BENCH_REPEATS (5), BENCH_PROMPT_TOKENS (256; 64 for 20b-shape),
  * BENCH_NEW_TOKENS (64; 16 for 20b-shape), BENCH_PRESETS (tiny,small; add 20b-shape).
@@ -174,8 +175,14 @@ async function benchPreset(preset: TinyPreset): Promise<Row[]> {
   const openCotscope = async () => {
     for (const threads of THREAD_COUNTS) runtimes.set(threads, await loadRuntime(dir, { threads, maxSequence: context }));
   };
-  const openLlama = async () => {
-    for (const threads of THREAD_COUNTS) peers.set(threads, await LlamaCppPeer.open(gguf, { threads, contextSize: context, exact: false }));
+  const openLlama = async (threadCounts: readonly number[]) => {
+    for (const threads of threadCounts) peers.set(threads, await LlamaCppPeer.open(gguf, { threads, contextSize: context, exact: false }));
+  };
+  const report = (group: EngineName[]) => {
+    for (const name of group) {
+      const decode = samples.get(name)!.map((x) => x.decode);
+      process.stderr.write(`${preset}: ${name}: decode median ${median(decode).toFixed(2)} tok/s, spread ${(spread(decode) * 100).toFixed(0)}%, samples ${decode.map((d) => d.toFixed(2)).join(' ')}\n`);
+    }
   };
   const closeAll = async () => {
     for (const runtime of runtimes.values()) await runtime.close();
@@ -185,14 +192,21 @@ async function benchPreset(preset: TinyPreset): Promise<Row[]> {
   };
   if (preset === TWENTY_B) {
     await openCotscope();
-    await interleaved(preset, names.filter((n) => engines.get(n)!.kind === 'cotscope'), runOnce, samples);
+    const cotscope = names.filter((n) => engines.get(n)!.kind === 'cotscope');
+    await interleaved(preset, cotscope, runOnce, samples);
+    report(cotscope);
     await closeAll();
-    await openLlama();
-    await interleaved(preset, names.filter((n) => engines.get(n)!.kind === 'llama.cpp'), runOnce, samples);
+    for (const threads of THREAD_COUNTS) {
+      await openLlama([threads]);
+      await interleaved(preset, [`llama.cpp threads=${threads}`], runOnce, samples);
+      report([`llama.cpp threads=${threads}`]);
+      await closeAll();
+    }
   } else {
     await openCotscope();
-    await openLlama();
+    await openLlama(THREAD_COUNTS);
     await interleaved(preset, names, runOnce, samples);
+    report(names);
   }
   await closeAll();
 

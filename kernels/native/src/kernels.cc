@@ -315,8 +315,14 @@ double logSumExp(const float* x, size_t n) {
     if (x[i] > max) max = x[i];
   }
   if (std::isinf(max)) return max;
+  // float exp per term (relative error ~1e-7, far inside the 2e-5 log-prob budget) summed in
+  // double; terms below e^-80 of the largest cannot change the sum.
+  const float top = static_cast<float>(max);
   double sum = 0;
-  for (size_t i = 0; i < n; i++) sum += std::exp(static_cast<double>(x[i]) - max);
+  for (size_t i = 0; i < n; i++) {
+    const float shifted = x[i] - top;
+    if (shifted > -80.0f) sum += std::exp(shifted);
+  }
   return max + std::log(sum);
 }
 

@@ -61,7 +61,7 @@ void bf16GatherRows(const uint16_t* table, int cols, const int32_t* ids, int cou
 // y = x / sqrt(mean(x^2) + eps) * w per row, the mean in double.
 void rmsNorm(const float* x, const float* w, int rows, int cols, float eps, float* out);
 
-// log(sum(exp(x))) in double.
+// log(sum(exp(x))): each exp in float, the sum in double.
 double logSumExp(const float* x, size_t n);
 
 // Reads every byte once (as 64-bit words, all threads) and returns their wrapping sum: a memory
