@@ -1,64 +1,90 @@
 /**
- * `npm run bench:peer`: cotscope (capture off, routing, routing plus attention; capture off again with
- * 2 intra-op threads) against llama.cpp
- * (node-llama-cpp, threads 1 and 2) on the same weights: the generated checkpoint and its GGUF
- * export (MXFP4 experts, llama.cpp's native path). Runs are interleaved A/B, the median of
- * BENCH_REPEATS (>= 5) is reported. Peak memory is measured per engine in a fresh child process
- * (both engines share this process during the timed runs). Writes bench/results/peer.json.
+ * `npm run bench:peer`: cotscope (capture off, routing, routing plus attention) against llama.cpp
+ * (node-llama-cpp), each at 1 and 2 threads, on the same weights: the generated checkpoint and
+ * its GGUF export (MXFP4 experts, llama.cpp's native path; embedding, lm_head and attention
+ * matrices as the checkpoint's BF16 bytes, which is what cotscope's native path reads). Runs are
+ * interleaved (every engine once per round, the starting engine rotating); the median and the
+ * spread ((max - min) / median) of BENCH_REPEATS (>= 5) rounds are reported. Peak memory is
+ * measured per engine in a fresh child process. Decode is also stated as a fraction of the
+ * bandwidth bound when bench/results/bandwidth.json (npm run bench:bandwidth) exists.
+ * Writes bench/results/peer.json.
  *
- * Environment: BENCH_REPEATS (5), BENCH_PROMPT_TOKENS (256), BENCH_NEW_TOKENS (64),
- * BENCH_PRESETS (tiny,small).
+ * 20b-shape: cotscope and llama.cpp files together (~28 GB) exceed this machine's memory, and
+ * one llama.cpp instance of that model holds ~10 GB of its own, so there the cotscope engines run
+ * interleaved first, then llama.cpp at 1 thread, then at 2 (one instance at a time), and routing
+ * plus attention is left out unless BENCH_20B_ATTENTION=1 (its sessions hold another float32
+ * copy of the attention weights). Each group's medians are printed as soon as it finishes.
+ *
+ * Environment: BENCH_REPEATS (5), BENCH_PROMPT_TOKENS (256; 64 for 20b-shape),
+ * BENCH_NEW_TOKENS (64; 16 for 20b-shape), BENCH_PRESETS (tiny,small; add 20b-shape).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { GPT_OSS_20B, TINY_PRESETS, type GptOssConfig, type TinyPreset } from '../lib/model/config';
+import { TINY_PRESETS, type TinyPreset } from '../lib/model/config';
 import { openCheckpoint } from '../lib/model/checkpoint';
 import { ensureGeneratedCheckpoint } from '../lib/model/generate';
 import { exportGguf } from '../lib/model/gguf';
 import { harmonyVocabulary } from '../lib/model/gguf-tokenizer';
 import { loadRuntime } from '../lib/runtime/runtime';
 import type { CaptureOptions, Runtime } from '../lib/runtime/types';
-import { benchPromptIds, CAPTURE_MODES, median } from './common';
+import { BANDWIDTH_RESULTS_FILE, benchPromptIds, CAPTURE_MODES, median, nativeDecodeBytesPerToken, spread } from './common';
 import { LlamaCppPeer } from '../tests/oracle/llamacpp-driver';
 
 const REPEATS = Math.max(5, Number(process.env.BENCH_REPEATS ?? 5));
-const PROMPT_TOKENS = Number(process.env.BENCH_PROMPT_TOKENS ?? 256);
-const NEW_TOKENS = Number(process.env.BENCH_NEW_TOKENS ?? 64);
 const PRESETS = (process.env.BENCH_PRESETS ?? 'tiny,small').split(',').filter(Boolean) as TinyPreset[];
-const CONTEXT = PROMPT_TOKENS + NEW_TOKENS + 8;
+const TWENTY_B = '20b-shape';
+const THREAD_COUNTS = [1, 2];
 
-type EngineName = 'cotscope off' | 'cotscope routing' | 'cotscope routing+attention' | 'cotscope off threads=2' | 'llama.cpp threads=1' | 'llama.cpp threads=2';
+/** Prompt and generated tokens per run: the 20b shape decodes a few tokens per second, so it gets fewer by default. */
+function runLength(preset: TinyPreset): { promptTokens: number; newTokens: number; context: number } {
+  const promptTokens = Number(process.env.BENCH_PROMPT_TOKENS ?? (preset === TWENTY_B ? 64 : 256));
+  const newTokens = Number(process.env.BENCH_NEW_TOKENS ?? (preset === TWENTY_B ? 16 : 64));
+  return { promptTokens, newTokens, context: promptTokens + newTokens + 8 };
+}
+
+type EngineName = string;
 interface Sample { prefill: number; decode: number }
 interface Row {
   preset: string;
   engine: EngineName;
   prefillTokensPerSecond: number;
+  prefillSpread: number;
   decodeTokensPerSecond: number;
+  decodeSpread: number;
+  /** Decode as a fraction of the memory-bandwidth bound (cotscope rows, when bench:bandwidth ran). */
+  decodeFractionOfBandwidthBound: number | null;
   peakRssMiB: number | null;
 }
 
-interface CotscopeEngine { capture: CaptureOptions; threads: number }
-/** The capture modes with one intra-op thread (as llama.cpp threads=1), and capture off with two. */
-const CAPTURES: Record<string, CotscopeEngine> = {
-  ...Object.fromEntries(Object.entries(CAPTURE_MODES).map(([mode, capture]) => [`cotscope ${mode}`, { capture, threads: 1 }])),
-  'cotscope off threads=2': { capture: CAPTURE_MODES.off, threads: 2 },
-};
-const LLAMA_THREADS: Record<string, number> = { 'llama.cpp threads=1': 1, 'llama.cpp threads=2': 2 };
-const ENGINES = [...Object.keys(CAPTURES), ...Object.keys(LLAMA_THREADS)] as EngineName[];
+type Engine = { kind: 'cotscope'; capture: CaptureOptions; threads: number } | { kind: 'llama.cpp'; threads: number };
+
+/** The engines benchmarked on a preset, by name. */
+function enginesFor(preset: TinyPreset): Map<EngineName, Engine> {
+  const engines = new Map<EngineName, Engine>();
+  const withAttention = preset !== TWENTY_B || process.env.BENCH_20B_ATTENTION === '1';
+  for (const threads of THREAD_COUNTS) {
+    for (const [mode, capture] of Object.entries(CAPTURE_MODES)) {
+      if (capture.attention && !withAttention) continue;
+      engines.set(`cotscope ${mode} threads=${threads}`, { kind: 'cotscope', capture, threads });
+    }
+  }
+  for (const threads of THREAD_COUNTS) engines.set(`llama.cpp threads=${threads}`, { kind: 'llama.cpp', threads });
+  return engines;
+}
 
 
 /** Generated checkpoint and its GGUF (MXFP4 experts), reused when already on disk. */
 async function prepare(preset: TinyPreset): Promise<{ dir: string; gguf: string }> {
   const dir = path.join('models', preset);
   const { written } = await ensureGeneratedCheckpoint(dir, preset);
-  const gguf = path.join('models', `${preset}.gguf`);
+  const gguf = path.join('models', `${preset}.bf16.gguf`);
   if (written || !existsSync(gguf)) {
     const checkpoint = openCheckpoint(dir);
     try {
-      exportGguf(checkpoint, harmonyVocabulary(), gguf, { experts: 'mxfp4' });
+      exportGguf(checkpoint, harmonyVocabulary(), gguf, { experts: 'mxfp4', matrices: 'bf16' });
     } finally {
       checkpoint.close();
     }
@@ -66,27 +92,30 @@ async function prepare(preset: TinyPreset): Promise<{ dir: string; gguf: string 
   return { dir, gguf };
 }
 
-async function runCotscope(runtime: Runtime, ids: number[], capture: CaptureOptions): Promise<Sample> {
-  const { timings } = await runtime.generate({ promptIds: ids, capture, stopTokens: [], sampling: { temperature: 0, maxNewTokens: NEW_TOKENS, seed: 0, topP: 1 } });
+async function runCotscope(runtime: Runtime, ids: number[], capture: CaptureOptions, newTokens: number): Promise<Sample> {
+  const { timings } = await runtime.generate({ promptIds: ids, capture, stopTokens: [], sampling: { temperature: 0, maxNewTokens: newTokens, seed: 0, topP: 1 } });
   return { prefill: timings.prefillTokensPerSecond, decode: timings.decodeTokensPerSecond };
 }
 
-async function runLlama(peer: LlamaCppPeer, ids: number[]): Promise<Sample> {
-  const { prefillMs, decodeMs, decoded } = await peer.timedRun(ids, NEW_TOKENS);
+async function runLlama(peer: LlamaCppPeer, ids: number[], newTokens: number): Promise<Sample> {
+  const { prefillMs, decodeMs, decoded } = await peer.timedRun(ids, newTokens);
   return { prefill: ((ids.length - 1) / prefillMs) * 1000, decode: (decoded / decodeMs) * 1000 };
 }
 
 /** Runs one engine once in this process and prints its peak RSS (used through a child process). */
-async function memoryProbe(preset: TinyPreset, engine: EngineName): Promise<void> {
+async function memoryProbe(preset: TinyPreset, name: EngineName): Promise<void> {
   const { dir, gguf } = await prepare(preset);
-  const ids = benchPromptIds(PROMPT_TOKENS);
-  if (engine in CAPTURES) {
-    const runtime = await loadRuntime(dir, { threads: CAPTURES[engine].threads, maxSequence: CONTEXT });
-    await runCotscope(runtime, ids, CAPTURES[engine].capture);
+  const { promptTokens, newTokens, context } = runLength(preset);
+  const ids = benchPromptIds(promptTokens);
+  const engine = enginesFor(preset).get(name);
+  if (!engine) throw new Error(`unknown engine ${name}`);
+  if (engine.kind === 'cotscope') {
+    const runtime = await loadRuntime(dir, { threads: engine.threads, maxSequence: context });
+    await runCotscope(runtime, ids, engine.capture, newTokens);
     await runtime.close();
   } else {
-    const peer = await LlamaCppPeer.open(gguf, { threads: LLAMA_THREADS[engine], contextSize: CONTEXT, exact: false });
-    await runLlama(peer, ids);
+    const peer = await LlamaCppPeer.open(gguf, { threads: engine.threads, contextSize: context, exact: false });
+    await runLlama(peer, ids, newTokens);
     await peer.dispose();
   }
   console.log(JSON.stringify({ peakRssMiB: peakRssMiB() }));
@@ -111,52 +140,91 @@ function peakMemoryOf(preset: TinyPreset, engine: EngineName): number | null {
   }
 }
 
-async function benchPreset(preset: TinyPreset): Promise<Row[]> {
-  const { dir, gguf } = await prepare(preset);
-  const ids = benchPromptIds(PROMPT_TOKENS);
-  const runtimes = new Map<number, Runtime>();
-  for (const { threads } of Object.values(CAPTURES)) if (!runtimes.has(threads)) runtimes.set(threads, await loadRuntime(dir, { threads, maxSequence: CONTEXT }));
-  const peers = new Map<EngineName, LlamaCppPeer>();
-  for (const [engine, threads] of Object.entries(LLAMA_THREADS)) peers.set(engine as EngineName, await LlamaCppPeer.open(gguf, { threads, contextSize: CONTEXT, exact: false }));
-  const runOnce = (engine: EngineName) =>
-    engine in CAPTURES ? runCotscope(runtimes.get(CAPTURES[engine].threads)!, ids, CAPTURES[engine].capture) : runLlama(peers.get(engine)!, ids);
-
-  const samples = new Map<EngineName, Sample[]>(ENGINES.map((e) => [e, []]));
-  for (const engine of ENGINES) await runOnce(engine); // warm-up: sessions, first allocations
+/** Runs `names` interleaved for REPEATS rounds after one warm-up round; returns each engine's samples. */
+async function interleaved(preset: TinyPreset, names: EngineName[], runOnce: (name: EngineName) => Promise<Sample>, samples: Map<EngineName, Sample[]>): Promise<void> {
+  for (const name of names) await runOnce(name); // warm-up: sessions, first allocations, page cache
   for (let r = 0; r < REPEATS; r++) {
-    // Interleaved A/B: every engine once per round, the starting engine rotating each round.
-    for (let i = 0; i < ENGINES.length; i++) {
-      const engine = ENGINES[(i + r) % ENGINES.length];
-      samples.get(engine)!.push(await runOnce(engine));
+    for (let i = 0; i < names.length; i++) {
+      const name = names[(i + r) % names.length];
+      samples.get(name)!.push(await runOnce(name));
     }
-    process.stderr.write(`${preset}: round ${r + 1}/${REPEATS}\n`);
+    process.stderr.write(`${preset}: round ${r + 1}/${REPEATS} of ${names.join(', ')}\n`);
   }
-  for (const runtime of runtimes.values()) await runtime.close();
-  for (const peer of peers.values()) await peer.dispose();
-
-  return ENGINES.map((engine) => ({
-    preset,
-    engine,
-    prefillTokensPerSecond: median(samples.get(engine)!.map((s) => s.prefill)),
-    decodeTokensPerSecond: median(samples.get(engine)!.map((s) => s.decode)),
-    peakRssMiB: peakMemoryOf(preset, engine),
-  }));
 }
 
-/** Whether a random gpt-oss-20b-shaped checkpoint can run here; the reason when it cannot. */
-function twentyBFeasibility(config: GptOssConfig): { runnable: boolean; reason: string } {
-  const expertWeights = config.numLayers * config.numExperts * 3 * config.hiddenSize * config.intermediateSize;
-  const denseWeights = 2 * config.vocabSize * config.hiddenSize; // embedding and lm_head, float32
-  // int8 expert values plus one float scale per block of 32 (the runtime's default QMoE path).
-  const cotscopeGiB = (expertWeights * (1 + 4 / 32) + denseWeights * 4) / 2 ** 30;
-  const totalGiB = os.totalmem() / 2 ** 30;
-  if (cotscopeGiB > totalGiB * 0.8) {
-    return {
-      runnable: false,
-      reason: `cotscope's runtime holds int8 experts and float32 embedding/lm_head: ${cotscopeGiB.toFixed(0)} GiB for the gpt-oss-20b shape, more than 80% of this machine's ${totalGiB.toFixed(0)} GiB`,
-    };
+/** The memory-bandwidth bound from bench:bandwidth, if it has run on this machine. */
+function bandwidthBound(preset: TinyPreset): number | null {
+  if (!existsSync(BANDWIDTH_RESULTS_FILE)) return null;
+  const { bestGBps } = JSON.parse(readFileSync(BANDWIDTH_RESULTS_FILE, 'utf8')) as { bestGBps: number };
+  return (bestGBps * 1e9) / nativeDecodeBytesPerToken(TINY_PRESETS[preset]).total;
+}
+
+async function benchPreset(preset: TinyPreset): Promise<Row[]> {
+  const { dir, gguf } = await prepare(preset);
+  const { promptTokens, newTokens, context } = runLength(preset);
+  const ids = benchPromptIds(promptTokens);
+  const engines = enginesFor(preset);
+  const names = [...engines.keys()];
+  const samples = new Map<EngineName, Sample[]>(names.map((e) => [e, []]));
+  const runtimes = new Map<number, Runtime>();
+  const peers = new Map<number, LlamaCppPeer>();
+  const runOnce = (name: EngineName) => {
+    const engine = engines.get(name)!;
+    return engine.kind === 'cotscope' ? runCotscope(runtimes.get(engine.threads)!, ids, engine.capture, newTokens) : runLlama(peers.get(engine.threads)!, ids, newTokens);
+  };
+  const openCotscope = async () => {
+    for (const threads of THREAD_COUNTS) runtimes.set(threads, await loadRuntime(dir, { threads, maxSequence: context }));
+  };
+  const openLlama = async (threadCounts: readonly number[]) => {
+    for (const threads of threadCounts) peers.set(threads, await LlamaCppPeer.open(gguf, { threads, contextSize: context, exact: false }));
+  };
+  const report = (group: EngineName[]) => {
+    for (const name of group) {
+      const decode = samples.get(name)!.map((x) => x.decode);
+      process.stderr.write(`${preset}: ${name}: decode median ${median(decode).toFixed(2)} tok/s, spread ${(spread(decode) * 100).toFixed(0)}%, samples ${decode.map((d) => d.toFixed(2)).join(' ')}\n`);
+    }
+  };
+  const closeAll = async () => {
+    for (const runtime of runtimes.values()) await runtime.close();
+    for (const peer of peers.values()) await peer.dispose();
+    runtimes.clear();
+    peers.clear();
+  };
+  if (preset === TWENTY_B) {
+    await openCotscope();
+    const cotscope = names.filter((n) => engines.get(n)!.kind === 'cotscope');
+    await interleaved(preset, cotscope, runOnce, samples);
+    report(cotscope);
+    await closeAll();
+    for (const threads of THREAD_COUNTS) {
+      await openLlama([threads]);
+      await interleaved(preset, [`llama.cpp threads=${threads}`], runOnce, samples);
+      report([`llama.cpp threads=${threads}`]);
+      await closeAll();
+    }
+  } else {
+    await openCotscope();
+    await openLlama(THREAD_COUNTS);
+    await interleaved(preset, names, runOnce, samples);
+    report(names);
   }
-  return { runnable: true, reason: '' };
+  await closeAll();
+
+  const bound = bandwidthBound(preset);
+  return names.map((engine) => {
+    const decode = samples.get(engine)!.map((s) => s.decode);
+    const prefill = samples.get(engine)!.map((s) => s.prefill);
+    return {
+      preset,
+      engine,
+      prefillTokensPerSecond: median(prefill),
+      prefillSpread: spread(prefill),
+      decodeTokensPerSecond: median(decode),
+      decodeSpread: spread(decode),
+      decodeFractionOfBandwidthBound: bound && engine.startsWith('cotscope') ? median(decode) / bound : null,
+      peakRssMiB: peakMemoryOf(preset, engine),
+    };
+  });
 }
 
 function ratioTable(rows: Row[]): string[] {
@@ -164,17 +232,23 @@ function ratioTable(rows: Row[]): string[] {
   for (const preset of new Set(rows.map((r) => r.preset))) {
     const of = (engine: EngineName) => rows.find((r) => r.preset === preset && r.engine === engine)!;
     lines.push(`\n${preset}`);
-    lines.push(`  ${'engine'.padEnd(28)} ${'prefill tok/s'.padStart(14)} ${'decode tok/s'.padStart(13)} ${'peak MiB'.padStart(9)}`);
+    const percent = (x: number) => `${(x * 100).toFixed(0)}%`;
+    lines.push(`  ${'engine'.padEnd(36)} ${'prefill tok/s (spread)'.padStart(23)} ${'decode tok/s (spread)'.padStart(22)} ${'of bound'.padStart(9)} ${'peak MiB'.padStart(9)}`);
     for (const row of rows.filter((r) => r.preset === preset)) {
-      lines.push(`  ${row.engine.padEnd(28)} ${row.prefillTokensPerSecond.toFixed(0).padStart(14)} ${row.decodeTokensPerSecond.toFixed(1).padStart(13)} ${(row.peakRssMiB?.toFixed(0) ?? '-').padStart(9)}`);
+      lines.push(
+        `  ${row.engine.padEnd(36)} ${`${row.prefillTokensPerSecond.toFixed(1)} (${percent(row.prefillSpread)})`.padStart(23)} ${`${row.decodeTokensPerSecond.toFixed(2)} (${percent(row.decodeSpread)})`.padStart(22)} ${(row.decodeFractionOfBandwidthBound === null ? '-' : percent(row.decodeFractionOfBandwidthBound)).padStart(9)} ${(row.peakRssMiB?.toFixed(0) ?? '-').padStart(9)}`,
+      );
     }
-    for (const peer of Object.keys(LLAMA_THREADS) as EngineName[]) {
-      for (const engine of Object.keys(CAPTURES) as EngineName[]) {
-        const prefill = of(engine).prefillTokensPerSecond / of(peer).prefillTokensPerSecond;
-        const decode = of(engine).decodeTokensPerSecond / of(peer).decodeTokensPerSecond;
-        lines.push(`  ${engine} / ${peer}: prefill ${prefill.toFixed(2)}x, decode ${decode.toFixed(2)}x`);
+    for (const threads of THREAD_COUNTS) {
+      const peer = `llama.cpp threads=${threads}`;
+      for (const row of rows.filter((r) => r.preset === preset && r.engine.startsWith('cotscope') && r.engine.endsWith(`threads=${threads}`))) {
+        const prefill = row.prefillTokensPerSecond / of(peer).prefillTokensPerSecond;
+        const decode = row.decodeTokensPerSecond / of(peer).decodeTokensPerSecond;
+        lines.push(`  ${row.engine} / ${peer}: prefill ${prefill.toFixed(2)}x, decode ${decode.toFixed(2)}x`);
       }
     }
+    const routing = (threads: number) => of(`cotscope routing threads=${threads}`).decodeTokensPerSecond / of(`cotscope off threads=${threads}`).decodeTokensPerSecond;
+    lines.push(`  routing capture decode overhead: ${THREAD_COUNTS.map((t) => `${percent(1 - routing(t))} at ${t} thread(s)`).join(', ')}`);
   }
   return lines;
 }
@@ -182,25 +256,21 @@ function ratioTable(rows: Row[]): string[] {
 async function main(): Promise<void> {
   const rows: Row[] = [];
   for (const preset of PRESETS) {
-    if (!Object.hasOwn(TINY_PRESETS, preset)) throw new Error(`unknown preset "${preset}" in BENCH_PRESETS (tiny, small)`);
+    if (!Object.hasOwn(TINY_PRESETS, preset)) throw new Error(`unknown preset "${preset}" in BENCH_PRESETS (${Object.keys(TINY_PRESETS).join(', ')})`);
     rows.push(...(await benchPreset(preset)));
   }
-  const twentyB = twentyBFeasibility(GPT_OSS_20B);
   const report = {
-    machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', totalMemGiB: os.totalmem() / 2 ** 30, node: process.version },
-    settings: { repeats: REPEATS, promptTokens: PROMPT_TOKENS, newTokens: NEW_TOKENS, cotscopeThreads: 'per engine name (default 1)', llamaCppExperts: 'mxfp4', llamaCppKvCache: 'default (f16), flash attention default' },
+    machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', totalMemGiB: os.totalmem() / 2 ** 30, node: process.version, loadAverageAtEnd: os.loadavg() },
+    settings: { repeats: REPEATS, runLength: Object.fromEntries(PRESETS.map((p) => [p, runLength(p)])), llamaCppWeights: 'mxfp4 experts, bf16 matrices as stored', llamaCppKvCache: 'default (f16), flash attention default' },
     rows,
-    ratios: rows.filter((r) => r.engine.startsWith('cotscope')).flatMap((row) =>
-      (Object.keys(LLAMA_THREADS) as EngineName[]).map((peer) => {
-        const other = rows.find((r) => r.preset === row.preset && r.engine === peer)!;
-        return { preset: row.preset, engine: row.engine, peer, prefill: row.prefillTokensPerSecond / other.prefillTokensPerSecond, decode: row.decodeTokensPerSecond / other.decodeTokensPerSecond };
-      }),
-    ),
-    gptOss20bShape: twentyB.runnable ? { ran: false, reason: 'not attempted by default (BENCH_PRESETS)' } : { ran: false, reason: twentyB.reason },
+    ratios: rows.filter((r) => r.engine.startsWith('cotscope')).map((row) => {
+      const peer = `llama.cpp ${row.engine.slice(row.engine.lastIndexOf('threads='))}`;
+      const other = rows.find((r) => r.preset === row.preset && r.engine === peer)!;
+      return { preset: row.preset, engine: row.engine, peer, prefill: row.prefillTokensPerSecond / other.prefillTokensPerSecond, decode: row.decodeTokensPerSecond / other.decodeTokensPerSecond };
+    }),
   };
-  console.log(`cotscope vs llama.cpp (median of ${REPEATS} interleaved runs, ${PROMPT_TOKENS}-token prompt, ${NEW_TOKENS} new tokens)`);
+  console.log(`cotscope vs llama.cpp at equal threads (median and spread of ${REPEATS} interleaved rounds; ${PRESETS.map((p) => `${p}: ${runLength(p).promptTokens}-token prompt, ${runLength(p).newTokens} new tokens`).join('; ')})`);
   console.log(ratioTable(rows).join('\n'));
-  console.log(`\ngpt-oss-20b shape: ${report.gptOss20bShape.reason}`);
   mkdirSync(path.join('bench', 'results'), { recursive: true });
   writeFileSync(path.join('bench', 'results', 'peer.json'), `${JSON.stringify(report, null, 2)}\n`);
   console.log('wrote bench/results/peer.json');

@@ -15,7 +15,7 @@ import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { buildGptOssGraph, emptyKvCache, forwardFeeds, LOGITS, LOGITS_LOGSUMEXP, nextKvCache, sessionOptions } from '../kernels';
 import { openCheckpoint } from '../lib/model/checkpoint';
-import { DEFAULT_EXPERTS } from '../lib/runtime/runtime';
+import { FALLBACK_EXPERTS } from '../lib/runtime/runtime';
 import { Sampler, SeededRandom } from '../lib/runtime/sampler';
 import { benchPromptIds, CAPTURE_MODES } from './common';
 
@@ -87,7 +87,7 @@ function summarise(events: ProfileEvent[], skipRuns: number) {
 async function main(): Promise<void> {
   const checkpoint = openCheckpoint(MODEL);
   const config = checkpoint.config;
-  const experts = (process.env.PROFILE_EXPERTS as 'float' | 'int8' | undefined) ?? DEFAULT_EXPERTS;
+  const experts = (process.env.PROFILE_EXPERTS as 'float' | 'int8' | undefined) ?? FALLBACK_EXPERTS;
   const graph = buildGptOssGraph(checkpoint, {
     variant: 'fused',
     capture: CAPTURE_MODES[CAPTURE],

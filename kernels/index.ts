@@ -8,3 +8,4 @@ export * from './experts';
 export * from './weights';
 export * from './model';
 export * from './session';
+export * from './layered';

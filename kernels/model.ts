@@ -9,8 +9,10 @@ import {
   attentionCaptures,
   fusedAttention,
   referenceAttention,
+  type AttentionResult,
   type AttentionShape,
   type AttentionWeights,
+  type KvCacheNames,
   type RopeInitializers,
 } from './attention';
 import { fusedExperts, referenceExperts, type ExpertShape, type ExpertWeights } from './experts';
@@ -112,7 +114,7 @@ function expertWeights(g: GraphBuilder, source: WeightSource, layer: number, kin
   };
 }
 
-function checkOptions(config: GptOssConfig, options: GraphOptions): void {
+export function checkOptions(config: GptOssConfig, options: GraphOptions): void {
   if (!Number.isInteger(options.maxPositions) || options.maxPositions <= 0) {
     throw new Error(`maxPositions must be a positive integer (got ${options.maxPositions})`);
   }
@@ -121,6 +123,63 @@ function checkOptions(config: GptOssConfig, options: GraphOptions): void {
   if (options.variant === 'fused' && config.headDim % 16 !== 0) {
     throw new Error(`the fused graph needs head_dim to be a multiple of 16 (GroupQueryAttention on CPU); got ${config.headDim}`);
   }
+}
+
+/** The YaRN cos/sin tables as initializers `rope_cos` / `rope_sin`. */
+export function ropeInitializers(g: GraphBuilder, config: GptOssConfig, maxPositions: number, yarn: YarnMode): RopeInitializers {
+  const tables = yarnRopeTables(config, maxPositions, yarn);
+  return {
+    cos: g.initializer('rope_cos', tables.cos, [tables.maxPositions, tables.pairs]),
+    sin: g.initializer('rope_sin', tables.sin, [tables.maxPositions, tables.pairs]),
+  };
+}
+
+export interface LayerFront {
+  attn: AttentionResult;
+  /** [S, H] residual stream after attention (the MoE's residual). */
+  ffnInput: string;
+  /** [S, H] post-attention RMSNorm: the router's and experts' input. */
+  ffnIn: string;
+  /** [S, E] raw router logits. */
+  logits: string;
+}
+
+/**
+ * One decoder layer up to the router (spec §4.2-4.5): attention norm, attention, residual add,
+ * post-attention norm, router logits. The experts are added by the caller.
+ */
+export function attentionAndRouter(
+  g: GraphBuilder,
+  source: WeightSource,
+  layer: number,
+  x: string,
+  options: { variant: GraphVariant; rope: RopeInitializers; cache: KvCacheNames; wantProbs: boolean },
+): LayerFront {
+  const config = source.config;
+  const H = config.hiddenSize;
+  const name = scope(blockName(layer));
+  const t = tensorNames.layer(layer);
+  const attnNormWeight = g.initializer(name('attn_norm.weight'), denseTensor(source, t.inputNorm, [H]), [H]);
+  const attnIn = rmsNorm(g, x, attnNormWeight, config.rmsNormEps, name('attn_norm'), options.variant);
+  const shape: AttentionShape = {
+    numHeads: config.numHeads,
+    numKvHeads: config.numKvHeads,
+    headDim: config.headDim,
+    window: config.layerTypes[layer] === 'sliding_attention' ? config.slidingWindow : null,
+  };
+  const aw = attentionWeights(g, source, layer, name);
+  const attn =
+    options.variant === 'fused'
+      ? fusedAttention(g, attnIn, aw, shape, options.rope, options.cache, options.wantProbs, name)
+      : referenceAttention(g, attnIn, aw, shape, options.rope, name);
+  const ffnInput = g.op('Add', [x, attn.out], name('ffn_inp'));
+  const ffnNormWeight = g.initializer(name('post_attention_norm.weight'), denseTensor(source, t.postAttnNorm, [H]), [H]);
+  const ffnIn = rmsNorm(g, ffnInput, ffnNormWeight, config.rmsNormEps, name('post_attention_norm'), options.variant);
+  const routerWeights = {
+    weight: g.initializer(name('ffn_gate_inp.weight'), denseTensor(source, t.routerWeight, [config.numExperts, H]), [config.numExperts, H]),
+    bias: g.initializer(name('ffn_gate_inp.bias'), denseTensor(source, t.routerBias, [config.numExperts]), [config.numExperts]),
+  };
+  return { attn, ffnInput, ffnIn, logits: routerLogits(g, ffnIn, routerWeights, name) };
 }
 
 export function buildGptOssGraph(source: WeightSource, options: GraphOptions): BuiltGraph {
@@ -143,11 +202,7 @@ export function buildGptOssGraph(source: WeightSource, options: GraphOptions): B
     g.input(TOTAL_SEQUENCE_LENGTH, 'int32', []);
   }
 
-  const tables = yarnRopeTables(config, options.maxPositions, options.yarn);
-  const rope: RopeInitializers = {
-    cos: g.initializer('rope_cos', tables.cos, [tables.maxPositions, tables.pairs]),
-    sin: g.initializer('rope_sin', tables.sin, [tables.maxPositions, tables.pairs]),
-  };
+  const rope = ropeInitializers(g, config, options.maxPositions, options.yarn);
 
   const embedding = g.initializer('token_embd.weight', denseTensor(source, tensorNames.embed, [config.vocabSize, H]), [config.vocabSize, H]);
   const flatIds = g.op('Reshape', [inputIds, g.constInt64([-1])], 'input_ids.flat');
@@ -160,38 +215,13 @@ export function buildGptOssGraph(source: WeightSource, options: GraphOptions): B
 
   for (let l = 0; l < config.numLayers; l++) {
     const name = scope(blockName(l));
-    const t = tensorNames.layer(l);
-    const attnNormWeight = g.initializer(name('attn_norm.weight'), denseTensor(source, t.inputNorm, [H]), [H]);
-    const attnIn = rmsNorm(g, x, attnNormWeight, config.rmsNormEps, name('attn_norm'), options.variant);
-    const shape: AttentionShape = {
-      numHeads: config.numHeads,
-      numKvHeads: config.numKvHeads,
-      headDim: config.headDim,
-      window: config.layerTypes[l] === 'sliding_attention' ? config.slidingWindow : null,
-    };
-    const aw = attentionWeights(g, source, l, name);
     const kv = kvCacheIo(l);
-    const attn = fused
-      ? fusedAttention(
-          g,
-          attnIn,
-          aw,
-          shape,
-          rope,
-          { ...kv, seqlensK: SEQLENS_K, totalSequenceLength: TOTAL_SEQUENCE_LENGTH },
-          wantProbs,
-          name,
-        )
-      : referenceAttention(g, attnIn, aw, shape, rope, name);
-    const ffnInput = g.op('Add', [x, attn.out], name('ffn_inp'));
-
-    const ffnNormWeight = g.initializer(name('post_attention_norm.weight'), denseTensor(source, t.postAttnNorm, [H]), [H]);
-    const ffnIn = rmsNorm(g, ffnInput, ffnNormWeight, config.rmsNormEps, name('post_attention_norm'), options.variant);
-    const routerWeights = {
-      weight: g.initializer(name('ffn_gate_inp.weight'), denseTensor(source, t.routerWeight, [config.numExperts, H]), [config.numExperts, H]),
-      bias: g.initializer(name('ffn_gate_inp.bias'), denseTensor(source, t.routerBias, [config.numExperts]), [config.numExperts]),
-    };
-    const logits = routerLogits(g, ffnIn, routerWeights, name);
+    const { attn, ffnInput, ffnIn, logits } = attentionAndRouter(g, source, l, x, {
+      variant: options.variant,
+      rope,
+      cache: { ...kv, seqlensK: SEQLENS_K, totalSequenceLength: TOTAL_SEQUENCE_LENGTH },
+      wantProbs,
+    });
     const needSelection = !fused || options.capture.routing;
     const selection = needSelection ? routerSelection(g, logits, config.expertsPerToken, name) : null;
     const moeOut = fused

@@ -1,6 +1,6 @@
 /**
  * Writes a generated (random-weight) gpt-oss checkpoint for tests, demos and benchmarks.
- *   tsx scripts/make-model.ts tiny|small [--out DIR] [--seed N] [--shards N]
+ *   tsx scripts/make-model.ts tiny|small|20b-shape [--out DIR] [--seed N] [--shards N]
  * Skips the work when the folder already holds the same preset and seed.
  */
 import path from 'node:path';
@@ -8,7 +8,7 @@ import { statSync, readdirSync } from 'node:fs';
 import { TINY_PRESETS, type TinyPreset } from '../lib/model/config';
 import { ensureGeneratedCheckpoint } from '../lib/model/generate';
 
-const USAGE = 'usage: tsx scripts/make-model.ts tiny|small [--out DIR] [--seed N] [--shards N]';
+const USAGE = 'usage: tsx scripts/make-model.ts tiny|small|20b-shape [--out DIR] [--seed N] [--shards N]';
 
 function parseArgs(argv: string[]): { preset: TinyPreset; out: string; seed: number; shards: number } {
   const [preset, ...rest] = argv;

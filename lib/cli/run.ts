@@ -25,6 +25,7 @@ const HELP = `usage: cotscope run --model DIR (--prompt TEXT | --prompt-ids 1,2,
   --attention-top-k K    attended positions kept per head (default 8)
   --threads N            onnxruntime intra-op threads, at least 1 (default: all cores)
   --yarn exact|llamacpp  rope correction range (default exact)
+  --experts mxfp4|int8|float  expert kernel (default mxfp4 when the native kernels load, else int8)
   --json                 print one JSON document (format in README)`;
 
 /** Parses "routing,attention" | "none" into capture flags. */
@@ -89,6 +90,7 @@ export async function runRunCommand(argv: string[]): Promise<number> {
       'attention-top-k': { type: 'string' },
       threads: { type: 'string' },
       yarn: { type: 'string', default: 'exact' },
+      experts: { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -117,7 +119,9 @@ export async function runRunCommand(argv: string[]): Promise<number> {
       ? parseTokenIdList(values['prompt-ids'])
       : renderPrompt({ user: values.prompt!, effort, system: values.system, developer: values.developer });
 
-  const runtime = await loadRuntime(values.model!, { threads, yarn: values.yarn });
+  const experts = values.experts;
+  if (experts !== undefined && experts !== 'mxfp4' && experts !== 'int8' && experts !== 'float') throw new Error(`--experts must be mxfp4, int8 or float (got "${experts}")`);
+  const runtime = await loadRuntime(values.model!, { threads, yarn: values.yarn, experts });
   const controller = new AbortController();
   const stopSignals = abortOnStopSignals(controller);
   try {

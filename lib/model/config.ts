@@ -240,7 +240,7 @@ export const GPT_OSS_120B: GptOssConfig = {
   layerTypes: alternatingLayers(36),
 };
 
-/** Generated checkpoint presets: real vocabulary, small everything else. */
+/** Generated checkpoint presets: real vocabulary; tiny and small shrink everything else. */
 export const TINY_PRESETS = {
   /** For tests and the demo: head_dim*heads (128) != hidden (64) on purpose. */
   tiny: {
@@ -269,6 +269,13 @@ export const TINY_PRESETS = {
     numExperts: 32,
     expertsPerToken: 4,
     layerTypes: alternatingLayers(8),
+  },
+  /** gpt-oss-20b's real dimensions and layout with random weights (~13 GB): memory and speed at full size. */
+  '20b-shape': {
+    ...GPT_OSS_20B,
+    yarn: { ...sharedShape.yarn },
+    eosTokenIds: [...sharedShape.eosTokenIds],
+    layerTypes: alternatingLayers(24),
   },
 } satisfies Record<string, GptOssConfig>;
 

@@ -7,7 +7,9 @@
  * - sinks -> attn_sinks.weight, router -> ffn_gate_inp, post_attention_layernorm -> post_attention_norm.
  * - MXFP4 experts are repacked to ggml's 17-byte block (scale byte, then byte j = element j in the
  *   low nibble and element j+16 in the high nibble); F32/F16 experts are decoded from MXFP4.
- * - Every dense tensor is written as F32 (exact: the checkpoint holds BF16).
+ * - Every dense tensor is written as F32 (exact: the checkpoint holds BF16), or, with
+ *   `matrices: 'bf16'`, the embedding, lm_head and attention projections as the checkpoint's own
+ *   BF16 bytes (what cotscope's native path reads), so both engines read the same bytes per token.
  */
 import path from 'node:path';
 import { float32ToF16Bits } from './bf16';
@@ -23,6 +25,8 @@ import { tensorNames } from './weights';
 export const GGUF_ARCHITECTURE = 'gpt-oss';
 export const EXPERT_ENCODINGS = ['f32', 'f16', 'mxfp4'] as const;
 export type ExpertEncoding = (typeof EXPERT_ENCODINGS)[number];
+/** How the large dense matrices (embedding, lm_head, attention projections) are written. */
+export type MatrixEncoding = 'f32' | 'bf16';
 
 const EXPERT_GGML_TYPE: Record<ExpertEncoding, GgmlTypeName> = { f32: 'F32', f16: 'F16', mxfp4: 'MXFP4' };
 /** llama_ftype of the file: ALL_F32, MOSTLY_F16, MOSTLY_MXFP4_MOE. */
@@ -139,6 +143,13 @@ function denseTensor(checkpoint: Checkpoint, ggufName: string, hfName: string): 
   return { name: ggufName, type: 'F32', dims: [...checkpoint.entry(hfName).shape].reverse(), data: () => [bytesOf(checkpoint.dense(hfName))] };
 }
 
+/** A weight matrix: F32, or its BF16 bytes copied as stored when asked for and the checkpoint holds BF16. */
+function matrixTensor(checkpoint: Checkpoint, ggufName: string, hfName: string, encoding: MatrixEncoding): GgufTensor {
+  const entry = checkpoint.entry(hfName);
+  if (encoding === 'f32' || entry.dtype !== 'BF16') return denseTensor(checkpoint, ggufName, hfName);
+  return { name: ggufName, type: 'BF16', dims: [...entry.shape].reverse(), data: () => [checkpoint.raw(hfName)] };
+}
+
 /** gate (parity 0) or up (parity 1) half of the interleaved gate_up bias: [E, I] -> dims [I, E]. */
 function gateUpBiasTensor(checkpoint: Checkpoint, layer: number, ggufName: string, parity: 0 | 1): GgufTensor {
   const { numExperts, intermediateSize } = checkpoint.config;
@@ -180,24 +191,24 @@ function expertTensor(checkpoint: Checkpoint, layer: number, ggufName: string, w
 }
 
 /** Every tensor llama.cpp's gpt-oss loader expects, in the converter's naming. */
-export function gptOssTensors(checkpoint: Checkpoint, experts: ExpertEncoding): GgufTensor[] {
+export function gptOssTensors(checkpoint: Checkpoint, experts: ExpertEncoding, matrices: MatrixEncoding = 'f32'): GgufTensor[] {
   const tensors: GgufTensor[] = [
-    denseTensor(checkpoint, 'token_embd.weight', tensorNames.embed),
+    matrixTensor(checkpoint, 'token_embd.weight', tensorNames.embed, matrices),
     denseTensor(checkpoint, 'output_norm.weight', tensorNames.finalNorm),
-    denseTensor(checkpoint, 'output.weight', tensorNames.lmHead),
+    matrixTensor(checkpoint, 'output.weight', tensorNames.lmHead, matrices),
   ];
   for (let layer = 0; layer < checkpoint.config.numLayers; layer++) {
     const hf = tensorNames.layer(layer);
     const blk = `blk.${layer}`;
     tensors.push(
       denseTensor(checkpoint, `${blk}.attn_norm.weight`, hf.inputNorm),
-      denseTensor(checkpoint, `${blk}.attn_q.weight`, hf.qWeight),
+      matrixTensor(checkpoint, `${blk}.attn_q.weight`, hf.qWeight, matrices),
       denseTensor(checkpoint, `${blk}.attn_q.bias`, hf.qBias),
-      denseTensor(checkpoint, `${blk}.attn_k.weight`, hf.kWeight),
+      matrixTensor(checkpoint, `${blk}.attn_k.weight`, hf.kWeight, matrices),
       denseTensor(checkpoint, `${blk}.attn_k.bias`, hf.kBias),
-      denseTensor(checkpoint, `${blk}.attn_v.weight`, hf.vWeight),
+      matrixTensor(checkpoint, `${blk}.attn_v.weight`, hf.vWeight, matrices),
       denseTensor(checkpoint, `${blk}.attn_v.bias`, hf.vBias),
-      denseTensor(checkpoint, `${blk}.attn_output.weight`, hf.oWeight),
+      matrixTensor(checkpoint, `${blk}.attn_output.weight`, hf.oWeight, matrices),
       denseTensor(checkpoint, `${blk}.attn_output.bias`, hf.oBias),
       denseTensor(checkpoint, `${blk}.attn_sinks.weight`, hf.sinks),
       denseTensor(checkpoint, `${blk}.post_attention_norm.weight`, hf.postAttnNorm),
@@ -222,7 +233,7 @@ export interface GgufExportResult {
 }
 
 /** Writes `outFile` from an open checkpoint and the tokenizer vocabulary. */
-export function exportGguf(checkpoint: Checkpoint, vocabulary: TokenizerVocabulary, outFile: string, options: { experts: ExpertEncoding; name?: string }): GgufExportResult {
+export function exportGguf(checkpoint: Checkpoint, vocabulary: TokenizerVocabulary, outFile: string, options: { experts: ExpertEncoding; matrices?: MatrixEncoding; name?: string }): GgufExportResult {
   const { config } = checkpoint;
   if (vocabulary.tokenBytes.length !== config.vocabSize) {
     throw new CheckpointError(`vocab_size ${config.vocabSize} does not match the o200k_harmony vocabulary (${vocabulary.tokenBytes.length} tokens)`, { file: path.join(checkpoint.dir, 'config.json') });
@@ -231,7 +242,7 @@ export function exportGguf(checkpoint: Checkpoint, vocabulary: TokenizerVocabula
     ...gptOssMetadata(config, { name: options.name ?? checkpoint.name, experts: options.experts }),
     ...tokenizerMetadata(vocabulary),
   ]);
-  const tensors = gptOssTensors(checkpoint, options.experts);
+  const tensors = gptOssTensors(checkpoint, options.experts, options.matrices);
   const { bytes } = writeGguf(outFile, metadata, tensors);
   readGgufInfo(outFile); // fails loudly if what was written does not parse back
   return { file: outFile, bytes, tensorCount: tensors.length, experts: options.experts };

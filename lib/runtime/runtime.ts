@@ -5,15 +5,17 @@
 import os from 'node:os';
 import path from 'node:path';
 import type ort from 'onnxruntime-node';
-import { buildGptOssGraph, createSession, LOGITS, LOGITS_LOGSUMEXP, DEFAULT_ATTENTION_TOP_K, emptyKvCache, forwardFeeds, nextKvCache, type CaptureSelection, type GraphIo, type KvCache } from '../../kernels';
+import { buildGptOssGraph, createSession, LOGITS, LOGITS_LOGSUMEXP, DEFAULT_ATTENTION_TOP_K, emptyKvCache, forwardFeeds, nextKvCache, type CaptureSelection, type KvCache } from '../../kernels';
+import { loadNativeKernels, type NativeKernels } from '../../kernels/native';
 import { parseTokens } from '../harmony/parser';
 import { STOP_TOKENS } from '../harmony/tokenizer';
 import { configHash } from '../model/config';
-import { openCheckpoint } from '../model/checkpoint';
+import { openCheckpoint, type Checkpoint } from '../model/checkpoint';
 import type { RunResult, SamplingParams, StopReason } from '../trace/types';
 import { AttentionRecorder, RoutingRecorder, type TapReader } from './capture';
+import { LayeredForward, nativeUnsupportedReason, NativeWeights, type ForwardResult } from './native-forward';
 import { Sampler, SeededRandom } from './sampler';
-import { DEFAULT_SAMPLING, type CaptureOptions, type GenerateRequest, type Runtime, type RuntimeOptions } from './types';
+import { DEFAULT_SAMPLING, type CaptureOptions, type ExpertPath, type GenerateRequest, type Runtime, type RuntimeOptions } from './types';
 
 export class RuntimeInputError extends Error {
   constructor(message: string) {
@@ -42,9 +44,47 @@ function captureKey(capture: CaptureSelection): string {
   return `${capture.routing ? 'r' : ''}${capture.attention ? `a${capture.attentionTopK}` : ''}`;
 }
 
-interface LoadedGraph {
-  session: ort.InferenceSession;
-  io: GraphIo;
+/** One capture mode's way of running a forward pass: a whole-model graph, or per-layer graphs with native experts. */
+interface Engine {
+  emptyCache(): KvCache;
+  /** Runs `ids` at positions past..past+S-1 and returns the cache extended by them. */
+  forward(ids: readonly number[], past: number, cache: KvCache): Promise<ForwardResult & { cache: KvCache }>;
+  release(): Promise<void>;
+}
+
+/** The whole model as one graph (fp32 or int8 QMoE experts inside onnxruntime). */
+function graphEngine(session: ort.InferenceSession, io: ReturnType<typeof buildGptOssGraph>['io'], native: NativeKernels | null): Engine {
+  return {
+    emptyCache: () => emptyKvCache(io),
+    async forward(ids, _past, cache) {
+      const outputs = await session.run(forwardFeeds(io, ids, cache));
+      const read: TapReader = (tap) => {
+        const tensor = outputs[tap];
+        if (!tensor) throw new Error(`graph output ${tap} is missing`);
+        return { data: tensor.data as Float32Array | BigInt64Array, dims: tensor.dims };
+      };
+      const logits = outputs[LOGITS].data as Float32Array;
+      // The graph's float32 log-sum-exp over 201k logits is off by up to ~4e-4; float64 when the native kernels are there.
+      const graphLogSumExp = outputs[LOGITS_LOGSUMEXP]?.data as Float32Array | undefined;
+      const logSumExp = native ? native.logSumExp(logits) : graphLogSumExp?.[graphLogSumExp.length - 1];
+      return { logits, logSumExp, read, cache: nextKvCache(io, outputs) };
+    },
+    release: () => session.release(),
+  };
+}
+
+/**
+ * The expert path: native MXFP4 when asked for or by default when the native kernels load and
+ * pass their self-test; otherwise int8 QMoE, saying why. An explicit 'mxfp4' that cannot run is an error.
+ */
+export function chooseExpertPath(checkpoint: Checkpoint, requested: ExpertPath | undefined): { path: ExpertPath; native: NativeKernels | null; fallbackReason: string | null } {
+  const load = loadNativeKernels();
+  const native = load.ok ? load.kernels : null;
+  if (requested === 'float' || requested === 'int8') return { path: requested, native, fallbackReason: null };
+  const reason = load.ok ? nativeUnsupportedReason(checkpoint) : load.reason;
+  if (reason === null) return { path: 'mxfp4', native, fallbackReason: null };
+  if (requested === 'mxfp4') throw new RuntimeInputError(`native MXFP4 experts are not available: ${reason}`);
+  return { path: FALLBACK_EXPERTS, native, fallbackReason: `native MXFP4 experts are not available (${reason}); using int8 QMoE experts` };
 }
 
 /** Validates token ids before anything runs: a bad id must never reach a Gather. */
@@ -61,11 +101,11 @@ export function validatePromptIds(ids: readonly number[], vocabSize: number, max
 }
 
 /**
- * The expert kernel when RuntimeOptions.experts is not given: int8 QMoE blocks are lossless for
- * MXFP4, a quarter of float32's memory, and measured faster at decode on the small checkpoint
+ * The expert kernel when the native MXFP4 kernels are unavailable: int8 QMoE blocks are lossless
+ * for MXFP4, a quarter of float32's memory, and measured faster at decode on the small checkpoint
  * (26.1 vs 27.2 ms/step with 1 thread, 16.6 vs 19.2 with 2; interleaved A/B).
  */
-export const DEFAULT_EXPERTS: 'float' | 'int8' = 'int8';
+export const FALLBACK_EXPERTS = 'int8' satisfies ExpertPath;
 
 /**
  * Attention capture makes the fused kernel materialise [heads, chunk, total] probabilities per
@@ -85,8 +125,17 @@ export async function loadRuntime(modelDir: string, options: RuntimeOptions = {}
   const prefillChunk = options.prefillChunk ?? 256;
   const maxSequence = Math.min(options.maxSequence ?? 8192, config.maxPositionEmbeddings);
   const yarn = options.yarn ?? 'exact';
-  const experts = options.experts ?? DEFAULT_EXPERTS;
-  const sessions = new Map<string, Promise<LoadedGraph>>();
+  let expertChoice: ReturnType<typeof chooseExpertPath>;
+  try {
+    expertChoice = chooseExpertPath(checkpoint, options.experts);
+  } catch (error) {
+    checkpoint.close();
+    throw error;
+  }
+  const { path: experts, native, fallbackReason } = expertChoice;
+  if (fallbackReason) console.warn(`cotscope: ${fallbackReason}`);
+  const nativeWeights = experts === 'mxfp4' && native ? NativeWeights.open(checkpoint, native) : null;
+  const sessions = new Map<string, Promise<Engine>>();
   const name = path.basename(path.resolve(modelDir));
   let closed = false;
 
@@ -95,17 +144,21 @@ export async function loadRuntime(modelDir: string, options: RuntimeOptions = {}
     const key = captureKey(selection);
     let entry = sessions.get(key);
     if (!entry) {
-      const graph = buildGptOssGraph(checkpoint, {
-        variant: 'fused',
-        capture: selection,
-        logits: 'last',
-        yarn,
-        experts,
-        maxPositions: maxSequence,
-      });
-      // Only the IO contract is kept: the model bytes and initializers are ORT's copy from here on.
-      const io = graph.io;
-      entry = createSession(graph, { threads }).then((session) => ({ session, io }));
+      if (nativeWeights) {
+        entry = LayeredForward.create(checkpoint, nativeWeights, { capture: selection, yarn, maxPositions: maxSequence, threads });
+      } else {
+        const graph = buildGptOssGraph(checkpoint, {
+          variant: 'fused',
+          capture: selection,
+          logits: 'last',
+          yarn,
+          experts: experts === 'float' ? 'float' : 'int8',
+          maxPositions: maxSequence,
+        });
+        // Only the IO contract is kept: the model bytes and initializers are ORT's copy from here on.
+        const io = graph.io;
+        entry = createSession(graph, { threads }).then((session) => graphEngine(session, io, native));
+      }
       sessions.set(key, entry);
     }
     return entry;
@@ -118,17 +171,12 @@ export async function loadRuntime(modelDir: string, options: RuntimeOptions = {}
   }
 
   /** One forward pass over `ids` at positions sequence.length.., advancing the sequence. */
-  const forward = async ({ session, io }: LoadedGraph, sequence: Sequence, ids: number[]) => {
-    const outputs = await session.run(forwardFeeds(io, ids, sequence.kv));
-    sequence.kv = nextKvCache(io, outputs);
+  const forward = async (engine: Engine, sequence: Sequence, ids: number[]) => {
+    if (native) native.setThreads(threads);
+    const { cache, ...result } = await engine.forward(ids, sequence.length, sequence.kv);
+    sequence.kv = cache;
     sequence.length += ids.length;
-    const read: TapReader = (tap) => {
-      const tensor = outputs[tap];
-      if (!tensor) throw new Error(`graph output ${tap} is missing`);
-      return { data: tensor.data as Float32Array | BigInt64Array, dims: tensor.dims };
-    };
-    const logSumExp = outputs[LOGITS_LOGSUMEXP]?.data as Float32Array | undefined;
-    return { logits: outputs[LOGITS].data as Float32Array, logSumExp: logSumExp?.[logSumExp.length - 1], read };
+    return result;
   };
 
   const generate = async (request: GenerateRequest): Promise<RunResult> => {
@@ -159,7 +207,7 @@ export async function loadRuntime(modelDir: string, options: RuntimeOptions = {}
 
     const tokens = [...request.promptIds];
     const logprobs: number[] = [];
-    const cache: Sequence = { length: 0, kv: emptyKvCache(session.io) };
+    const cache: Sequence = { length: 0, kv: session.emptyCache() };
     let stopReason: StopReason = 'max_tokens';
 
     const prefillStart = performance.now();
@@ -244,11 +292,14 @@ export async function loadRuntime(modelDir: string, options: RuntimeOptions = {}
     config,
     configHash: configHash(config),
     generated: checkpoint.generated !== null,
+    experts,
+    fallbackReason,
     generate,
     async close() {
       closed = true;
-      for (const entry of sessions.values()) await (await entry).session.release();
+      for (const entry of sessions.values()) await (await entry).release();
       sessions.clear();
+      nativeWeights?.close();
       checkpoint.close();
     },
   };

@@ -5,6 +5,8 @@
 import type { GptOssConfig } from '../model/config';
 import type { RunResult, SamplingParams } from '../trace/types';
 
+export type ExpertPath = 'mxfp4' | 'int8' | 'float';
+
 export interface CaptureOptions {
   routing: boolean;
   attention: boolean;
@@ -42,6 +44,10 @@ export interface Runtime {
   readonly configHash: string;
   /** True for checkpoints written by lib/model/generate.ts (random weights). */
   readonly generated: boolean;
+  /** The expert path in use. */
+  readonly experts: ExpertPath;
+  /** Why the native MXFP4 path is not used, when it was the default and could not run. */
+  readonly fallbackReason: string | null;
   generate(request: GenerateRequest): Promise<RunResult>;
   close(): Promise<void>;
 }
@@ -54,8 +60,11 @@ export interface RuntimeOptions {
   /** Maximum total sequence length served (default 8192). */
   maxSequence?: number;
   yarn?: 'exact' | 'llamacpp';
-  /** Expert weights in the graph: lossless int8 QMoE blocks (default) or float32. */
-  experts?: 'float' | 'int8';
+  /**
+   * Expert weights: 'mxfp4' native kernels on the checkpoint's own bytes (default when they build
+   * and pass their self-test), lossless int8 QMoE blocks (the fallback) or float32, both in onnxruntime.
+   */
+  experts?: ExpertPath;
 }
 
 export const DEFAULT_SAMPLING: SamplingParams = { temperature: 1, topP: 1, seed: 0, maxNewTokens: 256 };

@@ -1,0 +1,148 @@
+/**
+ * The native kernels (kernels/native/src, built by build.mjs at install): MXFP4 experts computed
+ * straight from memory-mapped checkpoint bytes, bf16 matrix products, and a float64 log-sum-exp.
+ * `loadNativeKernels()` loads the addon and runs a self-test against the TypeScript decoders;
+ * either failing returns the reason instead of kernels, so callers can fall back.
+ */
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { decodeBf16 } from '../../lib/model/bf16';
+import { decodeMxfp4 } from '../../lib/model/mxfp4';
+
+export type Isa = 'scalar' | 'avx2' | 'avx512';
+export const ISAS: readonly Isa[] = ['scalar', 'avx2', 'avx512'];
+
+/** A file mapped read-only into memory; pages are read from disk as kernels touch them. */
+export interface MappedFile {
+  readonly byteLength: number;
+  readonly path: string;
+  close(): void;
+}
+
+/** Bytes of a weight: a typed array, or a byte offset into a mapped file (no copy). */
+export type WeightBytes = Uint8Array | Uint16Array | { file: MappedFile; offset: number };
+
+export interface MoeCall {
+  tokens: number;
+  hidden: number;
+  intermediate: number;
+  experts: number;
+  k: number;
+  swigluLimit: number;
+  swigluAlpha: number;
+  /** [E, 2I, H/32, 16] nibbles, rows interleaved gate/linear (spec §3). */
+  gateUpBlocks: WeightBytes;
+  gateUpScales: WeightBytes;
+  gateUpBias: Float32Array;
+  /** [E, H, I/32, 16] */
+  downBlocks: WeightBytes;
+  downScales: WeightBytes;
+  downBias: Float32Array;
+  /** [S, H] normalized MoE input. */
+  x: Float32Array;
+  /** [S, k] expert ids and their routing weights. */
+  ids: Int32Array;
+  weights: Float32Array;
+  /** [S, H] added to the output (the residual stream), if given. */
+  residual?: Float32Array;
+  out: Float32Array;
+  isa?: Isa;
+}
+
+export interface NativeKernels {
+  MappedFile: new (file: string) => MappedFile;
+  moe(call: MoeCall): void;
+  /** One MXFP4 row dot product per row: blocks [rows, cols/32, 16], scales [rows, cols/32]. */
+  mxfp4MatVec(blocks: WeightBytes, scales: WeightBytes, rows: number, cols: number, x: Float32Array, isa?: Isa): Float32Array;
+  /** out[t, r] = W[r, :] . x[t, :], W bf16 [rows, cols]. */
+  bf16MatMul(weight: WeightBytes, rows: number, cols: number, x: Float32Array, tokens: number, out: Float32Array, isa?: Isa): void;
+  bf16GatherRows(table: WeightBytes, rows: number, cols: number, ids: Int32Array, out: Float32Array): void;
+  rmsNorm(x: Float32Array, weight: Float32Array, rows: number, cols: number, eps: number, out: Float32Array): void;
+  /** log(sum(exp(x))): exp per term in float32, summed in float64 (error ~1e-9 at 201k logits). */
+  logSumExp(x: Float32Array): number;
+  /** Reads every byte once on all threads; returns their wrapping 64-bit word sum (a bandwidth probe). */
+  readAll(bytes: Uint8Array): bigint;
+  setThreads(threads: number): void;
+  threads(): number;
+  /** The instruction set kernels use when none is named. */
+  bestIsa(): Isa;
+}
+
+export const ADDON_PATH = path.join(path.dirname(fileURLToPath(import.meta.url)), 'build', 'Release', 'cotscope_native.node');
+
+export type NativeLoad = { ok: true; kernels: NativeKernels; isa: Isa } | { ok: false; reason: string };
+
+let cached: NativeLoad | null = null;
+
+/** Instruction sets this CPU can run, scalar first. */
+export function supportedIsas(kernels: NativeKernels): Isa[] {
+  return ISAS.slice(0, ISAS.indexOf(kernels.bestIsa()) + 1);
+}
+
+/** A small deterministic pseudo-random sequence for the self-test (no dependency on test helpers). */
+function selfTestValues(count: number, seed: number): Float32Array {
+  const out = new Float32Array(count);
+  let state = seed;
+  for (let i = 0; i < count; i++) {
+    state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+    out[i] = (state / 2 ** 32) * 4 - 2;
+  }
+  return out;
+}
+
+/**
+ * Checks every supported instruction set against float64 dot products of the TypeScript
+ * decoders (lib/model/mxfp4.ts, bf16.ts): MXFP4 rows with every nibble and a range of scales,
+ * and bf16 rows. Returns a description of the first mismatch, or null.
+ */
+export function selfTest(kernels: NativeKernels): string | null {
+  const rows = 3;
+  const cols = 96;
+  const blocks = new Uint8Array((rows * cols) / 2);
+  for (let i = 0; i < blocks.length; i++) blocks[i] = (i * 37 + 11) & 0xff;
+  const scales = Uint8Array.from({ length: (rows * cols) / 32 }, (_, i) => 120 + i);
+  const x = selfTestValues(cols, 7);
+  const decoded = decodeMxfp4(blocks, scales);
+  const bf16Bytes = new Uint8Array(rows * cols * 2);
+  for (let i = 0; i < bf16Bytes.length; i++) bf16Bytes[i] = (i * 53 + 5) & 0xff;
+  for (let i = 1; i < bf16Bytes.length; i += 2) bf16Bytes[i] = (bf16Bytes[i] & 0x83) | 0x3c; // random sign, |w| in [2^-8, 1)
+  const bf16Values = decodeBf16(bf16Bytes);
+  const dot = (weights: Float32Array, row: number) => {
+    let sum = 0;
+    for (let c = 0; c < cols; c++) sum += weights[row * cols + c] * x[c];
+    return sum;
+  };
+  const close = (got: number, want: number, magnitude: number) => Math.abs(got - want) <= 1e-5 * Math.max(1, magnitude);
+  for (const isa of supportedIsas(kernels)) {
+    const mx = kernels.mxfp4MatVec(blocks, scales, rows, cols, x, isa);
+    const bf = new Float32Array(rows);
+    kernels.bf16MatMul(new Uint16Array(bf16Bytes.buffer), rows, cols, x, 1, bf, isa);
+    for (let r = 0; r < rows; r++) {
+      const wantMx = dot(decoded, r);
+      if (!close(mx[r], wantMx, Math.abs(wantMx))) return `${isa} MXFP4 row ${r}: got ${mx[r]}, expected ${wantMx}`;
+      const wantBf = dot(bf16Values, r);
+      if (!close(bf[r], wantBf, Math.abs(wantBf))) return `${isa} bf16 row ${r}: got ${bf[r]}, expected ${wantBf}`;
+    }
+  }
+  return null;
+}
+
+/** Loads the addon once and self-tests it. `COTSCOPE_NATIVE=0` turns the native kernels off. */
+export function loadNativeKernels(): NativeLoad {
+  if (cached) return cached;
+  if (process.env.COTSCOPE_NATIVE === '0') return (cached = { ok: false, reason: 'turned off by COTSCOPE_NATIVE=0' });
+  if (!fs.existsSync(ADDON_PATH)) {
+    return (cached = { ok: false, reason: `${path.relative(process.cwd(), ADDON_PATH)} is missing (the install-time build failed or was skipped; run npm run native:build)` });
+  }
+  let kernels: NativeKernels;
+  try {
+    kernels = createRequire(import.meta.url)(ADDON_PATH) as NativeKernels;
+  } catch (error) {
+    return (cached = { ok: false, reason: `cannot load ${ADDON_PATH}: ${(error as Error).message}` });
+  }
+  const failure = selfTest(kernels);
+  if (failure) return (cached = { ok: false, reason: `self-test failed: ${failure}` });
+  return (cached = { ok: true, kernels, isa: kernels.bestIsa() });
+}

@@ -1,0 +1,377 @@
+#include "kernels.h"
+
+#include <immintrin.h>
+
+#include <cmath>
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "thread_pool.h"
+
+namespace cotscope {
+
+namespace {
+
+// E2M1 by nibble: bit 3 sign, bits 2-1 exponent, bit 0 mantissa; nibble 8 is -0.
+const float kE2m1[16] = {+0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f,
+                         -0.0f, -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f};
+
+float bitsToFloat(uint32_t bits) {
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+std::unique_ptr<ThreadPool>& pool() {
+  static std::unique_ptr<ThreadPool> instance(new ThreadPool(1));
+  return instance;
+}
+
+}  // namespace
+
+const char* isaName(Isa isa) {
+  switch (isa) {
+    case Isa::Avx512: return "avx512";
+    case Isa::Avx2: return "avx2";
+    default: return "scalar";
+  }
+}
+
+Isa detectIsa() {
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")) return Isa::Avx512;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::Avx2;
+  return Isa::Scalar;
+}
+
+float e8m0Scale(uint8_t s) {
+  if (s == 0xFF) return std::numeric_limits<float>::quiet_NaN();
+  // 2^(s-127): a normal float's exponent field, except s = 0 which is the subnormal 2^-127.
+  return s == 0 ? bitsToFloat(0x00400000u) : bitsToFloat(static_cast<uint32_t>(s) << 23);
+}
+
+void splitEvenOdd(const float* x, int length, float* out) {
+  for (int g = 0; g < length; g += kMxfp4Block) {
+    for (int j = 0; j < kMxfp4Block / 2; j++) {
+      out[g + j] = x[g + 2 * j];
+      out[g + 16 + j] = x[g + 2 * j + 1];
+    }
+  }
+}
+
+// ---- scalar reference ----
+
+float mxfp4DotScalar(const uint8_t* blocks, const uint8_t* scales, int groups, const float* x) {
+  float total = 0.0f;
+  for (int g = 0; g < groups; g++) {
+    float group = 0.0f;
+    for (int j = 0; j < kMxfp4BlockBytes; j++) {
+      const uint8_t byte = blocks[g * kMxfp4BlockBytes + j];
+      group += kE2m1[byte & 0x0F] * x[g * kMxfp4Block + 2 * j];
+      group += kE2m1[byte >> 4] * x[g * kMxfp4Block + 2 * j + 1];
+    }
+    total += group * e8m0Scale(scales[g]);
+  }
+  return total;
+}
+
+float bf16DotScalar(const uint16_t* w, const float* x, int n) {
+  float total = 0.0f;
+  for (int i = 0; i < n; i++) total += bitsToFloat(static_cast<uint32_t>(w[i]) << 16) * x[i];
+  return total;
+}
+
+// ---- AVX2 + FMA ----
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+
+static inline __m256 e2m1Avx2(__m256i nibbles, __m256 magnitudes) {
+  const __m256i sign = _mm256_slli_epi32(_mm256_and_si256(nibbles, _mm256_set1_epi32(8)), 28);
+  return _mm256_castsi256_ps(_mm256_or_si256(_mm256_castps_si256(_mm256_permutevar8x32_ps(magnitudes, nibbles)), sign));
+}
+
+static inline __m256 mxfp4GroupAvx2(const uint8_t* block, const float* xs, __m256 magnitudes) {
+  const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block));
+  const __m256i first = _mm256_cvtepu8_epi32(bytes);
+  const __m256i second = _mm256_cvtepu8_epi32(_mm_srli_si128(bytes, 8));
+  const __m256i low = _mm256_set1_epi32(0x0F);
+  __m256 sum = _mm256_mul_ps(e2m1Avx2(_mm256_and_si256(first, low), magnitudes), _mm256_loadu_ps(xs));
+  sum = _mm256_fmadd_ps(e2m1Avx2(_mm256_and_si256(second, low), magnitudes), _mm256_loadu_ps(xs + 8), sum);
+  sum = _mm256_fmadd_ps(e2m1Avx2(_mm256_srli_epi32(first, 4), magnitudes), _mm256_loadu_ps(xs + 16), sum);
+  sum = _mm256_fmadd_ps(e2m1Avx2(_mm256_srli_epi32(second, 4), magnitudes), _mm256_loadu_ps(xs + 24), sum);
+  return sum;
+}
+
+static inline float horizontalSumAvx2(__m256 v) {
+  const __m128 quad = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  const __m128 pair = _mm_add_ps(quad, _mm_movehl_ps(quad, quad));
+  return _mm_cvtss_f32(_mm_add_ss(pair, _mm_movehdup_ps(pair)));
+}
+
+float mxfp4DotAvx2(const uint8_t* blocks, const uint8_t* scales, int groups, const float* xs) {
+  const __m256 magnitudes = _mm256_setr_ps(0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f);
+  // Two accumulators (even and odd groups) hide the FMA latency.
+  __m256 even = _mm256_setzero_ps(), odd = _mm256_setzero_ps();
+  int g = 0;
+  for (; g + 1 < groups; g += 2) {
+    even = _mm256_fmadd_ps(mxfp4GroupAvx2(blocks + g * 16, xs + g * 32, magnitudes), _mm256_set1_ps(e8m0Scale(scales[g])), even);
+    odd = _mm256_fmadd_ps(mxfp4GroupAvx2(blocks + (g + 1) * 16, xs + (g + 1) * 32, magnitudes), _mm256_set1_ps(e8m0Scale(scales[g + 1])), odd);
+  }
+  if (g < groups) even = _mm256_fmadd_ps(mxfp4GroupAvx2(blocks + g * 16, xs + g * 32, magnitudes), _mm256_set1_ps(e8m0Scale(scales[g])), even);
+  return horizontalSumAvx2(_mm256_add_ps(even, odd));
+}
+
+static inline __m256 bf16LoadAvx2(const uint16_t* w) {
+  const __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w)));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
+}
+
+float bf16DotAvx2(const uint16_t* w, const float* x, int n) {
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  int i = 0;
+  for (; i + 32 <= n; i += 32) {
+    for (int a = 0; a < 4; a++) acc[a] = _mm256_fmadd_ps(bf16LoadAvx2(w + i + 8 * a), _mm256_loadu_ps(x + i + 8 * a), acc[a]);
+  }
+  for (int a = 0; i + 8 <= n; i += 8, a++) acc[a] = _mm256_fmadd_ps(bf16LoadAvx2(w + i), _mm256_loadu_ps(x + i), acc[a]);
+  float total = horizontalSumAvx2(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
+  for (; i < n; i++) total += bitsToFloat(static_cast<uint32_t>(w[i]) << 16) * x[i];
+  return total;
+}
+
+#pragma GCC pop_options
+
+// ---- AVX-512 (F + BW) ----
+
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx2,fma")
+
+static inline __m512 mxfp4GroupAvx512(const uint8_t* block, const float* xs, __m512 table) {
+  const __m512i bytes = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block)));
+  const __m512 low = _mm512_permutexvar_ps(_mm512_and_si512(bytes, _mm512_set1_epi32(0x0F)), table);
+  const __m512 high = _mm512_permutexvar_ps(_mm512_srli_epi32(bytes, 4), table);
+  return _mm512_fmadd_ps(high, _mm512_loadu_ps(xs + 16), _mm512_mul_ps(low, _mm512_loadu_ps(xs)));
+}
+
+float mxfp4DotAvx512(const uint8_t* blocks, const uint8_t* scales, int groups, const float* xs) {
+  const __m512 table = _mm512_loadu_ps(kE2m1);
+  __m512 even = _mm512_setzero_ps(), odd = _mm512_setzero_ps();
+  int g = 0;
+  for (; g + 1 < groups; g += 2) {
+    even = _mm512_fmadd_ps(mxfp4GroupAvx512(blocks + g * 16, xs + g * 32, table), _mm512_set1_ps(e8m0Scale(scales[g])), even);
+    odd = _mm512_fmadd_ps(mxfp4GroupAvx512(blocks + (g + 1) * 16, xs + (g + 1) * 32, table), _mm512_set1_ps(e8m0Scale(scales[g + 1])), odd);
+  }
+  if (g < groups) even = _mm512_fmadd_ps(mxfp4GroupAvx512(blocks + g * 16, xs + g * 32, table), _mm512_set1_ps(e8m0Scale(scales[g])), even);
+  return _mm512_reduce_add_ps(_mm512_add_ps(even, odd));
+}
+
+static inline __m512 bf16LoadAvx512(const uint16_t* w) {
+  const __m512i wide = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w)));
+  return _mm512_castsi512_ps(_mm512_slli_epi32(wide, 16));
+}
+
+float bf16DotAvx512(const uint16_t* w, const float* x, int n) {
+  __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+  int i = 0;
+  for (; i + 64 <= n; i += 64) {
+    for (int a = 0; a < 4; a++) acc[a] = _mm512_fmadd_ps(bf16LoadAvx512(w + i + 16 * a), _mm512_loadu_ps(x + i + 16 * a), acc[a]);
+  }
+  for (int a = 0; i + 16 <= n; i += 16, a++) acc[a] = _mm512_fmadd_ps(bf16LoadAvx512(w + i), _mm512_loadu_ps(x + i), acc[a]);
+  float total = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
+  for (; i < n; i++) total += bitsToFloat(static_cast<uint32_t>(w[i]) << 16) * x[i];
+  return total;
+}
+
+#pragma GCC pop_options
+
+// ---- dispatch and the MoE layer ----
+
+namespace {
+
+using Mxfp4Dot = float (*)(const uint8_t*, const uint8_t*, int, const float*);
+using Bf16Dot = float (*)(const uint16_t*, const float*, int);
+
+Mxfp4Dot mxfp4DotFor(Isa isa) {
+  return isa == Isa::Avx512 ? mxfp4DotAvx512 : isa == Isa::Avx2 ? mxfp4DotAvx2 : mxfp4DotScalar;
+}
+
+Bf16Dot bf16DotFor(Isa isa) {
+  return isa == Isa::Avx512 ? bf16DotAvx512 : isa == Isa::Avx2 ? bf16DotAvx2 : bf16DotScalar;
+}
+
+// Where element i of a vector goes in the kernel's input order (identity for scalar).
+inline int kernelIndex(int i, bool split) {
+  if (!split) return i;
+  const int within = i % kMxfp4Block;
+  return i - within + (within % 2 == 0 ? within / 2 : 16 + within / 2);
+}
+
+}  // namespace
+
+void moeForward(const MoeProblem& p, Isa isa) {
+  const int S = p.tokens, H = p.hidden, I = p.intermediate, E = p.experts, k = p.k;
+  const int groupsUp = H / kMxfp4Block, groupsDown = I / kMxfp4Block;
+  const bool split = isa != Isa::Scalar;
+  const Mxfp4Dot dot = mxfp4DotFor(isa);
+
+  std::vector<float> xs(static_cast<size_t>(S) * H);
+  for (int t = 0; t < S; t++) {
+    if (split) splitEvenOdd(p.x + static_cast<size_t>(t) * H, H, xs.data() + static_cast<size_t>(t) * H);
+    else std::memcpy(xs.data() + static_cast<size_t>(t) * H, p.x + static_cast<size_t>(t) * H, sizeof(float) * H);
+  }
+
+  // Slots (token * k + j) routed to each expert, in token order.
+  std::vector<std::vector<int>> slotsOf(E);
+  for (int slot = 0; slot < S * k; slot++) {
+    const int e = p.ids[slot];
+    if (e < 0 || e >= E) throw std::out_of_range("expert id " + std::to_string(e) + " is outside [0, " + std::to_string(E) + ")");
+    slotsOf[e].push_back(slot);
+  }
+  std::vector<int> active;
+  for (int e = 0; e < E; e++) if (!slotsOf[e].empty()) active.push_back(e);
+
+  // Phase 1: u = W1 x + b1 for the selected experts only, then the clamped alpha-SwiGLU per unit.
+  std::vector<float> h(static_cast<size_t>(S) * k * I);
+  const float limit = p.swigluLimit, alpha = p.swigluAlpha;
+  const size_t upRowBytes = static_cast<size_t>(groupsUp) * kMxfp4BlockBytes;
+  pool()->parallelFor(static_cast<long>(active.size()) * I, [&](long begin, long end) {
+    for (long item = begin; item < end; item++) {
+      const int e = active[item / I];
+      const int unit = static_cast<int>(item % I);
+      const size_t gateRow = static_cast<size_t>(e) * 2 * I + 2 * static_cast<size_t>(unit);
+      const uint8_t* gateBlocks = p.gateUp.blocks + gateRow * upRowBytes;
+      const uint8_t* gateScales = p.gateUp.scales + gateRow * groupsUp;
+      for (int slot : slotsOf[e]) {
+        const float* x = xs.data() + static_cast<size_t>(slot / k) * H;
+        float gate = dot(gateBlocks, gateScales, groupsUp, x) + p.gateUp.bias[gateRow];
+        float linear = dot(gateBlocks + upRowBytes, gateScales + groupsUp, groupsUp, x) + p.gateUp.bias[gateRow + 1];
+        // NaN must survive the clamps as it does in the reference (fmin/fmax would drop it).
+        const bool poisoned = std::isnan(gate) || std::isnan(linear);
+        gate = std::fmin(gate, limit);
+        linear = std::fmax(std::fmin(linear, limit), -limit);
+        if (poisoned) gate = std::numeric_limits<float>::quiet_NaN();
+        const float glu = gate / (1.0f + std::exp(-alpha * gate));
+        h[static_cast<size_t>(slot) * I + kernelIndex(unit, split)] = glu * (linear + 1.0f);
+      }
+    }
+  });
+
+  // Phase 2: per output row, y = W2 h + b2 for each of a token's experts, summed in slot order.
+  const size_t downRowBytes = static_cast<size_t>(groupsDown) * kMxfp4BlockBytes;
+  pool()->parallelFor(H, [&](long begin, long end) {
+    for (long r = begin; r < end; r++) {
+      for (int t = 0; t < S; t++) {
+        float sum = 0.0f;
+        for (int j = 0; j < k; j++) {
+          const int slot = t * k + j;
+          const int e = p.ids[slot];
+          const size_t row = static_cast<size_t>(e) * H + r;
+          const float y = dot(p.down.blocks + row * downRowBytes, p.down.scales + row * groupsDown, groupsDown, h.data() + static_cast<size_t>(slot) * I) + p.down.bias[row];
+          sum += p.weights[slot] * y;
+        }
+        const size_t at = static_cast<size_t>(t) * H + r;
+        p.out[at] = p.residual ? p.residual[at] + sum : sum;
+      }
+    }
+  });
+}
+
+void bf16MatMul(const uint16_t* w, int rows, int cols, const float* x, int tokens, float* out, Isa isa) {
+  const Bf16Dot dot = bf16DotFor(isa);
+  pool()->parallelFor(rows, [&](long begin, long end) {
+    for (long r = begin; r < end; r++) {
+      const uint16_t* row = w + static_cast<size_t>(r) * cols;
+      for (int t = 0; t < tokens; t++) out[static_cast<size_t>(t) * rows + r] = dot(row, x + static_cast<size_t>(t) * cols, cols);
+    }
+  });
+}
+
+void bf16GatherRows(const uint16_t* table, int cols, const int32_t* ids, int count, float* out) {
+  for (int i = 0; i < count; i++) {
+    const uint16_t* row = table + static_cast<size_t>(ids[i]) * cols;
+    for (int c = 0; c < cols; c++) out[static_cast<size_t>(i) * cols + c] = bitsToFloat(static_cast<uint32_t>(row[c]) << 16);
+  }
+}
+
+void rmsNorm(const float* x, const float* w, int rows, int cols, float eps, float* out) {
+  for (int r = 0; r < rows; r++) {
+    const float* row = x + static_cast<size_t>(r) * cols;
+    double squares = 0;
+    for (int c = 0; c < cols; c++) squares += static_cast<double>(row[c]) * row[c];
+    const float inverse = static_cast<float>(1.0 / std::sqrt(squares / cols + eps));
+    for (int c = 0; c < cols; c++) out[static_cast<size_t>(r) * cols + c] = row[c] * inverse * w[c];
+  }
+}
+
+double logSumExp(const float* x, size_t n) {
+  double max = -std::numeric_limits<double>::infinity();
+  for (size_t i = 0; i < n; i++) {
+    if (std::isnan(x[i])) return std::numeric_limits<double>::quiet_NaN();
+    if (x[i] > max) max = x[i];
+  }
+  if (std::isinf(max)) return max;
+  // float exp per term (relative error ~1e-7, far inside the 2e-5 log-prob budget) summed in
+  // double; terms below e^-80 of the largest cannot change the sum.
+  const float top = static_cast<float>(max);
+  double sum = 0;
+  for (size_t i = 0; i < n; i++) {
+    const float shifted = x[i] - top;
+    if (shifted > -80.0f) sum += std::exp(shifted);
+  }
+  return max + std::log(sum);
+}
+
+#pragma GCC push_options
+#pragma GCC target("avx2")
+static uint64_t sumWordsAvx2(const uint64_t* words, size_t count) {
+  __m256i acc[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
+  size_t i = 0;
+  for (; i + 16 <= count; i += 16) {
+    for (int a = 0; a < 4; a++) acc[a] = _mm256_add_epi64(acc[a], _mm256_loadu_si256(reinterpret_cast<const __m256i*>(words + i + 4 * a)));
+  }
+  alignas(32) uint64_t lanes[4];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), _mm256_add_epi64(_mm256_add_epi64(acc[0], acc[1]), _mm256_add_epi64(acc[2], acc[3])));
+  uint64_t total = lanes[0] + lanes[1] + lanes[2] + lanes[3];
+  for (; i < count; i++) total += words[i];
+  return total;
+}
+#pragma GCC pop_options
+
+static uint64_t sumWordsScalar(const uint64_t* words, size_t count) {
+  uint64_t total = 0;
+  for (size_t i = 0; i < count; i++) total += words[i];
+  return total;
+}
+
+uint64_t readAll(const uint8_t* bytes, size_t length) {
+  const size_t words = length / 8;
+  const bool avx2 = detectIsa() != Isa::Scalar;
+  constexpr long kChunkWords = 1 << 16;
+  const long chunks = static_cast<long>((words + kChunkWords - 1) / kChunkWords);
+  std::vector<uint64_t> partial(chunks);
+  pool()->parallelFor(chunks, [&](long begin, long end) {
+    for (long c = begin; c < end; c++) {
+      const uint64_t* start = reinterpret_cast<const uint64_t*>(bytes) + c * kChunkWords;
+      const size_t count = std::min<size_t>(kChunkWords, words - c * kChunkWords);
+      partial[c] = avx2 ? sumWordsAvx2(start, count) : sumWordsScalar(start, count);
+    }
+  });
+  uint64_t total = 0;
+  for (uint64_t value : partial) total += value;
+  for (size_t i = words * 8; i < length; i++) total += bytes[i];
+  return total;
+}
+
+void setThreads(int count) {
+  if (count < 1) count = 1;
+  if (pool()->size() != count) pool().reset(new ThreadPool(count));
+}
+
+int threads() { return pool()->size(); }
+
+}  // namespace cotscope

@@ -1,0 +1,74 @@
+// MXFP4 expert and bf16 dense kernels (spec §3, §4.6). Every output element is computed by one
+// thread with a fixed summation order, so results do not depend on the thread count.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace cotscope {
+
+enum class Isa { Scalar = 0, Avx2 = 1, Avx512 = 2 };
+
+const char* isaName(Isa isa);
+// The best instruction set this CPU supports (AVX-512 needs F and BW; AVX2 needs FMA).
+Isa detectIsa();
+
+constexpr int kMxfp4Block = 32;
+constexpr int kMxfp4BlockBytes = 16;
+
+// 2^(s - 127); s = 0xFF is NaN (OCP MX E8M0).
+float e8m0Scale(uint8_t s);
+
+// Dot product of one MXFP4 row (groups x 16 bytes of nibbles, groups scales) with x.
+// Scalar takes x in element order; the SIMD variants take x "split": within each 32-element
+// group, the 16 even elements first, then the 16 odd ones (see splitEvenOdd), which is the
+// order of low and high nibbles in the block bytes.
+float mxfp4DotScalar(const uint8_t* blocks, const uint8_t* scales, int groups, const float* x);
+float mxfp4DotAvx2(const uint8_t* blocks, const uint8_t* scales, int groups, const float* xSplit);
+float mxfp4DotAvx512(const uint8_t* blocks, const uint8_t* scales, int groups, const float* xSplit);
+void splitEvenOdd(const float* x, int length, float* out);
+
+float bf16DotScalar(const uint16_t* w, const float* x, int n);
+float bf16DotAvx2(const uint16_t* w, const float* x, int n);
+float bf16DotAvx512(const uint16_t* w, const float* x, int n);
+
+struct Mxfp4Weights {
+  const uint8_t* blocks;  // [E, rows, cols/32, 16]
+  const uint8_t* scales;  // [E, rows, cols/32]
+  const float* bias;      // [E, rows]
+};
+
+struct MoeProblem {
+  int tokens, hidden, intermediate, experts, k;
+  float swigluLimit, swigluAlpha;
+  Mxfp4Weights gateUp;  // rows 2I (interleaved gate, linear), cols H
+  Mxfp4Weights down;    // rows H, cols I
+  const float* x;       // [S, H] normalized input
+  const int32_t* ids;   // [S, k] selected experts
+  const float* weights; // [S, k] their routing weights
+  const float* residual;  // [S, H] or null: added to the MoE output
+  float* out;           // [S, H]
+};
+
+// Top-k MoE with the clamped alpha-SwiGLU; only the selected experts' rows are read.
+void moeForward(const MoeProblem& p, Isa isa);
+
+// out[t, r] = W[r, :] . x[t, :] for bf16 W [rows, cols] and float x [tokens, cols].
+void bf16MatMul(const uint16_t* w, int rows, int cols, const float* x, int tokens, float* out, Isa isa);
+
+// Rows of a bf16 table [*, cols] as float (exact).
+void bf16GatherRows(const uint16_t* table, int cols, const int32_t* ids, int count, float* out);
+
+// y = x / sqrt(mean(x^2) + eps) * w per row, the mean in double.
+void rmsNorm(const float* x, const float* w, int rows, int cols, float eps, float* out);
+
+// log(sum(exp(x))): each exp in float, the sum in double.
+double logSumExp(const float* x, size_t n);
+
+// Reads every byte once (as 64-bit words, all threads) and returns their wrapping sum: a memory
+// read-bandwidth probe that the compiler cannot skip.
+uint64_t readAll(const uint8_t* bytes, size_t length);
+
+void setThreads(int threads);
+int threads();
+
+}  // namespace cotscope

@@ -1,0 +1,267 @@
+/**
+ * The native kernels (kernels/native) element by element against fp64 references built from
+ * the spec (tests/reference/mxfp4.ts, forward64.ts), on every instruction set this CPU has:
+ * MXFP4 nibble order, negative zero, scale bias, the NaN scale, odd row and group counts; the
+ * MoE layer; bf16 products; memory-mapped weights; thread-count independence.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { loadNativeKernels, selfTest, supportedIsas, type Isa, type NativeKernels } from '../../../kernels/native';
+import { decodeBf16 } from '../../../lib/model/bf16';
+import { moe as referenceMoe, type ExpertWeights } from '../../reference/forward64';
+import { decodeMxfp4Expert } from '../../reference/mxfp4';
+import { seededRandom } from '../../reference/random-weights';
+
+let native: NativeKernels;
+let isas: Isa[];
+
+before(() => {
+  const load = loadNativeKernels();
+  assert.ok(load.ok, `native kernels unavailable: ${load.ok ? '' : load.reason} (run npm run native:build)`);
+  native = load.kernels;
+  isas = supportedIsas(native);
+});
+
+after(() => native?.setThreads(1));
+
+function randomBytes(count: number, seed: number): Uint8Array {
+  const random = seededRandom(seed);
+  return Uint8Array.from({ length: count }, () => Math.floor(random() * 256));
+}
+
+function randomFloats(count: number, seed: number, scale = 1): Float32Array {
+  const random = seededRandom(seed);
+  return Float32Array.from({ length: count }, () => (random() * 2 - 1) * scale);
+}
+
+/** fp64 row dot products of an MXFP4 matrix [rows, cols] (the spec's decoder) with x. */
+function referenceMatVec(blocks: Uint8Array, scales: Uint8Array, rows: number, cols: number, x: Float32Array): Float64Array {
+  const matrix = decodeMxfp4Expert({ blocks, scales, shape: [1, rows, cols] }, 0);
+  return Float64Array.from({ length: rows }, (_, r) => {
+    let sum = 0;
+    for (let c = 0; c < cols; c++) sum += matrix[r * cols + c] * x[c];
+    return sum;
+  });
+}
+
+function oneHot(cols: number, at: number): Float32Array {
+  const x = new Float32Array(cols);
+  x[at] = 1;
+  return x;
+}
+
+describe('MXFP4 dot products', () => {
+  test('the even element is in the low nibble, the odd one in the high nibble', () => {
+    const blocks = new Uint8Array(16);
+    blocks[0] = 0x71; // element 0: nibble 1 = 0.5; element 1: nibble 7 = 6
+    blocks[15] = 0xa3; // element 30: nibble 3 = 1.5; element 31: nibble 10 = -1
+    const scales = Uint8Array.of(127);
+    for (const isa of isas) {
+      const at = (element: number) => native.mxfp4MatVec(blocks, scales, 1, 32, oneHot(32, element), isa)[0];
+      assert.deepEqual([at(0), at(1), at(30), at(31), at(2)], [0.5, 6, 1.5, -1, 0], isa);
+    }
+  });
+
+  test('every nibble decodes to its E2M1 value, and nibble 8 is negative zero (adds nothing)', () => {
+    // Nibble 8 is -0; a sum of products starting from +0 turns it into +0.
+    const expected = [0, 0.5, 1, 1.5, 2, 3, 4, 6, 0, -0.5, -1, -1.5, -2, -3, -4, -6];
+    for (const isa of isas) {
+      for (let nibble = 0; nibble < 16; nibble++) {
+        const blocks = new Uint8Array(16).fill(nibble | (nibble << 4));
+        const got = native.mxfp4MatVec(blocks, Uint8Array.of(127), 1, 32, oneHot(32, 5), isa)[0];
+        assert.equal(got, expected[nibble], `${isa} nibble ${nibble}`);
+      }
+      const negativeZeros = new Uint8Array(16).fill(0x88);
+      const sum = native.mxfp4MatVec(negativeZeros, Uint8Array.of(200), 1, 32, randomFloats(32, 3, 1e6), isa)[0];
+      assert.equal(sum, 0, `${isa}: -0 times anything finite sums to zero`);
+    }
+  });
+
+  test('the scale is 2^(s - 127), from the subnormal 2^-127 to 2^127', () => {
+    const blocks = new Uint8Array(16).fill(0x22); // every element 1.0
+    const x = oneHot(32, 4);
+    for (const isa of isas) {
+      for (const s of [0, 1, 100, 126, 127, 128, 200, 254]) {
+        const got = native.mxfp4MatVec(blocks, Uint8Array.of(s), 1, 32, x, isa)[0];
+        assert.equal(got, Math.fround(2 ** (s - 127)), `${isa} scale byte ${s}`);
+      }
+    }
+  });
+
+  test('scale byte 0xFF is NaN and poisons its row only', () => {
+    const blocks = new Uint8Array(3 * 2 * 16); // all zero nibbles: even 0 * NaN must be NaN
+    const scales = Uint8Array.of(127, 127, 127, 0xff, 127, 127);
+    for (const isa of isas) {
+      const got = native.mxfp4MatVec(blocks, scales, 3, 64, randomFloats(64, 4), isa);
+      assert.equal(got[0], 0, isa);
+      assert.ok(Number.isNaN(got[1]), `${isa}: row with the NaN scale`);
+      assert.equal(got[2], 0, isa);
+    }
+  });
+
+  test('random rows match fp64 for odd row counts and odd and even group counts', (t) => {
+    for (const [rows, cols] of [[1, 32], [7, 96], [13, 64], [5, 2880]] as const) {
+      const blocks = randomBytes((rows * cols) / 2, rows * 31 + cols);
+      const scales = Uint8Array.from(randomBytes((rows * cols) / 32, cols), (s) => 112 + (s % 24));
+      const x = randomFloats(cols, rows);
+      const expected = referenceMatVec(blocks, scales, rows, cols, x);
+      const scalar = native.mxfp4MatVec(blocks, scales, rows, cols, x, 'scalar');
+      for (const isa of isas) {
+        const got = native.mxfp4MatVec(blocks, scales, rows, cols, x, isa);
+        for (let r = 0; r < rows; r++) {
+          // Float32 accumulation of `cols` products: bound by cols * eps32 times the sum of |terms|.
+          const bound = cols * 2 ** -24 * Math.max(1, Math.abs(expected[r])) * 8;
+          assert.ok(Math.abs(got[r] - expected[r]) <= bound, `${isa} [${rows}x${cols}] row ${r}: ${got[r]} vs ${expected[r]}`);
+          assert.ok(Math.abs(got[r] - scalar[r]) <= bound, `${isa} vs scalar row ${r}`);
+        }
+      }
+      t.diagnostic(`[${rows}x${cols}] checked on ${isas.join(', ')}`);
+    }
+  });
+});
+
+describe('MoE layer', () => {
+  const E = 5;
+  const H = 64;
+  const I = 96;
+  const k = 2;
+  const S = 3;
+  const limit = 7;
+  const gateUpBlocks = randomBytes((E * 2 * I * H) / 2, 1);
+  const gateUpScales = Uint8Array.from(randomBytes((E * 2 * I * H) / 32, 2), (s) => 120 + (s % 6));
+  const downBlocks = randomBytes((E * H * I) / 2, 3);
+  const downScales = Uint8Array.from(randomBytes((E * H * I) / 32, 4), (s) => 120 + (s % 6));
+  const gateUpBias = randomFloats(E * 2 * I, 5, 0.2);
+  const downBias = randomFloats(E * H, 6, 0.05);
+  const x = randomFloats(S * H, 7);
+  const residual = randomFloats(S * H, 8);
+  const ids = Int32Array.of(4, 1, 1, 0, 2, 4);
+  const weights = Float32Array.of(0.7, 0.3, 0.55, 0.45, 0.9, 0.1);
+
+  function run(isa: Isa, tokens = S): Float32Array {
+    const out = new Float32Array(tokens * H);
+    native.moe({
+      tokens, hidden: H, intermediate: I, experts: E, k, swigluLimit: limit, swigluAlpha: 1.702,
+      gateUpBlocks, gateUpScales, gateUpBias, downBlocks, downScales, downBias,
+      x, ids, weights, residual, out, isa,
+    });
+    return out;
+  }
+
+  test('matches the fp64 reference MoE (top-k experts, clamped SwiGLU, biases, residual)', () => {
+    const expertWeights = (e: number): ExpertWeights => ({
+      gateUp: decodeMxfp4Expert({ blocks: gateUpBlocks, scales: gateUpScales, shape: [E, 2 * I, H] }, e),
+      gateUpBias: gateUpBias.subarray(e * 2 * I, (e + 1) * 2 * I),
+      down: decodeMxfp4Expert({ blocks: downBlocks, scales: downScales, shape: [E, H, I] }, e),
+      downBias: downBias.subarray(e * H, (e + 1) * H),
+    });
+    for (const isa of isas) {
+      const got = run(isa);
+      for (let t = 0; t < S; t++) {
+        const routing = { logits: new Float64Array(E), experts: Array.from(ids.subarray(t * k, (t + 1) * k)), weights: Float64Array.from(weights.subarray(t * k, (t + 1) * k)) };
+        const y = referenceMoe(Float64Array.from(x.subarray(t * H, (t + 1) * H)), routing, expertWeights, I, limit);
+        let scale = 0;
+        for (const v of y) scale = Math.max(scale, Math.abs(v));
+        for (let r = 0; r < H; r++) {
+          const want = residual[t * H + r] + y[r];
+          assert.ok(Math.abs(got[t * H + r] - want) <= 2e-6 * Math.max(1, scale), `${isa} token ${t} row ${r}: ${got[t * H + r]} vs ${want}`);
+        }
+      }
+    }
+  });
+
+  test('results are bitwise identical at 1 and 2 threads, for prefill and decode shapes', () => {
+    for (const isa of isas) {
+      for (const tokens of [1, S]) {
+        native.setThreads(1);
+        const one = run(isa, tokens);
+        native.setThreads(2);
+        const two = run(isa, tokens);
+        assert.deepEqual(Buffer.from(two.buffer), Buffer.from(one.buffer), `${isa}, ${tokens} token(s)`);
+      }
+    }
+    native.setThreads(1);
+  });
+
+  test('an expert id outside [0, E) is a RangeError, not a read out of bounds', () => {
+    const bad = Int32Array.of(0, 5, 1, 2, 3, 4);
+    assert.throws(
+      () => native.moe({ tokens: S, hidden: H, intermediate: I, experts: E, k, swigluLimit: limit, swigluAlpha: 1.702, gateUpBlocks, gateUpScales, gateUpBias, downBlocks, downScales, downBias, x, ids: bad, weights, out: new Float32Array(S * H) }),
+      /expert id 5 is outside \[0, 5\)/,
+    );
+  });
+});
+
+describe('bf16 and helpers', () => {
+  test('bf16 products match fp64 for odd widths and several tokens', () => {
+    for (const [rows, cols, tokens] of [[3, 37, 2], [17, 2880, 1], [4, 64, 3]] as const) {
+      const bytes = randomBytes(rows * cols * 2, cols);
+      for (let i = 1; i < bytes.length; i += 2) bytes[i] = (bytes[i] & 0x83) | 0x3c; // random sign, |w| in [2^-8, 1)
+      const w = decodeBf16(bytes);
+      const x = randomFloats(tokens * cols, rows);
+      for (const isa of isas) {
+        const out = new Float32Array(tokens * rows);
+        native.bf16MatMul(new Uint16Array(bytes.buffer), rows, cols, x, tokens, out, isa);
+        for (let t = 0; t < tokens; t++) {
+          for (let r = 0; r < rows; r++) {
+            let sum = 0;
+            let magnitude = 0;
+            for (let c = 0; c < cols; c++) {
+              sum += w[r * cols + c] * x[t * cols + c];
+              magnitude += Math.abs(w[r * cols + c] * x[t * cols + c]);
+            }
+            assert.ok(Math.abs(out[t * rows + r] - sum) <= cols * 2 ** -24 * magnitude, `${isa} [${rows}x${cols}] token ${t} row ${r}`);
+          }
+        }
+      }
+    }
+  });
+
+  test('embedding rows are gathered exactly; a row outside the table is refused', () => {
+    const bytes = randomBytes(6 * 32 * 2, 9);
+    const table = decodeBf16(bytes);
+    const out = new Float32Array(2 * 32);
+    native.bf16GatherRows(new Uint16Array(bytes.buffer), 6, 32, Int32Array.of(5, 0), out);
+    assert.deepEqual(Array.from(out), [...table.subarray(160, 192), ...table.subarray(0, 32)]);
+    assert.throws(() => native.bf16GatherRows(new Uint16Array(bytes.buffer), 6, 32, Int32Array.of(6), out), /row 6 is outside/);
+  });
+
+  test('log-sum-exp over 201,088 logits (float exp, float64 sum) is within 1e-8 of float64', () => {
+    const logits = randomFloats(201088, 10, 20);
+    let max = -Infinity;
+    for (const z of logits) max = Math.max(max, z);
+    let sum = 0;
+    for (const z of logits) sum += Math.exp(z - max);
+    assert.ok(Math.abs(native.logSumExp(logits) - (max + Math.log(sum))) < 1e-8);
+  });
+
+  test('weights read through a memory-mapped file equal the same bytes in memory; bounds and close are checked', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cotscope-mmap-'));
+    try {
+      const rows = 3;
+      const cols = 64;
+      const blocks = randomBytes((rows * cols) / 2, 11);
+      const scales = Uint8Array.from(randomBytes((rows * cols) / 32, 12), (s) => 120 + (s % 8));
+      const file = path.join(dir, 'weights.bin');
+      const header = new Uint8Array(13); // an odd offset, as tensors sit inside a shard
+      fs.writeFileSync(file, Buffer.concat([header, blocks, scales]));
+      const mapped = new native.MappedFile(file);
+      assert.equal(mapped.byteLength, 13 + blocks.length + scales.length);
+      const x = randomFloats(cols, 13);
+      const fromFile = native.mxfp4MatVec({ file: mapped, offset: 13 }, { file: mapped, offset: 13 + blocks.length }, rows, cols, x);
+      assert.deepEqual(Array.from(fromFile), Array.from(native.mxfp4MatVec(blocks, scales, rows, cols, x)));
+      assert.throws(() => native.mxfp4MatVec({ file: mapped, offset: 14 + blocks.length }, scales, rows, cols, x), /outside/);
+      mapped.close();
+      assert.throws(() => native.mxfp4MatVec({ file: mapped, offset: 13 }, scales, rows, cols, x), /closed/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('the startup self-test passes on this machine', () => {
+    assert.equal(selfTest(native), null);
+  });
+});
