@@ -5,7 +5,7 @@
  *   await store.traces.complete(id, result);     // blobs + messages + summary + status, one transaction
  *   const trace = await store.traces.get(id, { includeRawCot: false });
  */
-import { openBackend, type Backend, type BackendOptions } from './backend';
+import { openBackend, retryOnConnectionLoss, type Backend, type BackendOptions } from './backend';
 import { addTracesToCollection, listCollections, listTags, removeTraceFromCollection, tagTrace, untagTrace, type LabelCount } from './labels';
 import { migrate } from './migrate';
 import { listTraces, searchMessages, type SearchOptions } from './query';
@@ -85,15 +85,23 @@ export interface Store {
 
 const MAX_PROMPT_ID_FILTER = 10_000;
 
+/** Opens, migrates and recovers; a connection lost on the way opens again (every step is idempotent). */
+async function openReadyBackend(options: StoreOptions): Promise<Backend> {
+  return retryOnConnectionLoss(async () => {
+    const backend = await openBackend(options);
+    try {
+      if (options.migrate !== false) await migrate(backend.direct);
+      if (options.recoverStale !== false) await recoverStale(backend);
+      return backend;
+    } catch (error) {
+      await backend.close().catch(() => undefined);
+      throw error;
+    }
+  });
+}
+
 export async function openStore(options: StoreOptions = {}): Promise<Store> {
-  const backend = await openBackend(options);
-  try {
-    if (options.migrate !== false) await migrate(backend.direct);
-    if (options.recoverStale !== false) await recoverStale(backend);
-  } catch (error) {
-    await backend.close();
-    throw error;
-  }
+  const backend = await openReadyBackend(options);
   return {
     backend,
     traces: {
@@ -116,7 +124,7 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
         return expertRows(rows);
       },
       completedCaptures: async ({ modelName, configHash, collection, promptIds }) => {
-        const rows = await backend.prisma.trace.findMany({
+        const rows = await retryOnConnectionLoss(() => backend.prisma.trace.findMany({
           where: {
             status: 'complete',
             // PostgreSQL binds at most 65,535 parameters: a huge batch reads every batch trace of the model instead.
@@ -126,7 +134,7 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
           },
           select: { id: true, promptId: true, effort: true, sampleIndex: true, captureKey: true, prompt: true, temperature: true, topP: true, seed: true, maxNewTokens: true },
           orderBy: { createdAt: 'asc' },
-        });
+        }), { location: backend.location });
         return rows.map(({ temperature, topP, seed, maxNewTokens, prompt, promptId, ...row }) => ({
           ...row, promptId: promptId ?? '', prompt: prompt as unknown as PromptMessage[], sampling: { temperature, topP, seed: Number(seed), maxNewTokens },
         }));
