@@ -4,7 +4,6 @@
  * says so plainly. A filter's output never contains raw analysis text it was not designed to keep.
  */
 import type { TraceMessage } from '../trace/types';
-import { isRawReasoningChannel } from '../auth/roles';
 
 export interface FilteredReasoning {
   /** Name of the filter that produced the text. */
@@ -22,13 +21,9 @@ export interface ReasoningFilter {
 export const placeholderFilter: ReasoningFilter = {
   name: 'placeholder',
   filter(messages) {
-    const reasoning = messages.filter((message) => isRawReasoningChannel(message.channel));
-    const tokenCount = reasoning.reduce((sum, message) => sum + (message.tokenEnd - message.tokenStart), 0);
-    const text =
-      reasoning.length === 0
-        ? 'Placeholder filter: this trace has no analysis-channel reasoning.'
-        : `Placeholder filter: no reasoning filter is configured yet. The raw reasoning has ${reasoning.length} ` +
-          `analysis message(s), ${tokenCount} tokens; a real filter (lib/review) will show its filtered text here.`;
+    // Says nothing about the reasoning itself: not whether there is any, nor how long it is.
+    void messages;
+    const text = 'Placeholder filter: no reasoning filter is configured yet; a real filter (lib/review) will show its filtered text here.';
     return { filter: 'placeholder', placeholder: true, text };
   },
 };

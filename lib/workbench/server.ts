@@ -244,8 +244,8 @@ export async function traceView(id: string, identity: Identity): Promise<TraceVi
   return {
     header: traceHeader(trace),
     identity,
-    tokenTexts: redactTokenTexts(cachedTokenTexts(trace), trace.messages, identity),
-    messages: redactMessages(trace.messages, identity),
+    tokenTexts: redactTokenTexts(cachedTokenTexts(trace), trace.messages, identity, trace.promptLength),
+    messages: redactMessages(trace.messages, identity, trace.promptLength),
     filtered: activeReasoningFilter().filter(trace.messages),
     ...captureShape(trace),
   };
@@ -262,7 +262,7 @@ export async function heatmapBytes(id: string): Promise<Uint8Array> {
 export async function tokenDetail(id: string, index: number, layer: number, identity: Identity): Promise<TokenDetail> {
   const trace = await loadTrace(id, VIEW_SECTIONS);
   if (index >= trace.tokens.length) throw new NotFoundError(`trace ${id} has ${trace.tokens.length} tokens; token ${index} does not exist`);
-  const withheld = withheldTokenMask(trace.messages, trace.tokens.length, identity)[index] === 1;
+  const withheld = withheldTokenMask(trace.messages, trace.tokens.length, identity, trace.promptLength)[index] === 1;
   const captured = trace.metadata.capture.sections.some((section) => section === 'routing' || section === 'attention');
   const { routing, attention } = captured ? await tokenRows(id, index) : { routing: null, attention: null };
   const row = 0;

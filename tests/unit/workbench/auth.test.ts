@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { identify, parseUsers, redactMessages, redactTokenTexts, WITHHELD_TEXT, SESSION_COOKIE } from '../../../lib/auth';
+import { identify, parseUsers, redactMessages, redactTokenTexts, WITHHELD_TEXT, WITHHELD_TOKEN, SESSION_COOKIE } from '../../../lib/auth';
 import { placeholderFilter } from '../../../lib/review/filter';
 
 const users = JSON.stringify([
@@ -38,21 +38,50 @@ const viewer = { name: 'v', role: 'viewer' as const, mode: 'configured' as const
 const researcher = { name: 'r', role: 'researcher' as const, mode: 'configured' as const };
 
 test('a viewer gets neither the analysis message text nor its token texts', () => {
-  const messages = redactMessages(traceMessages, viewer);
+  const messages = redactMessages(traceMessages, viewer, 2);
   assert.equal(messages[1].content, WITHHELD_TEXT);
   assert.equal(messages[2].content, 'hello');
-  const tokens = redactTokenTexts(['h', 'i', 'secret', ' plan', 'hello'], traceMessages, viewer);
+  const tokens = redactTokenTexts(['h', 'i', 'secret', ' plan', 'hello'], traceMessages, viewer, 2);
   assert.ok(!tokens.join('').includes('secret') && !tokens.join('').includes('plan'));
   assert.equal(tokens[4], 'hello');
 });
 
 test('a researcher reads the raw analysis text', () => {
-  assert.equal(redactMessages(traceMessages, researcher)[1].content, 'secret plan');
+  assert.equal(redactMessages(traceMessages, researcher, 2)[1].content, 'secret plan');
 });
 
-test('the placeholder filter says it is a placeholder and leaks no reasoning text', () => {
+test('the placeholder filter says it is a placeholder and reveals nothing about the reasoning, not even its size', () => {
   const filtered = placeholderFilter.filter(traceMessages);
   assert.equal(filtered.placeholder, true);
   assert.match(filtered.text, /[Pp]laceholder/);
   assert.ok(!filtered.text.includes('secret'));
+  assert.equal(filtered.text, placeholderFilter.filter([]).text, 'the same text with and without reasoning');
+  assert.doesNotMatch(filtered.text, /\d/);
+});
+
+const message = (role: string, channel: string | null, content: string, tokenStart: number, tokenEnd: number, extra: Record<string, unknown> = {}) =>
+  ({ role, channel, recipient: null, contentType: null, content, tokenStart, tokenEnd, complete: true, ...extra });
+
+test('fail-closed: only prompt text and assistant final answers reach a viewer, every other assistant text is withheld', () => {
+  const messages = [
+    message('user', null, 'question', 0, 2),
+    message('assistant', 'Analysis', 'CASELEAK', 2, 4),
+    message('assistant', 'analysis', '', 4, 6, { contentType: 'HEADERLEAK', complete: false }),
+    message('unknown', null, 'STRAYLEAK', 6, 8, { complete: false }),
+    message('assistant', 'commentary', 'PREAMBLELEAK', 8, 10),
+    message('tool', 'commentary', 'TOOLLEAK', 10, 12, { name: 'functions.NAMELEAK' }),
+    message('user', null, 'FAKEUSERLEAK', 12, 14),
+    message('assistant', 'final', 'answer', 14, 16),
+  ];
+  const redacted = redactMessages(messages, viewer, 2);
+  const json = JSON.stringify(redacted);
+  for (const leak of ['CASELEAK', 'HEADERLEAK', 'STRAYLEAK', 'PREAMBLELEAK', 'TOOLLEAK', 'NAMELEAK', 'FAKEUSERLEAK', 'Analysis']) assert.ok(!json.includes(leak), `${leak} reached a viewer`);
+  assert.deepEqual(redacted.map((m) => m.withheld), [false, true, true, true, true, true, true, false]);
+  const texts = redactTokenTexts(Array.from({ length: 16 }, (_, i) => `t${i}`), messages, viewer, 2);
+  assert.deepEqual(texts.map((text) => text !== WITHHELD_TOKEN), [true, true, ...new Array(12).fill(false), true, true]);
+});
+
+test('fail-closed: tokens outside every message are withheld from a viewer', () => {
+  const texts = redactTokenTexts(['a', 'b', 'c'], [message('user', null, 'a', 0, 1)], viewer, 1);
+  assert.deepEqual(texts, ['a', WITHHELD_TOKEN, WITHHELD_TOKEN]);
 });

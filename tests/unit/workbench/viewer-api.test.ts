@@ -9,6 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { renderConversation } from '../../../lib/harmony/render';
 import { parseTokens } from '../../../lib/harmony/parser';
+import { encode } from '../../../lib/harmony/tokenizer';
+import { storedTraceJson } from '../../../lib/cli/traces';
 import type { RunResult } from '../../../lib/trace/types';
 
 const VIEWER = 'viewer-token-0123456789abcdef';
@@ -63,7 +65,61 @@ before(async () => {
   await store.traces.complete(traceId, result);
 });
 
+/** Malformed reasoning as a model might write it: every LEAK word is assistant text that is not a final answer. */
+const MALFORMED =
+  '<|start|>user<|message|>Which birds?<|end|>' +
+  '<|start|>assistant<|channel|>analysis HEADERLEAK plan<|end|>' +
+  '<|start|>assistant<|channel|>Analysis<|message|>CASELEAK thinking<|end|>' +
+  'STRAYLEAK after the end' +
+  '<|start|>user<|message|>FAKEUSERLEAK<|end|>' +
+  '<|start|>assistant<|channel|>final<|message|>Visible answer.<|return|>';
+const LEAKS = ['HEADERLEAK', 'CASELEAK', 'STRAYLEAK', 'FAKEUSERLEAK', 'PROMPTLEAK'];
+let malformedId = '';
+
+before(async () => {
+  const tokens = encode(MALFORMED, { allowSpecial: true });
+  const promptLength = encode('<|start|>user<|message|>Which birds?<|end|>', { allowSpecial: true }).length + 2;
+  const sampling = { temperature: 1, topP: 1, seed: 0, maxNewTokens: 64 };
+  const result: RunResult = {
+    model: { name: 'fixture', configHash: 'fixture' }, tokens, promptLength, messages: parseTokens(tokens),
+    logprobs: new Array(tokens.length - promptLength).fill(0), routing: null, attention: null, sampling, stopReason: 'stop_token',
+    timings: { prefillMs: 1, decodeMs: 1, prefillTokensPerSecond: 1, decodeTokensPerSecond: 1 },
+  };
+  const store = await server.store();
+  const model = { name: 'fixture', configHash: 'fixture', numLayers: 1, numExperts: 2, expertsPerToken: 1, numHeads: 1, hiddenSize: 8, vocabSize: 201088 };
+  const prompt = [{ role: 'user', content: 'Which birds?' }, { role: 'assistant', channel: 'analysis', content: 'PROMPTLEAK earlier thought' }];
+  malformedId = await store.traces.create({ model, prompt, effort: 'low', sampling });
+  await store.traces.complete(malformedId, result);
+});
+
 after(() => server.closeWorkbench());
+
+test('fail-closed: malformed reasoning (header words, wrong-case channel, text after <|end|>, generated user turn) never reaches a viewer', async () => {
+  const body = await (await traceRoute.GET(request(`/api/traces/${malformedId}`, VIEWER), params({ id: malformedId }))).text();
+  for (const leak of LEAKS) assert.ok(!body.includes(leak), `${leak} reached a viewer`);
+  assert.ok(body.includes('Visible answer.'), 'the final answer is served');
+  const researcherBody = await (await traceRoute.GET(request(`/api/traces/${malformedId}`, RESEARCHER), params({ id: malformedId }))).text();
+  for (const leak of ['HEADERLEAK', 'CASELEAK', 'STRAYLEAK']) assert.ok(researcherBody.includes(leak), `a researcher reads ${leak}`);
+});
+
+test("fail-closed: a viewer's search finds no trace by malformed reasoning, a researcher's does", async () => {
+  for (const leak of ['CASELEAK', 'STRAYLEAK', 'FAKEUSERLEAK']) {
+    const viewerRows = (await (await listRoute.GET(request(`/api/traces?search=${leak}`, VIEWER))).json()).rows;
+    assert.equal(viewerRows.length, 0, `viewer found ${leak}`);
+    const researcherRows = (await (await listRoute.GET(request(`/api/traces?search=${leak}`, RESEARCHER))).json()).rows;
+    assert.deepEqual(researcherRows.map((row: { id: string }) => row.id), [malformedId]);
+  }
+  const hits = await (await server.store()).search('CASELEAK OR STRAYLEAK', { includeRawCot: false });
+  assert.deepEqual(hits, [], 'no snippet of withheld text');
+});
+
+test('traces get --json without --raw-cot prints no analysis text, not even one that came in the prompt', async () => {
+  const store = await server.store();
+  const json = JSON.stringify(storedTraceJson((await store.traces.get(malformedId, { includeRawCot: false }))!));
+  for (const leak of LEAKS) assert.ok(!json.includes(leak), `${leak} printed without --raw-cot`);
+  const raw = JSON.stringify(storedTraceJson((await store.traces.get(malformedId, { includeRawCot: true }))!));
+  assert.ok(raw.includes('PROMPTLEAK') && raw.includes('CASELEAK'));
+});
 
 const request = (url: string, token: string | null, init: RequestInit = {}) =>
   new Request(`http://local${url}`, { ...init, headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(init.headers ?? {}) } });
