@@ -3,3 +3,8 @@ export * from './users';
 export * from './identity';
 export * from './redact';
 export * from './access';
+export * from './errors';
+export * from './accounts';
+export * from './audit';
+export * from './request-guard';
+export * from './session';

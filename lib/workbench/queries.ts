@@ -61,7 +61,12 @@ export const runRequestSchema = z.object({
 });
 export type RunRequest = z.infer<typeof runRequestSchema>;
 
-export const sessionRequestSchema = z.object({ token: z.string().min(1).max(500) });
+/** Sign-in: a name and password, or an API token (a user who has no password). */
+export const sessionRequestSchema = z.union([
+  z.object({ name: z.string().min(1).max(64), password: z.string().min(1).max(200) }).strict(),
+  z.object({ token: z.string().min(1).max(500) }).strict(),
+]);
+export type SessionRequest = z.infer<typeof sessionRequestSchema>;
 
 /** URLSearchParams -> plain object for zod (first value of each key). */
 export function searchParamsObject(params: URLSearchParams): Record<string, string> {

@@ -5,7 +5,8 @@
  */
 import path from 'node:path';
 import { existsSync, readFileSync } from 'node:fs';
-import { openStore, TraceNotSavedError } from '../store';
+import { TraceNotSavedError } from '../store';
+import { closeProcessStore, processStore } from '../store/process';
 import type { ModelIdentity, Store, StoredChunk, StoredTrace, TraceFilters } from '../store';
 import { assembleCaptureSections, decodeChunk, DEFAULT_CHUNK_TOKENS, type AssembledCapture, type ChunkSection } from '../trace/codec';
 import { LRUCache } from 'lru-cache';
@@ -33,7 +34,6 @@ export function modelDir(): string {
 }
 
 interface WorkbenchState {
-  store?: Promise<Store>;
   runtime?: Promise<Runtime>;
   /** Loaded trace parts by id and sections (LRU bounded in bytes; running traces are never kept). Concurrent loads of one key share one read. */
   traces: LRUCache<string, StoredTrace>;
@@ -100,11 +100,7 @@ function loadCache<V extends {}, Context = unknown>(
 
 /** The trace store (DATABASE_URL or embedded PGlite), opened and migrated once per process. */
 export function store(): Promise<Store> {
-  state.store ??= openStore().catch((error) => {
-    state.store = undefined;
-    throw error;
-  });
-  return state.store;
+  return processStore();
 }
 
 export function runtime(): Promise<Runtime> {
@@ -436,10 +432,9 @@ async function generateAndStore(request: CaptureRequest, send: (event: RunEvent)
 
 /** Closes the runtime and the database (scripts and tests). */
 export async function closeWorkbench(): Promise<void> {
-  const [opened, model] = [state.store, state.runtime];
-  state.store = undefined;
+  const model = state.runtime;
   state.runtime = undefined;
   state.traces.clear();
   state.chunks.clear();
-  await Promise.allSettled([model?.then((m) => m.close()), opened?.then((s) => s.close())]);
+  await Promise.allSettled([model?.then((m) => m.close()), closeProcessStore()]);
 }

@@ -1,28 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { identify, parseUsers, redactMessages, redactTokenTexts, WITHHELD_TEXT, WITHHELD_TOKEN, SESSION_COOKIE } from '../../../lib/auth';
+import { parseUsers, redactMessages, redactTokenTexts, WITHHELD_TEXT, WITHHELD_TOKEN } from '../../../lib/auth';
 import { placeholderFilter } from '../../../lib/review/filter';
-
-const users = JSON.stringify([
-  { name: 'vera', role: 'viewer', token: 'viewer-token-0123456789' },
-  { name: 'rhea', role: 'researcher', token: 'researcher-token-0123456789' },
-]);
-const env = { COTSCOPE_USERS: users };
-const headers = (entries: Record<string, string>) => new Headers(entries);
-
-test('with no users configured the local user is a researcher', () => {
-  assert.deepEqual(identify(headers({}), {}), { name: 'local', role: 'researcher', mode: 'local' });
-});
-
-test('a bearer token or the session cookie identifies a configured user', () => {
-  assert.equal(identify(headers({ authorization: 'Bearer viewer-token-0123456789' }), env)?.role, 'viewer');
-  assert.equal(identify(headers({ cookie: `other=1; ${SESSION_COOKIE}=researcher-token-0123456789` }), env)?.name, 'rhea');
-});
-
-test('configured auth without a valid token identifies nobody', () => {
-  assert.equal(identify(headers({}), env), null);
-  assert.equal(identify(headers({ authorization: 'Bearer wrong-token-0123456789' }), env), null);
-});
 
 test('a malformed users variable names the bad entry', () => {
   assert.throws(() => parseUsers('[{"name":"x","role":"boss","token":"0123456789abcdef"}]'), /COTSCOPE_USERS: entry 0.role/);

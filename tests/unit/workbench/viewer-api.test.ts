@@ -122,7 +122,7 @@ test('traces get --json without --raw-cot prints no analysis text, not even one 
 });
 
 const request = (url: string, token: string | null, init: RequestInit = {}) =>
-  new Request(`http://local${url}`, { ...init, headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(init.headers ?? {}) } });
+  new Request(`http://localhost${url}`, { ...init, headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(init.headers ?? {}) } });
 const params = <T>(value: T) => ({ params: Promise.resolve(value) });
 
 test('a viewer gets no analysis text from the trace API', async () => {
