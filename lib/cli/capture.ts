@@ -18,6 +18,7 @@ import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { renderConversation, type HarmonyMessage, type ReasoningEffort } from '../harmony/render';
 import { renderPrompt } from '../runtime/prompt';
+import { requireCliRole } from './access';
 import { loadRuntime } from '../runtime/runtime';
 import type { CaptureOptions, Runtime } from '../runtime/types';
 import { captureKey, openStore, TraceNotSavedError, type PromptMessage, type Store } from '../store/index';
@@ -298,6 +299,7 @@ export async function runCaptureCommand(argv: string[]): Promise<number> {
   process.on('SIGINT', onSigint);
   const store = await openStore();
   try {
+    await requireCliRole(store, 'researcher');
     const runtime = await loadRuntime(values.model, { threads: values.threads === undefined ? undefined : numberOption(values.threads, '--threads', 1, true) });
     try {
       const report = await runCapture(store, runtime, prompts, settings, controller.signal);

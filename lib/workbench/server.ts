@@ -18,6 +18,7 @@ import { renderConversation } from '../harmony/render';
 import type { Conversation } from '../harmony/render';
 import { canReadRawReasoning } from '../auth/roles';
 import type { Identity } from '../auth/roles';
+import { actorOf, audit } from '../auth/audit';
 import { redactMessages, redactTokenTexts, withheldTokenMask } from '../auth/redact';
 import { activeReasoningFilter } from '../review/filter';
 import type {
@@ -245,6 +246,12 @@ export async function traceView(id: string, identity: Identity): Promise<TraceVi
     filtered: activeReasoningFilter().filter(trace.messages),
     ...captureShape(trace),
   };
+}
+
+/** A script (API token) that reads raw reasoning leaves an audit record; browsing sessions do not. */
+export async function auditRawRead(identity: Identity, traceId: string, via: string): Promise<void> {
+  if (!identity.tokenId || !canReadRawReasoning(identity)) return;
+  await audit((await store()).backend, { actor: actorOf(identity), action: 'raw.read', target: traceId, detail: { via } });
 }
 
 export async function heatmapBytes(id: string): Promise<Uint8Array> {

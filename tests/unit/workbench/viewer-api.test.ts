@@ -11,6 +11,7 @@ import { renderConversation } from '../../../lib/harmony/render';
 import { parseTokens } from '../../../lib/harmony/parser';
 import { encode } from '../../../lib/harmony/tokenizer';
 import { storedTraceJson } from '../../../lib/cli/traces';
+import { listAudit } from '../../../lib/auth/audit';
 import type { RunResult } from '../../../lib/trace/types';
 
 const VIEWER = 'viewer-token-0123456789abcdef';
@@ -133,9 +134,11 @@ test('a viewer gets no analysis text from the trace API', async () => {
   assert.ok(body.includes('Some birds'), 'the final answer is still served');
 });
 
-test('a researcher gets the analysis text from the same API', async () => {
+test('a researcher gets the analysis text from the same API, and the script read is audited', async () => {
   const response = await traceRoute.GET(request(`/api/traces/${traceId}`, RESEARCHER), params({ id: traceId }));
   assert.ok((await response.text()).includes(SECRET));
+  const reads = await listAudit((await server.store()).backend, { action: 'raw.read' });
+  assert.ok(reads.some((record) => record.target === traceId && record.actor.startsWith('rhea (token ')), 'raw.read audited');
 });
 
 test('a viewer inspecting a reasoning token gets its routing but not its text', async () => {
