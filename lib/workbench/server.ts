@@ -20,7 +20,9 @@ import { canReadRawReasoning } from '../auth/roles';
 import type { Identity } from '../auth/roles';
 import { actorOf, audit } from '../auth/audit';
 import { redactMessages, redactTokenTexts, withheldTokenMask } from '../auth/redact';
-import { activeReasoningFilter } from '../review/filter';
+import { policyFilter, type FilteredReasoning } from '../review/filter';
+import { activeRules } from '../review/rules';
+import { filterStoredTrace, filterTraceData, loadFilterOutput } from '../review/store';
 import type {
   AttentionSeries, ModelInfo, RunEvent, TokenDetail, TraceHeader, TraceListPage, TraceListQuery, TraceRow, TraceViewData,
 } from './contracts';
@@ -236,6 +238,18 @@ function captureShape(trace: StoredTrace): Pick<TraceViewData, 'routing' | 'atte
   };
 }
 
+/** The active filter's stored output for a trace, or (not stored yet) computed for this response. */
+async function filteredReasoning(trace: StoredTrace): Promise<FilteredReasoning> {
+  const rules = activeRules();
+  const stored = await loadFilterOutput((await store()).backend, trace.id, policyFilter(rules).identity);
+  return stored ?? { ...filterTraceData(trace, rules), stored: false, summary: null };
+}
+
+/** Filters a newly stored trace with the active rules (new captures are filtered when stored). */
+export async function filterNewTrace(traceId: string): Promise<void> {
+  await filterStoredTrace(await store(), traceId, activeRules());
+}
+
 export async function traceView(id: string, identity: Identity): Promise<TraceViewData> {
   const trace = await loadTrace(id, VIEW_SECTIONS);
   return {
@@ -243,7 +257,7 @@ export async function traceView(id: string, identity: Identity): Promise<TraceVi
     identity,
     tokenTexts: redactTokenTexts(cachedTokenTexts(trace), trace.messages, identity, trace.promptLength),
     messages: redactMessages(trace.messages, identity, trace.promptLength),
-    filtered: activeReasoningFilter().filter(trace.messages),
+    filtered: await filteredReasoning(trace),
     ...captureShape(trace),
   };
 }
@@ -426,6 +440,8 @@ async function generateAndStore(request: CaptureRequest, send: (event: RunEvent)
       onToken: (event) => send({ type: 'token', index: event.index, text: decoder.push(event.token), experts: event.experts ?? null, weights: event.weights ?? null }),
     });
     await traces.complete(traceId, result);
+    // The filter never fails a stored run: without a stored output the view filters on the fly.
+    await filterNewTrace(traceId).catch((error: unknown) => console.error(`[cotscope] filtering trace ${traceId} failed:`, error));
     send({ type: 'done', traceId, stopReason: result.stopReason, tokenCount: result.tokens.length });
     return traceId;
   } catch (error) {

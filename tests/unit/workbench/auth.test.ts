@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseUsers, redactMessages, redactTokenTexts, WITHHELD_TEXT, WITHHELD_TOKEN } from '../../../lib/auth';
-import { placeholderFilter } from '../../../lib/review/filter';
 
 test('a malformed users variable names the bad entry', () => {
   assert.throws(() => parseUsers('[{"name":"x","role":"boss","token":"0123456789abcdef"}]'), /COTSCOPE_USERS: entry 0.role/);
@@ -27,15 +26,6 @@ test('a viewer gets neither the analysis message text nor its token texts', () =
 
 test('a researcher reads the raw analysis text', () => {
   assert.equal(redactMessages(traceMessages, researcher, 2)[1].content, 'secret plan');
-});
-
-test('the placeholder filter says it is a placeholder and reveals nothing about the reasoning, not even its size', () => {
-  const filtered = placeholderFilter.filter(traceMessages);
-  assert.equal(filtered.placeholder, true);
-  assert.match(filtered.text, /[Pp]laceholder/);
-  assert.ok(!filtered.text.includes('secret'));
-  assert.equal(filtered.text, placeholderFilter.filter([]).text, 'the same text with and without reasoning');
-  assert.doesNotMatch(filtered.text, /\d/);
 });
 
 const message = (role: string, channel: string | null, content: string, tokenStart: number, tokenEnd: number, extra: Record<string, unknown> = {}) =>
