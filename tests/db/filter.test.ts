@@ -54,7 +54,7 @@ for (const backend of backendsUnderTest()) {
           efforts: ['low' as const], samples: 1, collection: 'planted', capture: { routing: true, attention: false },
           sampling: { temperature: 1, topP: 1, seed: 0, maxNewTokens: 8 }, includeLogits: false,
         };
-        const report = await runCapture(store, runtime, [PROMPT], settings, new AbortController().signal, { write: () => true, isTTY: false } as unknown as NodeJS.WriteStream);
+        const report = await runCapture(store, runtime, [PROMPT], settings, new AbortController().signal, { write: () => true, isTTY: false } as unknown as typeof process.stderr);
         assert.equal(report.complete, 1);
         traceId = (await store.traces.list({ collection: 'planted' })).items[0].id;
         const rules = activeRules({});

@@ -4,7 +4,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { renderConversation } from '../../../lib/harmony/render';
@@ -19,6 +19,10 @@ const RESEARCHER = 'researcher-token-0123456789abcdef';
 const SECRET = 'pelicans';
 
 process.env.COTSCOPE_DATA_DIR = mkdtempSync(path.join(os.tmpdir(), 'cotscope-viewer-'));
+// Viewers read reasoning only through the filter: the planted secret is in this policy's lexicon.
+const RULES_FILE = path.join(process.env.COTSCOPE_DATA_DIR, 'rules.json');
+writeFileSync(RULES_FILE, JSON.stringify({ name: 'test-policy', version: '1', lexicons: [{ category: 'test marker', ruleId: 'lexicon.marker', terms: [SECRET] }] }));
+process.env.COTSCOPE_FILTER_RULES = RULES_FILE;
 process.env.DATABASE_URL = '';
 process.env.COTSCOPE_USERS = JSON.stringify([
   { name: 'vera', role: 'viewer', token: VIEWER },
@@ -132,6 +136,10 @@ test('a viewer gets no analysis text from the trace API', async () => {
   const body = await response.text();
   assert.ok(!body.includes(SECRET), 'raw chain of thought leaked to a viewer');
   assert.ok(body.includes('Some birds'), 'the final answer is still served');
+  const { filtered } = JSON.parse(body);
+  assert.equal(filtered.text, 'The secret plan involves [redacted: test marker] at dawn.', 'the viewer reads the filtered reasoning');
+  assert.deepEqual(filtered.filter.name, 'test-policy');
+  assert.deepEqual(Object.keys(filtered.redactions[0]).sort(), ['category', 'charEnd', 'charStart', 'ruleId', 'tokenEnd', 'tokenStart']);
 });
 
 test('a researcher gets the analysis text from the same API, and the script read is audited', async () => {
