@@ -8,3 +8,4 @@ export * from './accounts';
 export * from './audit';
 export * from './request-guard';
 export * from './session';
+export * from './admin';

@@ -4,8 +4,9 @@
  */
 import { parseArgs } from 'node:util';
 import { openStore, type Store } from '../store/index';
-import { addUser, createToken, listUsers, removeUser, revokeToken, setPassword, setRole } from '../auth/accounts';
-import { actorOf, audit, listAudit } from '../auth/audit';
+import { listUsers } from '../auth/accounts';
+import { adminAddUser, adminCreateToken, adminRemoveUser, adminRevokeToken, adminSetPassword, adminSetRole } from '../auth/admin';
+import { actorOf, listAudit } from '../auth/audit';
 import { isRole, ROLES, type Identity, type Role } from '../auth/roles';
 import { readStdin, requireCliRole } from './access';
 
@@ -59,8 +60,7 @@ export async function runUsersCommand(argv: string[]): Promise<number> {
         const name = one(positionals, 'one user name');
         const role = parseRole(values.role);
         const password = values['password-stdin'] ? await readStdin() : undefined;
-        await addUser(store.backend, { name, role, password });
-        await audit(store.backend, { actor, action: 'user.add', target: name, detail: { role, password: password !== undefined } });
+        await adminAddUser(store.backend, actor, { name, role, password });
         console.log(`user ${name} added as ${role}${password === undefined ? ' (no password: give them a token with `cotscope users token`)' : ''}`);
         return 0;
       }
@@ -80,39 +80,34 @@ export async function runUsersCommand(argv: string[]): Promise<number> {
       case 'set-role': {
         if (positionals.length !== 2) throw new Error(`set-role takes NAME ROLE\n\n${USERS_HELP}`);
         const role = parseRole(positionals[1]);
-        const before = await setRole(store.backend, positionals[0], role);
-        await audit(store.backend, { actor, action: 'user.role', target: positionals[0], detail: { from: before, to: role } });
+        const before = await adminSetRole(store.backend, actor, positionals[0], role);
         console.log(`${positionals[0]}: ${before} -> ${role} (their sessions were ended)`);
         return 0;
       }
       case 'set-password': {
         const name = one(positionals, 'one user name');
         if (!values['password-stdin']) throw new Error('set-password reads the password from stdin: pass --password-stdin');
-        await setPassword(store.backend, name, await readStdin());
-        await audit(store.backend, { actor, action: 'user.password', target: name });
+        await adminSetPassword(store.backend, actor, name, await readStdin());
         console.log(`${name}: password set (their sessions were ended)`);
         return 0;
       }
       case 'remove': {
         const name = one(positionals, 'one user name');
-        await removeUser(store.backend, name);
-        await audit(store.backend, { actor, action: 'user.remove', target: name });
+        await adminRemoveUser(store.backend, actor, name);
         console.log(`user ${name} removed with their tokens and sessions`);
         return 0;
       }
       case 'token': {
         const name = one(positionals, 'one user name');
         const label = values.name ?? 'token';
-        const { id, token } = await createToken(store.backend, name, label);
-        await audit(store.backend, { actor, action: 'token.create', target: name, detail: { tokenId: id, name: label } });
+        const { id, token } = await adminCreateToken(store.backend, actor, name, label);
         console.error(`token ${id} (${label}) for ${name}; it is shown once, only its hash is stored:`);
         console.log(token);
         return 0;
       }
       case 'revoke-token': {
         const idOrLabel = one(positionals, 'a token id or label');
-        const count = await revokeToken(store.backend, idOrLabel, values.user);
-        await audit(store.backend, { actor, action: 'token.revoke', target: values.user ?? null, detail: { token: idOrLabel, count } });
+        const count = await adminRevokeToken(store.backend, actor, idOrLabel, values.user);
         console.log(`${count} token(s) revoked`);
         return 0;
       }

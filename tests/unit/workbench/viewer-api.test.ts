@@ -16,6 +16,7 @@ import type { RunResult } from '../../../lib/trace/types';
 
 const VIEWER = 'viewer-token-0123456789abcdef';
 const RESEARCHER = 'researcher-token-0123456789abcdef';
+const ADMIN = 'admin-token-0123456789abcdef';
 const SECRET = 'pelicans';
 
 process.env.COTSCOPE_DATA_DIR = mkdtempSync(path.join(os.tmpdir(), 'cotscope-viewer-'));
@@ -27,6 +28,7 @@ process.env.DATABASE_URL = '';
 process.env.COTSCOPE_USERS = JSON.stringify([
   { name: 'vera', role: 'viewer', token: VIEWER },
   { name: 'rhea', role: 'researcher', token: RESEARCHER },
+  { name: 'adam', role: 'admin', token: ADMIN },
 ]);
 
 const server = await import('../../../lib/workbench/server');
@@ -34,6 +36,9 @@ const traceRoute = await import('../../../app/api/traces/[id]/route');
 const listRoute = await import('../../../app/api/traces/route');
 const tokenRoute = await import('../../../app/api/traces/[id]/tokens/[index]/route');
 const runRoute = await import('../../../app/api/run/route');
+const adminUsersRoute = await import('../../../app/api/admin/users/route');
+const adminTokensRoute = await import('../../../app/api/admin/tokens/route');
+const adminAuditRoute = await import('../../../app/api/admin/audit/route');
 
 let traceId = '';
 let analysisToken = -1;
@@ -175,4 +180,24 @@ test('a malformed request is refused with a message naming the field', async () 
   const response = await listRoute.GET(request('/api/traces?status=sleeping', RESEARCHER));
   assert.equal(response.status, 400);
   assert.match((await response.json()).error, /status/);
+});
+
+test('only admins manage users and tokens and read the audit log; every change is audited', async () => {
+  const json = (body: unknown) => ({ method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+  for (const token of [VIEWER, RESEARCHER]) {
+    assert.equal((await adminUsersRoute.POST(request('/api/admin/users', token, json({ action: 'add', name: 'mallory', role: 'admin' })))).status, 403);
+    assert.equal((await adminAuditRoute.GET(request('/api/admin/audit', token))).status, 403);
+    assert.equal((await adminUsersRoute.GET(request('/api/admin/users', token))).status, 403);
+  }
+  assert.equal((await adminUsersRoute.POST(request('/api/admin/users', ADMIN, json({ action: 'add', name: 'nia', role: 'annotator' })))).status, 200);
+  const created = await (await adminTokensRoute.POST(request('/api/admin/tokens', ADMIN, json({ action: 'create', user: 'nia', name: 'script' })))).json();
+  assert.match(created.token, /^cst_/);
+  const asNia = await traceRoute.GET(request(`/api/traces/${traceId}`, created.token), params({ id: traceId }));
+  assert.ok((await asNia.text()).includes(SECRET), 'an annotator reads raw reasoning');
+  assert.equal((await adminTokensRoute.POST(request('/api/admin/tokens', ADMIN, json({ action: 'revoke', id: created.id })))).status, 200);
+  assert.equal((await traceRoute.GET(request(`/api/traces/${traceId}`, created.token), params({ id: traceId }))).status, 401, 'a revoked token is refused');
+  const users = (await (await adminUsersRoute.GET(request('/api/admin/users', ADMIN))).json()).users;
+  assert.ok(!JSON.stringify(users).includes(created.token), 'the user list never shows a token');
+  const events = (await (await adminAuditRoute.GET(request('/api/admin/audit?limit=50', ADMIN))).json()).events.map((event: { action: string }) => event.action);
+  for (const action of ['user.add', 'token.create', 'token.revoke', 'raw.read']) assert.ok(events.includes(action), `${action} audited`);
 });
