@@ -1,6 +1,9 @@
 /**
- * Runs before every page, route handler and server action: refuses a foreign Host (DNS rebinding)
- * and cross-site mutations (lib/auth/request-guard.ts) before the app sees the request.
+ * Runs before every page and server action (a POST to a page): refuses a foreign Host (DNS
+ * rebinding) and cross-site mutations (lib/auth/request-guard.ts) before the app sees the request.
+ * Route handlers under /api are left out: a proxy makes Next buffer request bodies (and cut them at
+ * 10 MB), which would defeat their own byte caps; they make the same check first thing in
+ * handleRoute / handlePublicRoute (lib/workbench/route.ts).
  */
 import { NextResponse } from 'next/server';
 import type { NextRequest } from 'next/server';
@@ -18,5 +21,5 @@ export function proxy(request: NextRequest): NextResponse | Response {
 }
 
 export const config = {
-  matcher: '/:path*',
+  matcher: '/((?!api/).*)',
 };

@@ -15,7 +15,8 @@ import { writeGeneratedCheckpoint } from '../../lib/model/generate';
 import { loadRuntime } from '../../lib/runtime/runtime';
 import type { Runtime } from '../../lib/runtime/types';
 import { openStore } from '../../lib/store/index';
-import { listFilterOutputs, loadFilterOutput } from '../../lib/review/store';
+import { filterStoredTrace, listFilterOutputs, loadFilterOutput } from '../../lib/review/store';
+import { SUMMARY_INSTRUCTIONS, summarizer } from '../../lib/review/summary';
 import { activeRules, filterVersion } from '../../lib/review/rules';
 import { listAudit } from '../../lib/auth/audit';
 import { backendsUnderTest } from './helpers';
@@ -88,6 +89,22 @@ for (const backend of backendsUnderTest()) {
         const edited = await loadFilterOutput(store.backend, traceId, first.filter);
         assert.match(edited!.text, /\[redacted: birds\]/);
         assert.ok((await listAudit(store.backend, { action: 'filter.run' })).length >= 3, 'filter runs are audited');
+      } finally {
+        await store.close();
+      }
+    });
+
+    test('--summary adds a model summary with its model, prompt and settings, saying when the model is a generated one', async () => {
+      const store = await openStore(backend.options);
+      try {
+        const rules = activeRules({});
+        assert.equal(await filterStoredTrace(store, traceId, rules, summarizer(runtime, modelDir)), 'summarized');
+        assert.equal(await filterStoredTrace(store, traceId, rules, summarizer(runtime, modelDir)), 'unchanged', 'summarized once per version');
+        const output = await loadFilterOutput(store.backend, traceId, { name: rules.name, version: filterVersion(rules) });
+        assert.equal(output!.summary!.model, runtime.name);
+        assert.equal(output!.summary!.generatedModel, true);
+        assert.equal(output!.summary!.prompt, SUMMARY_INSTRUCTIONS);
+        assert.equal(output!.summary!.settings.temperature, 0);
       } finally {
         await store.close();
       }
