@@ -137,13 +137,18 @@ test('a request for a foreign Host (DNS rebinding) is refused on every page and 
   const http = await import('node:http');
   for (const endpoint of found) {
     const url = new URL(concrete(endpoint.pattern)[0], app.url);
+    const method = endpoint.methods.includes('GET') ? 'GET' : endpoint.methods[0];
+    // What a rebinding page sends: its own name as Host, and (for a mutation) as Origin.
+    const headers = { host: 'attacker.example', authorization: `Bearer ${planted.tokens.admin}`, ...(method === 'GET' ? {} : { origin: 'http://attacker.example', 'content-type': 'application/json' }) };
     const status = await new Promise<number>((resolve, reject) => {
-      http.get({ host: url.hostname, port: url.port, path: url.pathname + url.search, headers: { host: 'attacker.example', authorization: `Bearer ${planted.tokens.admin}` } }, (response) => {
+      const request = http.request({ host: url.hostname, port: url.port, path: url.pathname + url.search, method, headers }, (response) => {
         response.resume();
         resolve(response.statusCode ?? 0);
-      }).on('error', reject);
+      });
+      request.on('error', reject);
+      request.end(method === 'GET' ? undefined : '{}');
     });
-    assert.equal(status, 403, `${endpoint.pattern} answered ${status} for Host attacker.example`);
+    assert.equal(status, 403, `${method} ${endpoint.pattern} answered ${status} for Host attacker.example`);
   }
 });
 
