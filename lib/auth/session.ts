@@ -19,8 +19,12 @@ export class TooManyAttemptsError extends Error {
   }
 }
 
-/** The client a failure is counted against: the proxy-reported address, else the direct connection. */
-export function clientKey(headers: HeaderSource): string {
+/** Set when a reverse proxy in front of the app writes X-Forwarded-For (otherwise a client could choose its own). */
+export const TRUST_PROXY_ENV = 'COTSCOPE_TRUST_PROXY';
+
+/** The client a failure is counted against: the proxy-reported address behind a trusted proxy, else one bucket for direct clients. */
+export function clientKey(headers: HeaderSource, env: Record<string, string | undefined> = process.env): string {
+  if (env[TRUST_PROXY_ENV] !== '1') return 'direct';
   return headers.get('x-forwarded-for')?.split(',')[0].trim() || headers.get('x-real-ip') || 'direct';
 }
 

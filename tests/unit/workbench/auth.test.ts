@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseUsers, redactMessages, redactTokenTexts, WITHHELD_TEXT, WITHHELD_TOKEN } from '../../../lib/auth';
+import { parseUsers, redactMessages, redactTokenTexts, WITHHELD_TEXT, WITHHELD_TOKEN, clientKey } from '../../../lib/auth';
+import { FailureLimiter } from '../../../lib/auth/rate-limit';
 
 test('a malformed users variable names the bad entry', () => {
   assert.throws(() => parseUsers('[{"name":"x","role":"boss","token":"0123456789abcdef"}]'), /COTSCOPE_USERS: entry 0.role/);
@@ -53,4 +54,20 @@ test('fail-closed: only prompt text and assistant final answers reach a viewer, 
 test('fail-closed: tokens outside every message are withheld from a viewer', () => {
   const texts = redactTokenTexts(['a', 'b', 'c'], [message('user', null, 'a', 0, 1)], viewer, 1);
   assert.deepEqual(texts, ['a', WITHHELD_TOKEN, WITHHELD_TOKEN]);
+});
+
+test('sign-in throttling tells clients apart by X-Forwarded-For only behind a trusted proxy', () => {
+  const headers = new Headers({ 'x-forwarded-for': '203.0.113.9, 10.0.0.1' });
+  assert.equal(clientKey(headers, {}), 'direct', 'a client cannot pick its own bucket');
+  assert.equal(clientKey(headers, { COTSCOPE_TRUST_PROXY: '1' }), '203.0.113.9');
+});
+
+test('a failure limiter refuses past the limit until the oldest failure leaves the window', () => {
+  const limiter = new FailureLimiter({ maxFailures: 2, windowMs: 1000 });
+  limiter.fail('k', 0);
+  assert.equal(limiter.retryAfterMs('k', 10), 0);
+  limiter.fail('k', 100);
+  assert.equal(limiter.retryAfterMs('k', 200), 800);
+  assert.equal(limiter.retryAfterMs('k', 900), 100);
+  assert.equal(limiter.retryAfterMs('k', 1000), 0);
 });
