@@ -4,6 +4,8 @@ import type { ReactNode } from 'react';
 import './globals.css';
 import { currentIdentity } from '@/lib/auth/server-identity';
 import { modelInfo } from '@/lib/workbench/server';
+import { hasRole } from '@/lib/auth/roles';
+import { SignOutButton } from './_components/SignOutButton';
 
 export const metadata: Metadata = { title: 'cotscope', description: 'Chain-of-thought interpretability workbench for gpt-oss' };
 export const dynamic = 'force-dynamic';
@@ -34,18 +36,19 @@ export default async function RootLayout({ children }: { children: ReactNode }) 
             <Link href="/">Traces</Link>
             <Link href="/run">Live run</Link>
             <Link href="/compare">Compare</Link>
+            {identity && hasRole(identity, 'admin') ? <Link href="/admin">Admin</Link> : null}
           </nav>
           <ModelBadge />
           <span className="identity" data-testid="identity">
             {identity === null ? (
               <Link href="/login">sign in</Link>
             ) : identity.mode === 'local' ? (
-              <span title="COTSCOPE_USERS is not set: the single local user has the researcher role and can read raw chain of thought.">
-                local mode: you are a <b>researcher</b> (no auth configured)
+              <span title="No users exist: the single local user has the researcher role and can read raw chain of thought. The server answers on 127.0.0.1 only; add users with npx cotscope users add.">
+                local mode: you are a <b>researcher</b> (no users, loopback only)
               </span>
             ) : (
               <>
-                {identity.name} <span className="badge">{identity.role}</span>
+                {identity.name} <span className="badge" data-testid="identity-role">{identity.role}</span> <SignOutButton />
               </>
             )}
           </span>

@@ -88,7 +88,7 @@ function newestSourceMtime(dir: string): number {
 
 function ensureBuild(): void {
   const buildId = path.join(process.env.COTSCOPE_DIST_DIR || '.next', 'BUILD_ID');
-  const sources = Math.max(newestSourceMtime('app'), newestSourceMtime('lib'), statSync('next.config.mjs').mtimeMs);
+  const sources = Math.max(newestSourceMtime('app'), newestSourceMtime('lib'), ...['next.config.mjs', 'proxy.ts'].map((file) => statSync(file).mtimeMs));
   if (existsSync(buildId) && statSync(buildId).mtimeMs >= sources) return;
   console.log('[start] building the app (next build)...');
   const nextBin = createRequire(import.meta.url).resolve('next/dist/bin/next');

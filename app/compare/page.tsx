@@ -4,6 +4,7 @@ import { requirePageRole } from '@/lib/auth/server-identity';
 import { AccessError } from '@/lib/auth/access';
 import { traceIdSchema } from '@/lib/workbench/queries';
 import { traceView } from '@/lib/workbench/server';
+import { clientError } from '@/lib/workbench/route';
 import type { Identity } from '@/lib/auth/roles';
 import type { TraceViewData } from '@/lib/workbench/contracts';
 import { CompareView } from './_components/CompareView';
@@ -14,7 +15,7 @@ const compareSchema = z.object({ a: traceIdSchema.optional(), b: traceIdSchema.o
 
 async function viewOrError(id: string | undefined, identity: Identity): Promise<TraceViewData | string | null> {
   if (!id) return null;
-  return traceView(id, identity).catch((error: Error) => error.message);
+  return traceView(id, identity).catch((error: unknown) => clientError(error).message);
 }
 
 export default async function ComparePage({ searchParams }: { searchParams: Promise<Record<string, string | string[] | undefined>> }) {

@@ -20,6 +20,9 @@ import { isDeepStrictEqual, parseArgs } from 'node:util';
 import { z } from 'zod';
 import { renderConversation, type HarmonyMessage, type ReasoningEffort } from '../harmony/render';
 import { renderPrompt } from '../runtime/prompt';
+import { requireCliRole } from './access';
+import { activeRules, type FilterRules } from '../review/rules';
+import { filterStoredTrace } from '../review/store';
 import { loadRuntime } from '../runtime/runtime';
 import type { CaptureOptions, Runtime } from '../runtime/types';
 import { openStore, TraceNotSavedError, type CompletedCapture, type PromptMessage, type Store } from '../store/index';
@@ -213,6 +216,8 @@ export interface CaptureSettings {
   capture: CaptureOptions;
   sampling: SamplingParams;
   includeLogits: boolean;
+  /** Reasoning-filter rules new traces are filtered with (default: the active rules). */
+  rules?: FilterRules;
 }
 
 export interface CaptureReport {
@@ -224,7 +229,7 @@ export interface CaptureReport {
 }
 
 /** Progress line: done/total, tokens/s, ETA. Redrawn in place on a terminal, one line per trace otherwise. */
-class Progress {
+export class Progress {
   private readonly started = Date.now();
   private tokens = 0;
   constructor(private readonly total: number, private readonly stream: NodeJS.WriteStream) {}
@@ -290,6 +295,8 @@ export async function runCapture(store: Store, runtime: Runtime, prompts: Prompt
       });
       clearInterval(beat);
       await store.traces.complete(id, result, { includeLogits: settings.includeLogits });
+      // New captures are filtered when stored; a filter failure never fails the capture (the view filters on the fly).
+      await filterStoredTrace(store, id, settings.rules ?? activeRules()).catch((error: unknown) => stream.write(`${label}: filter failed: ${(error as Error).message}\n`));
       if (result.stopReason === 'cancelled') { report.cancelled = true; progress.render(index, `${label}: cancelled`, true); break; }
       report.complete += 1;
       progress.render(index + 1, `${label}: complete, ${result.tokens.length - result.promptLength} tokens`);
@@ -370,6 +377,7 @@ export async function runCaptureCommand(argv: string[]): Promise<number> {
   });
   const store = await openStore();
   try {
+    await requireCliRole(store, 'researcher');
     const runtime = await loadRuntime(values.model, { threads });
     try {
       const report = await runCapture(store, runtime, prompts, settings, controller.signal);

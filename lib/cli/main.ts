@@ -7,6 +7,9 @@ const commands: Record<string, { describe: string; load: () => Promise<Command> 
   run: { describe: 'generate from a prompt and print messages and captures', load: async () => runRunCommand },
   capture: { describe: 'batch-capture a JSONL file of prompts into the trace store', load: async () => (await import('./capture')).runCaptureCommand },
   traces: { describe: 'list or get stored traces', load: async () => (await import('./traces')).runTracesCommand },
+  filter: { describe: 'run the reasoning filter over stored traces (--collection, --ids, --rules, --summary)', load: async () => (await import('./filter')).runFilterCommand },
+  users: { describe: 'manage accounts: add, list, set-role, remove, token, revoke-token', load: async () => (await import('./users')).runUsersCommand },
+  audit: { describe: 'print the audit log (admins)', load: async () => (await import('./users')).runAuditCommand },
   'export-gguf': { describe: 'write a GGUF file from an HF-layout checkpoint', load: async () => (await import('./export-gguf')).runExportGgufCommand },
 };
 

@@ -8,6 +8,9 @@ import { openStore, TRACE_STATUSES, type SortKey, type StoredTrace, type TraceFi
 import type { ChunkSection } from '../trace/codec';
 import { toRunJson } from '../trace/json';
 import { formatHuman } from './run';
+import { requireCliRole } from './access';
+import { actorOf, audit } from '../auth/audit';
+import { RAW_REASONING_ROLE } from '../auth/roles';
 
 const HELP = `usage: cotscope traces list [filters] [--json]
        cotscope traces get ID [--json] [--raw-cot] [--sections routing,logits,attention]
@@ -91,10 +94,13 @@ export async function runTracesCommand(argv: string[]): Promise<number> {
   if (values.help) { console.log(HELP); return 0; }
   const store = await openStore();
   try {
+    // Raw chain of thought needs the annotator role; a read of it by a script (COTSCOPE_TOKEN) or operator is audited.
+    const identity = await requireCliRole(store, values['raw-cot'] ? RAW_REASONING_ROLE : 'viewer');
     if (subcommand === 'get') {
       if (positionals.length !== 1) { console.error(`traces get takes one trace id\n\n${HELP}`); return 2; }
       const trace = await store.traces.get(positionals[0], { includeRawCot: values['raw-cot'], sections: parseSections(values.sections) });
       if (!trace) { console.error(`no trace with id ${positionals[0]} in ${store.backend.location}`); return 1; }
+      if (values['raw-cot']) await audit(store.backend, { actor: actorOf(identity), action: 'raw.read', target: trace.id, detail: { via: 'cli traces get' } });
       if (values.json) process.stdout.write(`${JSON.stringify(storedTraceJson(trace))}\n`);
       else console.log(`trace ${trace.id} · ${trace.status} · ${trace.metadata.model.name} · prompt ${trace.metadata.promptId ?? '-'} · effort ${trace.metadata.effort ?? '-'}\n\n${formatHuman(trace)}`);
       return 0;

@@ -1,10 +1,12 @@
 /**
  * Trace listing for the UI and CLI: server-side filters, sorting and keyset pagination (a cursor
  * names the last row's sort value and id, so pages stay stable while new traces arrive), and
- * full-text search over message text. Analysis (raw CoT) text is only searched when asked for.
+ * full-text search over message text. Only plainly visible text (prompt, final answer) is searched
+ * unless raw chain of thought is asked for (lib/trace/visibility.ts).
  */
 import type { Backend } from './backend';
 import { isStorableText } from '../trace/text';
+import { plainlyVisibleSql } from '../trace/visibility';
 import type { Prisma } from './generated/client';
 import type { ListOptions, SearchHit, SortKey, TraceFilters, TraceListItem, TracePage, TraceStatus } from './types';
 
@@ -57,8 +59,8 @@ export function decodeCursor(cursor: string): CursorValue {
 /** Ids of traces with a message matching the query; analysis text only when includeRawCot. */
 async function tracesMatchingText(backend: Backend, text: string, includeRawCot: boolean): Promise<string[]> {
   const rows = await backend.prisma.$queryRawUnsafe<{ trace_id: string }[]>(
-    `SELECT DISTINCT trace_id FROM messages
-      WHERE search @@ websearch_to_tsquery('english', $1) AND ($2 OR channel IS DISTINCT FROM 'analysis')`,
+    `SELECT DISTINCT m.trace_id FROM messages m JOIN traces t ON t.id = m.trace_id
+      WHERE m.search @@ websearch_to_tsquery('english', $1) AND ($2 OR ${plainlyVisibleSql('m', 't')})`,
     text, includeRawCot);
   return rows.map((row) => row.trace_id);
 }
@@ -120,7 +122,7 @@ export async function listTraces(backend: Backend, filters: TraceFilters = {}, o
       model: { select: { name: true } },
       collections: { select: { collection: { select: { name: true } } } },
       tags: { select: { tag: { select: { name: true } } } },
-      messages: { where: { channel: 'final' }, orderBy: { index: 'asc' }, take: 1, select: { text: true } },
+      messages: { where: { role: 'assistant', channel: 'final' }, orderBy: { index: 'asc' }, take: 1, select: { text: true } },
     },
   });
   const page = rows.slice(0, limit);
@@ -161,8 +163,8 @@ export async function searchMessages(backend: Backend, text: string, options: Se
   const rows = await backend.prisma.$queryRawUnsafe<{ trace_id: string; index: number; channel: string | null; role: string; rank: number; snippet: string }[]>(
     `SELECT m.trace_id, m.index, m.channel, m.role, ts_rank(m.search, q)::float8 AS rank,
             ts_headline('english', m.text, q, 'StartSel=[[,StopSel=]],MaxFragments=2,MaxWords=24,MinWords=8') AS snippet
-       FROM messages m, websearch_to_tsquery('english', $1) q
-      WHERE m.search @@ q AND ($2 OR m.channel IS DISTINCT FROM 'analysis')
+       FROM messages m JOIN traces t ON t.id = m.trace_id, websearch_to_tsquery('english', $1) q
+      WHERE m.search @@ q AND ($2 OR ${plainlyVisibleSql('m', 't')})
       ORDER BY rank DESC, m.trace_id, m.index
       LIMIT $3`,
     text, options.includeRawCot, limit);

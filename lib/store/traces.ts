@@ -9,6 +9,7 @@ import { summarizeExpertUsage, type LayerUsageRow } from '../trace/summary';
 import type { RunResult, StopReason, TraceMessage } from '../trace/types';
 import { retryOnConnectionLoss, type Backend, type BytesCodec, type SqlQuery } from './backend';
 import { currentOwner, staleReason } from './owner';
+import { isPlainlyVisible } from '../trace/visibility';
 import type { CompleteOptions, GetOptions, ModelIdentity, NewTrace, PromptMessage, StoredMessage, StoredTrace, TraceStatus } from './types';
 
 export class TraceStateError extends Error {
@@ -20,7 +21,6 @@ export class TraceStateError extends Error {
 
 /** Chunks per INSERT statement, bounded so a statement stays well under a few tens of MB. */
 const MAX_INSERT_BYTES = 16 * 1024 * 1024;
-const RAW_COT_CHANNEL = 'analysis';
 
 /**
  * Inserts the model when new (a concurrent insert of the same model waits, then does nothing);
@@ -247,7 +247,8 @@ export async function getTrace(backend: Backend, id: string, options: GetOptions
     role: row.role, channel: row.channel, recipient: row.recipient, contentType: row.contentType,
     content: row.text, tokenStart: row.tokenStart, tokenEnd: row.tokenEnd, complete: row.complete,
   }));
-  if (!options.includeRawCot) redactRawCot(messages, capture.tokens);
+  const prompt = Array.isArray(trace.prompt) ? (trace.prompt as unknown as PromptMessage[]).map((message) => ({ ...message })) : [];
+  if (!options.includeRawCot) redactRawCot(messages, capture.tokens, trace.promptTokens, prompt);
   const { model } = trace;
   return {
     id: trace.id,
@@ -267,7 +268,7 @@ export async function getTrace(backend: Backend, id: string, options: GetOptions
     },
     metadata: {
       promptId: trace.promptId,
-      prompt: trace.prompt as unknown as PromptMessage[],
+      prompt,
       effort: trace.effort,
       sampleIndex: trace.sampleIndex,
       collections: trace.collections.map((link) => link.collection.name).sort(),
@@ -286,12 +287,21 @@ export async function getTrace(backend: Backend, id: string, options: GetOptions
   };
 }
 
-/** Withholds analysis text and its token ids (ids decode back to the text). */
-function redactRawCot(messages: StoredMessage[], tokens: number[]): void {
-  for (const message of messages) {
-    if (message.channel !== RAW_COT_CHANNEL) continue;
-    message.content = '';
-    message.redacted = true;
-    tokens.fill(-1, message.tokenStart, Math.min(message.tokenEnd, tokens.length));
-  }
+/**
+ * Withholds, fail-closed, every message not plainly prompt or final answer (lib/trace/visibility.ts):
+ * its text, its header words and its token ids (ids decode back to the text). Prompt messages stored
+ * as written (an assistant analysis message in a JSONL `messages` prompt) lose their text the same way.
+ */
+export function redactRawCot(messages: StoredMessage[], tokens: number[], promptLength: number, prompt: PromptMessage[]): void {
+  messages.forEach((message, index) => {
+    if (isPlainlyVisible(message, promptLength)) return;
+    messages[index] = {
+      role: message.role, channel: message.channel, recipient: null, contentType: null, content: '',
+      tokenStart: message.tokenStart, tokenEnd: message.tokenEnd, complete: message.complete, redacted: true,
+    };
+    tokens.fill(-1, Math.max(0, message.tokenStart), Math.min(message.tokenEnd, tokens.length));
+  });
+  prompt.forEach((message, index) => {
+    if (!isPlainlyVisible(message)) prompt[index] = { role: message.role, content: '', ...(message.channel !== undefined ? { channel: message.channel } : {}), redacted: true };
+  });
 }

@@ -20,6 +20,10 @@ export interface ModelIdentity {
 export interface PromptMessage {
   role: string;
   content: string;
+  /** Assistant messages of a JSONL `messages` prompt carry their channel. */
+  channel?: string;
+  /** Set when the text was withheld from a reader without raw-reasoning rights. */
+  redacted?: boolean;
 }
 
 export interface NewTrace {

@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { SORT_KEYS, TRACE_STATUSES } from './contracts';
 import { storableText } from '../trace/text';
+import { ROLES } from '../auth/roles';
 
 const optionalText = storableText(z.string().max(200))
   .trim()
@@ -58,7 +59,34 @@ export const runRequestSchema = z.object({
 });
 export type RunRequest = z.infer<typeof runRequestSchema>;
 
-export const sessionRequestSchema = z.object({ token: z.string().min(1).max(500) });
+/** Sign-in: a name and password, or an API token (a user who has no password). */
+export const sessionRequestSchema = z.union([
+  z.object({ name: z.string().min(1).max(64), password: z.string().min(1).max(200) }).strict(),
+  z.object({ token: z.string().min(1).max(500) }).strict(),
+]);
+export type SessionRequest = z.infer<typeof sessionRequestSchema>;
+
+const roleSchema = z.enum(ROLES);
+const userName = z.string().min(1).max(64);
+
+/** Admin: add a user, change a role, remove a user. */
+export const adminUserSchema = z.discriminatedUnion('action', [
+  z.object({ action: z.literal('add'), name: userName, role: roleSchema, password: z.string().min(1).max(200).optional() }).strict(),
+  z.object({ action: z.literal('set-role'), name: userName, role: roleSchema }).strict(),
+  z.object({ action: z.literal('remove'), name: userName }).strict(),
+]);
+
+/** Admin: create a token for a user, or revoke one by id. */
+export const adminTokenSchema = z.discriminatedUnion('action', [
+  z.object({ action: z.literal('create'), user: userName, name: z.string().min(1).max(100).default('token') }).strict(),
+  z.object({ action: z.literal('revoke'), id: z.string().min(1).max(100) }).strict(),
+]);
+
+export const auditQuerySchema = z.object({
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  action: optionalText,
+  actor: optionalText,
+});
 
 /** URLSearchParams -> plain object for zod (first value of each key). */
 export function searchParamsObject(params: URLSearchParams): Record<string, string> {

@@ -1,5 +1,6 @@
 /**
- * The one pattern every workbench route handler follows: check access (lib/auth) -> read and
+ * The one pattern every workbench route handler follows: check the request (Host, same origin for
+ * mutations) -> check access (lib/auth) -> read and
  * validate input with zod -> call lib -> respond. The caller is checked before any body byte is
  * read, and a body is read with a byte cap, so an anonymous or oversized request costs nothing.
  * Errors become JSON with a status and a message naming the problem; an unexpected error is logged
@@ -8,6 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { AccessError, requireRole } from '../auth/access';
+import { guardRequest } from '../auth/request-guard';
 import type { Identity, Role } from '../auth/roles';
 
 export class NotFoundError extends Error {
@@ -19,7 +21,7 @@ export class NotFoundError extends Error {
 
 /** A request the server refuses for its size or its load: 413 (body too large) or 503 (busy). */
 export class RequestRefusedError extends Error {
-  constructor(message: string, readonly status: 413 | 429 | 503) {
+  constructor(message: string, readonly status: 413 | 429 | 503, readonly retryAfterSeconds?: number) {
     super(message);
     this.name = 'RequestRefusedError';
   }
@@ -37,7 +39,7 @@ export interface RouteSpec<Input> {
 }
 
 /** Errors whose message is written for the client (no internals, no stored text). */
-const CLIENT_ERRORS: ReadonlySet<string> = new Set(['BadCursorError', 'BadQueryError']);
+const CLIENT_ERRORS: ReadonlySet<string> = new Set(['BadCursorError', 'BadQueryError', 'AccountError']);
 
 export interface ClientError {
   status: number;
@@ -61,7 +63,8 @@ export function clientError(error: unknown): ClientError {
 
 export function errorResponse(error: unknown): Response {
   const { status, message } = clientError(error);
-  return Response.json({ error: message }, { status });
+  const retry = error instanceof RequestRefusedError && error.retryAfterSeconds !== undefined ? { 'retry-after': String(error.retryAfterSeconds) } : undefined;
+  return Response.json({ error: message }, { status, headers: retry });
 }
 
 export async function handleRoute<Input>(
@@ -70,9 +73,27 @@ export async function handleRoute<Input>(
   respond: (input: Input, identity: Identity) => Promise<Response> | Response,
 ): Promise<Response> {
   try {
-    const identity = requireRole(request.headers, spec.role);
+    guardRequest(request);
+    const identity = await requireRole(request.headers, spec.role);
     const input = spec.schema.parse(await spec.input(request));
     return await respond(input, identity);
+  } catch (error) {
+    return errorResponse(error);
+  }
+}
+
+/**
+ * The pattern for the one kind of route that cannot require an identity first (signing in and out):
+ * check the request (Host, same origin) -> validate -> respond.
+ */
+export async function handlePublicRoute<Input>(
+  request: Request,
+  spec: Omit<RouteSpec<Input>, 'role'>,
+  respond: (input: Input) => Promise<Response> | Response,
+): Promise<Response> {
+  try {
+    guardRequest(request);
+    return await respond(spec.schema.parse(await spec.input(request)));
   } catch (error) {
     return errorResponse(error);
   }

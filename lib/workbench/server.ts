@@ -5,7 +5,8 @@
  */
 import path from 'node:path';
 import { existsSync, readFileSync } from 'node:fs';
-import { openStore, TraceNotSavedError } from '../store';
+import { TraceNotSavedError } from '../store';
+import { closeProcessStore, processStore } from '../store/process';
 import type { ModelIdentity, Store, StoredChunk, StoredTrace, TraceFilters } from '../store';
 import { assembleCaptureSections, decodeChunk, DEFAULT_CHUNK_TOKENS, type AssembledCapture, type ChunkSection } from '../trace/codec';
 import { LRUCache } from 'lru-cache';
@@ -17,8 +18,11 @@ import { renderConversation } from '../harmony/render';
 import type { Conversation } from '../harmony/render';
 import { canReadRawReasoning } from '../auth/roles';
 import type { Identity } from '../auth/roles';
+import { actorOf, audit } from '../auth/audit';
 import { redactMessages, redactTokenTexts, withheldTokenMask } from '../auth/redact';
-import { activeReasoningFilter } from '../review/filter';
+import { policyFilter, type FilteredReasoning } from '../review/filter';
+import { activeRules } from '../review/rules';
+import { filterStoredTrace, filterTraceData, loadFilterOutput } from '../review/store';
 import type {
   AttentionSeries, ModelInfo, RunEvent, TokenDetail, TraceHeader, TraceListPage, TraceListQuery, TraceRow, TraceViewData,
 } from './contracts';
@@ -33,7 +37,6 @@ export function modelDir(): string {
 }
 
 interface WorkbenchState {
-  store?: Promise<Store>;
   runtime?: Promise<Runtime>;
   /** Loaded trace parts by id and sections (LRU bounded in bytes; running traces are never kept). Concurrent loads of one key share one read. */
   traces: LRUCache<string, StoredTrace>;
@@ -100,11 +103,7 @@ function loadCache<V extends {}, Context = unknown>(
 
 /** The trace store (DATABASE_URL or embedded PGlite), opened and migrated once per process. */
 export function store(): Promise<Store> {
-  state.store ??= openStore().catch((error) => {
-    state.store = undefined;
-    throw error;
-  });
-  return state.store;
+  return processStore();
 }
 
 export function runtime(): Promise<Runtime> {
@@ -239,16 +238,34 @@ function captureShape(trace: StoredTrace): Pick<TraceViewData, 'routing' | 'atte
   };
 }
 
+/** The active filter's stored output for a trace, or (not stored yet) computed for this response. */
+async function filteredReasoning(trace: StoredTrace): Promise<FilteredReasoning> {
+  const rules = activeRules();
+  const stored = await loadFilterOutput((await store()).backend, trace.id, policyFilter(rules).identity);
+  return stored ?? { ...filterTraceData(trace, rules), stored: false, summary: null };
+}
+
+/** Filters a newly stored trace with the active rules (new captures are filtered when stored). */
+export async function filterNewTrace(traceId: string): Promise<void> {
+  await filterStoredTrace(await store(), traceId, activeRules());
+}
+
 export async function traceView(id: string, identity: Identity): Promise<TraceViewData> {
   const trace = await loadTrace(id, VIEW_SECTIONS);
   return {
     header: traceHeader(trace),
     identity,
-    tokenTexts: redactTokenTexts(cachedTokenTexts(trace), trace.messages, identity),
-    messages: redactMessages(trace.messages, identity),
-    filtered: activeReasoningFilter().filter(trace.messages),
+    tokenTexts: redactTokenTexts(cachedTokenTexts(trace), trace.messages, identity, trace.promptLength),
+    messages: redactMessages(trace.messages, identity, trace.promptLength),
+    filtered: await filteredReasoning(trace),
     ...captureShape(trace),
   };
+}
+
+/** A script (API token) that reads raw reasoning leaves an audit record; browsing sessions do not. */
+export async function auditRawRead(identity: Identity, traceId: string, via: string): Promise<void> {
+  if (!identity.tokenId || !canReadRawReasoning(identity)) return;
+  await audit((await store()).backend, { actor: actorOf(identity), action: 'raw.read', target: traceId, detail: { via } });
 }
 
 export async function heatmapBytes(id: string): Promise<Uint8Array> {
@@ -262,7 +279,7 @@ export async function heatmapBytes(id: string): Promise<Uint8Array> {
 export async function tokenDetail(id: string, index: number, layer: number, identity: Identity): Promise<TokenDetail> {
   const trace = await loadTrace(id, VIEW_SECTIONS);
   if (index >= trace.tokens.length) throw new NotFoundError(`trace ${id} has ${trace.tokens.length} tokens; token ${index} does not exist`);
-  const withheld = withheldTokenMask(trace.messages, trace.tokens.length, identity)[index] === 1;
+  const withheld = withheldTokenMask(trace.messages, trace.tokens.length, identity, trace.promptLength)[index] === 1;
   const captured = trace.metadata.capture.sections.some((section) => section === 'routing' || section === 'attention');
   const { routing, attention } = captured ? await tokenRows(id, index) : { routing: null, attention: null };
   const row = 0;
@@ -423,6 +440,8 @@ async function generateAndStore(request: CaptureRequest, send: (event: RunEvent)
       onToken: (event) => send({ type: 'token', index: event.index, text: decoder.push(event.token), experts: event.experts ?? null, weights: event.weights ?? null }),
     });
     await traces.complete(traceId, result);
+    // The filter never fails a stored run: without a stored output the view filters on the fly.
+    await filterNewTrace(traceId).catch((error: unknown) => console.error(`[cotscope] filtering trace ${traceId} failed:`, error));
     send({ type: 'done', traceId, stopReason: result.stopReason, tokenCount: result.tokens.length });
     return traceId;
   } catch (error) {
@@ -436,10 +455,9 @@ async function generateAndStore(request: CaptureRequest, send: (event: RunEvent)
 
 /** Closes the runtime and the database (scripts and tests). */
 export async function closeWorkbench(): Promise<void> {
-  const [opened, model] = [state.store, state.runtime];
-  state.store = undefined;
+  const model = state.runtime;
   state.runtime = undefined;
   state.traces.clear();
   state.chunks.clear();
-  await Promise.allSettled([model?.then((m) => m.close()), opened?.then((s) => s.close())]);
+  await Promise.allSettled([model?.then((m) => m.close()), closeProcessStore()]);
 }

@@ -1,7 +1,7 @@
 import { clientError, handleRoute, jsonBody } from '@/lib/workbench/route';
 import { runRequestSchema } from '@/lib/workbench/queries';
 import type { RunEvent } from '@/lib/workbench/contracts';
-import { liveRun } from '@/lib/workbench/server';
+import { auditRawRead, liveRun } from '@/lib/workbench/server';
 
 export const dynamic = 'force-dynamic';
 
@@ -26,6 +26,7 @@ export async function POST(request: Request): Promise<Response> {
     // An SSE comment flushes the headers now, so a client waiting in the queue knows it was accepted.
     writer.write(encoder.encode(': accepted\n\n')).catch(() => cancel.abort());
     finished
+      .then((traceId) => (traceId ? auditRawRead(identity, traceId, 'POST /api/run (live run stream)') : undefined))
       .catch((error: unknown) => send({ type: 'error', message: clientError(error).message }))
       .finally(() => writer.close().catch(() => undefined));
     return new Response(readable, {

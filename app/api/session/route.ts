@@ -1,23 +1,34 @@
-import { errorResponse, jsonBody } from '@/lib/workbench/route';
+import { handlePublicRoute, jsonBody, RequestRefusedError } from '@/lib/workbench/route';
 import { sessionRequestSchema } from '@/lib/workbench/queries';
-import { AccessError, identify, SESSION_COOKIE } from '@/lib/auth';
+import { isHttps, sessionCookie, signIn, signOut, TooManyAttemptsError } from '@/lib/auth/session';
+import { processStore } from '@/lib/store/process';
+import { z } from 'zod';
 
 export const dynamic = 'force-dynamic';
 
 const SESSION_BODY_BYTES = 4096;
 
 /**
- * Signs in: validate -> check the token against COTSCOPE_USERS (the access check itself) -> set an
- * http-only session cookie. The one route that cannot require an identity first.
+ * Signs in: check the request -> validate -> check the name and password (or API token) against the
+ * store, throttled -> set an opaque, expiring, httpOnly session cookie.
  */
 export async function POST(request: Request): Promise<Response> {
-  try {
-    const { token } = sessionRequestSchema.parse(await jsonBody(request, SESSION_BODY_BYTES));
-    const identity = identify(new Headers({ authorization: `Bearer ${token}` }));
-    if (!identity) throw new AccessError('unknown token', 401);
-    const cookie = `${SESSION_COOKIE}=${encodeURIComponent(token)}; Path=/; HttpOnly; SameSite=Strict`;
-    return Response.json({ name: identity.name, role: identity.role, mode: identity.mode }, { headers: { 'set-cookie': cookie } });
-  } catch (error) {
-    return errorResponse(error);
-  }
+  return handlePublicRoute(request, { schema: sessionRequestSchema, input: () => jsonBody(request, SESSION_BODY_BYTES) }, async (input) => {
+    try {
+      const { user, cookieValue, expiresAt } = await signIn(await processStore(), input, request.headers);
+      const maxAge = Math.floor((expiresAt.getTime() - Date.now()) / 1000);
+      return Response.json({ name: user.name, role: user.role, expiresAt: expiresAt.toISOString() }, { headers: { 'set-cookie': sessionCookie(cookieValue, maxAge, isHttps(request)) } });
+    } catch (error) {
+      if (error instanceof TooManyAttemptsError) throw new RequestRefusedError(error.message, 429, error.retryAfterSeconds);
+      throw error;
+    }
+  });
+}
+
+/** Signs out: ends the session in the store and clears the cookie. */
+export async function DELETE(request: Request): Promise<Response> {
+  return handlePublicRoute(request, { schema: z.unknown(), input: () => null }, async () => {
+    await signOut(await processStore(), request.headers);
+    return Response.json({ signedOut: true }, { headers: { 'set-cookie': sessionCookie('', 0, isHttps(request)) } });
+  });
 }

@@ -1,6 +1,6 @@
 import { handleRoute } from '@/lib/workbench/route';
 import { traceIdSchema } from '@/lib/workbench/queries';
-import { traceView } from '@/lib/workbench/server';
+import { auditRawRead, traceView } from '@/lib/workbench/server';
 
 export const dynamic = 'force-dynamic';
 
@@ -9,6 +9,10 @@ export async function GET(request: Request, context: { params: Promise<{ id: str
   return handleRoute(
     request,
     { role: 'viewer', schema: traceIdSchema, input: async () => (await context.params).id },
-    async (id, identity) => Response.json(await traceView(id, identity)),
+    async (id, identity) => {
+      const view = await traceView(id, identity);
+      await auditRawRead(identity, id, 'GET /api/traces/:id');
+      return Response.json(view);
+    },
   );
 }
