@@ -24,6 +24,10 @@ import { captureKey, openStore, type PromptMessage, type Store } from '../store/
 import { HEARTBEAT_INTERVAL_MS } from '../store/owner';
 import type { SamplingParams } from '../trace/types';
 import { parseCaptureList } from './run';
+import { openCheckpoint } from '../model/checkpoint';
+import { configHash } from '../model/config';
+import { CaptureQueue, DEFAULT_RETRY_LIMIT } from '../jobs/queue';
+import type { CaptureJobData } from '../jobs/types';
 
 const HELP = `usage: cotscope capture --model DIR --prompts FILE.jsonl [options]
 
@@ -40,6 +44,9 @@ const HELP = `usage: cotscope capture --model DIR --prompts FILE.jsonl [options]
   --top-p P                (default 1)
   --seed S                 base sampler seed (default 0)
   --threads N              onnxruntime intra-op threads (default: all cores)
+  --enqueue                put the prompt x effort x sample jobs in the PostgreSQL job queue and exit;
+                           \`cotscope worker\` processes run them (any machine with DATABASE_URL and the model)
+  --retry-limit N          with --enqueue: retries per job after a failed attempt (default 2)
 
 The store is PostgreSQL when DATABASE_URL is set, else PGlite under COTSCOPE_DATA_DIR (./data).`;
 
@@ -227,6 +234,42 @@ export async function runCapture(store: Store, runtime: Runtime, prompts: Prompt
   return report;
 }
 
+/** Builds the queue job of one prompt x effort x sample (the prompt rendered to token ids here, once). */
+export function captureJobData(model: string, job: CaptureJob, settings: CaptureSettings): CaptureJobData {
+  return {
+    kind: 'batch', model, collection: settings.collection, promptId: job.prompt.id, prompt: promptMessages(job.prompt),
+    promptIds: renderPromptLine(job.prompt, job.effort), effort: job.effort, sampleIndex: job.sampleIndex,
+    sampling: { ...settings.sampling, seed: settings.sampling.seed + job.sampleIndex },
+    capture: settings.capture, includeLogits: settings.includeLogits, tags: job.prompt.tags ?? [],
+  };
+}
+
+/**
+ * Enqueues every prompt x effort x sample not already complete in the store nor already queued or
+ * running in the collection, so enqueueing the same file twice does not double the work.
+ */
+export async function enqueueCapture(modelDir: string, prompts: PromptLine[], settings: CaptureSettings, options: { retryLimit: number }, storeOptions = {}): Promise<{ model: string; enqueued: number; skipped: number }> {
+  const checkpoint = openCheckpoint(modelDir);
+  const { name } = checkpoint;
+  const hash = configHash(checkpoint.config);
+  checkpoint.close();
+  const store = await openStore(storeOptions);
+  try {
+    const queue = await CaptureQueue.open(store, { maintenance: false });
+    try {
+      const done = await store.traces.completedKeys({ modelName: name, configHash: hash, collection: settings.collection });
+      for (const key of await queue.pendingKeys(name, settings.collection)) done.add(key);
+      const { todo, skipped } = planJobs(prompts, settings.efforts, settings.samples, done);
+      await queue.enqueue(todo.map((job) => captureJobData(name, job, settings)), { retryLimit: options.retryLimit });
+      return { model: name, enqueued: todo.length, skipped };
+    } finally {
+      await queue.close();
+    }
+  } finally {
+    await store.close();
+  }
+}
+
 function numberOption(value: string | undefined, flag: string, fallback: number, integer = false): number {
   if (value === undefined) return fallback;
   const parsed = Number(value);
@@ -259,6 +302,8 @@ export async function runCaptureCommand(argv: string[]): Promise<number> {
       'top-p': { type: 'string' },
       seed: { type: 'string' },
       threads: { type: 'string' },
+      enqueue: { type: 'boolean', default: false },
+      'retry-limit': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -282,6 +327,13 @@ export async function runCaptureCommand(argv: string[]): Promise<number> {
   const { prompts, problems } = parsePromptFile(readFileSync(values.prompts, 'utf8'));
   for (const problem of problems) console.error(`${values.prompts}:${problem.line}: skipped: ${problem.message}`);
   if (prompts.length === 0) { console.error(`${values.prompts}: no valid prompts`); return 1; }
+  if (values.enqueue) {
+    const retryLimit = numberOption(values['retry-limit'], '--retry-limit', DEFAULT_RETRY_LIMIT, true);
+    const report = await enqueueCapture(values.model, prompts, settings, { retryLimit });
+    console.error(`enqueued ${report.enqueued} jobs for model ${report.model}` +
+      `${report.skipped > 0 ? ` (${report.skipped} skipped: already complete or queued)` : ''}; run \`cotscope worker --model DIR\` to process them`);
+    return 0;
+  }
 
   const controller = new AbortController();
   const onSigint = () => {

@@ -42,12 +42,12 @@ export async function createTrace(backend: Backend, input: NewTrace): Promise<st
     await ensureModel(query, input.model);
     const inserted = await query(
       `INSERT INTO traces (id, model_id, prompt_id, prompt, effort, sample_index, temperature, top_p, seed, max_new_tokens,
-                           status, owner_pid, owner_host, heartbeat_at)
-       SELECT $1, m.id, $4, $5::jsonb, $6, $7, $8, $9, $10::bigint, $11, 'running', $12, $13, now()
+                           status, owner_pid, owner_host, heartbeat_at, job_id)
+       SELECT $1, m.id, $4, $5::jsonb, $6, $7, $8, $9, $10::bigint, $11, 'running', $12, $13, now(), $14
          FROM models m WHERE m.name = $2 AND m.config_hash = $3
        RETURNING id`,
       [id, input.model.name, input.model.configHash, input.promptId ?? null, JSON.stringify(input.prompt), input.effort ?? null,
-        input.sampleIndex ?? 0, sampling.temperature, sampling.topP, String(BigInt(sampling.seed)), sampling.maxNewTokens, owner.pid, owner.host]);
+        input.sampleIndex ?? 0, sampling.temperature, sampling.topP, String(BigInt(sampling.seed)), sampling.maxNewTokens, owner.pid, owner.host, input.jobId ?? null]);
     if (inserted.length !== 1) throw new Error(`model ${input.model.name} (${input.model.configHash}) vanished while creating trace ${id}`);
     if (input.collection) await addToCollection(query, input.collection, [id]);
     if (input.tags?.length) await addTags(query, id, input.tags);
@@ -75,8 +75,10 @@ export async function addTags(query: SqlQuery, traceId: string, names: string[])
     [traceId, JSON.stringify(tags.map((tag) => tag.name))]);
 }
 
-export async function heartbeat(backend: Backend, id: string): Promise<void> {
-  await backend.prisma.trace.updateMany({ where: { id, status: 'running' }, data: { heartbeatAt: new Date() } });
+/** Records that the trace's owner is alive; false when the trace is no longer running (someone else failed it). */
+export async function heartbeat(backend: Backend, id: string): Promise<boolean> {
+  const updated = await backend.fast.query("UPDATE traces SET heartbeat_at = now() WHERE id = $1 AND status = 'running' RETURNING id", [id]);
+  return updated.length === 1;
 }
 
 /** Writes everything of a finished run and flips the status, all in one transaction. */
