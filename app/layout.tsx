@@ -33,6 +33,7 @@ export default async function RootLayout({ children }: { children: ReactNode }) 
           <nav>
             <Link href="/">Traces</Link>
             <Link href="/run">Live run</Link>
+            <Link href="/jobs">Jobs</Link>
             <Link href="/compare">Compare</Link>
           </nav>
           <ModelBadge />

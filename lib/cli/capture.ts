@@ -20,7 +20,7 @@ import { renderConversation, type HarmonyMessage, type ReasoningEffort } from '.
 import { renderPrompt } from '../runtime/prompt';
 import { loadRuntime } from '../runtime/runtime';
 import type { CaptureOptions, Runtime } from '../runtime/types';
-import { captureKey, openStore, type PromptMessage, type Store } from '../store/index';
+import { captureKey, openStore, type PromptMessage, type Store, type StoreOptions } from '../store/index';
 import { HEARTBEAT_INTERVAL_MS } from '../store/owner';
 import type { SamplingParams } from '../trace/types';
 import { parseCaptureList } from './run';
@@ -248,7 +248,7 @@ export function captureJobData(model: string, job: CaptureJob, settings: Capture
  * Enqueues every prompt x effort x sample not already complete in the store nor already queued or
  * running in the collection, so enqueueing the same file twice does not double the work.
  */
-export async function enqueueCapture(modelDir: string, prompts: PromptLine[], settings: CaptureSettings, options: { retryLimit: number }, storeOptions = {}): Promise<{ model: string; enqueued: number; skipped: number }> {
+export async function enqueueCapture(modelDir: string, prompts: PromptLine[], settings: CaptureSettings, options: { retryLimit: number }, storeOptions: StoreOptions = {}): Promise<{ model: string; enqueued: number; skipped: number }> {
   const checkpoint = openCheckpoint(modelDir);
   const { name } = checkpoint;
   const hash = configHash(checkpoint.config);
