@@ -11,6 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { renderPrompt } from '../runtime/prompt';
 import type { Runtime } from '../runtime/types';
 import type { Store } from '../store/index';
 import { RELEASED_MESSAGE, runAttempt } from './execute';
@@ -69,6 +70,11 @@ export class CaptureWorker {
 
   private async run(): Promise<void> {
     const { fast } = this.store.backend;
+    // Sessions are built on first use, synchronously enough to starve heartbeats: build the
+    // routing session (the batch default) before holding any lease.
+    for (const slot of this.slots) {
+      await slot.runtime.generate({ promptIds: renderPrompt({ user: 'warm-up', effort: 'low' }), sampling: { maxNewTokens: 1, temperature: 0 }, capture: { routing: true, attention: false } });
+    }
     await fast.query('INSERT INTO workers (id, host, pid, model, device, concurrency) VALUES ($1, $2, $3, $4, $5, $6)',
       [this.id, hostname(), process.pid, this.model, this.options.device, this.slots.length]);
     this.timers.push(setInterval(() => void fast.query('UPDATE workers SET heartbeat_at = now() WHERE id = $1', [this.id]).catch(() => undefined), this.heartbeatMs));
