@@ -4,7 +4,7 @@
  * stops it earlier leaves it running (then failed by recoverStale) or failed, never complete.
  */
 import { randomUUID } from 'node:crypto';
-import { assembleCapture, decodeChunk, encodeCapture, type ChunkSection, type EncodedChunk } from '../trace/codec';
+import { assembleCapture, CorruptBlobError, decodeChunk, encodeCaptureLazily, type ChunkSection, type DecodedChunk, type EncodedChunk } from '../trace/codec';
 import { summarizeExpertUsage, type LayerUsageRow } from '../trace/summary';
 import type { RunResult, StopReason, TraceMessage } from '../trace/types';
 import type { Backend, BytesCodec, SqlQuery } from './backend';
@@ -18,8 +18,8 @@ export class TraceStateError extends Error {
   }
 }
 
-/** Chunks per INSERT statement, bounded so a statement stays well under a few tens of MB. */
-const MAX_INSERT_BYTES = 16 * 1024 * 1024;
+/** Bytes per INSERT statement: small enough that encoding the next batch overlaps storing this one. */
+const PIPELINED_INSERT_BYTES = 4 * 1024 * 1024;
 const RAW_COT_CHANNEL = 'analysis';
 
 /**
@@ -83,7 +83,7 @@ export async function heartbeat(backend: Backend, id: string): Promise<boolean> 
 
 /** Writes everything of a finished run and flips the status, all in one transaction. */
 export async function completeTrace(backend: Backend, id: string, result: RunResult, options: CompleteOptions = {}): Promise<void> {
-  const chunks = encodeCapture(result, options);
+  const chunks = encodeCaptureLazily(result, options);
   const usage = result.routing ? summarizeExpertUsage(result.routing, result.messages) : [];
   const messages = result.messages.map((message, index) => messageRow(index, message));
   const status: TraceStatus = result.stopReason === 'cancelled' ? 'cancelled' : 'complete';
@@ -137,9 +137,14 @@ async function insertUsage(query: SqlQuery, traceId: string, usage: LayerUsageRo
     [traceId, JSON.stringify(usage)]);
 }
 
-async function insertChunks(query: SqlQuery, bytes: BytesCodec, traceId: string, chunks: EncodedChunk[]): Promise<void> {
+/**
+ * Sends each batch of chunks without waiting for it before encoding the next: the database stores
+ * one batch while this process encodes the next (at most one batch in flight).
+ */
+async function insertChunks(query: SqlQuery, bytes: BytesCodec, traceId: string, chunks: Iterable<EncodedChunk>): Promise<void> {
   let batch: EncodedChunk[] = [];
   let batchBytes = 0;
+  let inFlight: Promise<unknown> = Promise.resolve();
   const flush = async () => {
     if (batch.length === 0) return;
     const params: unknown[] = [traceId];
@@ -148,16 +153,19 @@ async function insertChunks(query: SqlQuery, bytes: BytesCodec, traceId: string,
       params.push(chunk.section, chunk.tokenStart, chunk.tokenEnd, chunk.version, chunk.bytes.length, chunk.sha256, bytes.value(chunk.bytes));
       return `($1, $${base + 1}, $${base + 2}, $${base + 3}, $${base + 4}, $${base + 5}, $${base + 6}, ${bytes.param(base + 7)})`;
     });
-    await query(`INSERT INTO trace_chunks (trace_id, section, token_start, token_end, version, byte_length, sha256, data) VALUES ${tuples.join(', ')}`, params);
+    await inFlight;
+    inFlight = query(`INSERT INTO trace_chunks (trace_id, section, token_start, token_end, version, byte_length, sha256, data) VALUES ${tuples.join(', ')}`, params);
+    inFlight.catch(() => undefined); // awaited below; this only keeps an early rejection from being unhandled
     batch = [];
     batchBytes = 0;
   };
   for (const chunk of chunks) {
-    if (batchBytes + chunk.bytes.length > MAX_INSERT_BYTES) await flush();
+    if (batchBytes + chunk.bytes.length > PIPELINED_INSERT_BYTES) await flush();
     batch.push(chunk);
     batchBytes += chunk.bytes.length;
   }
   await flush();
+  await inFlight;
 }
 
 export async function failTrace(backend: Backend, id: string, error: string, status: 'failed' | 'cancelled' = 'failed'): Promise<boolean> {
@@ -179,6 +187,29 @@ export async function recoverStale(backend: Backend, staleAfterMs?: number): Pro
 
 interface ChunkRow { section: string; token_start: number; data: unknown }
 
+/** Chunk reads in flight at once: PostgreSQL detoasts each on its own backend while this process decodes the last. */
+const PARALLEL_CHUNK_READS = 4;
+
+async function loadChunks(backend: Backend, traceId: string, sections: ChunkSection[]): Promise<DecodedChunk[]> {
+  const { fast } = backend;
+  const keys = await fast.query<{ section: string; token_start: number }>(
+    "SELECT section, token_start FROM trace_chunks WHERE trace_id = $1 AND section = ANY(string_to_array($2, ','))", [traceId, sections.join(',')]);
+  const decoded: DecodedChunk[] = [];
+  let next = 0;
+  const reader = async () => {
+    while (next < keys.length) {
+      const key = keys[next++];
+      const [row] = await fast.query<ChunkRow>(
+        `SELECT section, token_start, ${fast.bytes.select('data')} AS data FROM trace_chunks WHERE trace_id = $1 AND section = $2 AND token_start = $3`,
+        [traceId, key.section, key.token_start]);
+      if (!row) throw new CorruptBlobError('chunk vanished while the trace was read', { traceId, section: key.section, tokenStart: key.token_start });
+      decoded.push(decodeChunk(fast.bytes.read(row.data), { traceId, section: row.section, tokenStart: row.token_start }));
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(PARALLEL_CHUNK_READS, keys.length) }, reader));
+  return decoded;
+}
+
 export async function getTrace(backend: Backend, id: string, options: GetOptions): Promise<StoredTrace | null> {
   const trace = await backend.prisma.trace.findUnique({
     where: { id },
@@ -191,10 +222,7 @@ export async function getTrace(backend: Backend, id: string, options: GetOptions
   });
   if (!trace) return null;
   const sections: ChunkSection[] = ['tokens', ...(options.sections ?? ['routing', 'logits', 'attention']).filter((section) => section !== 'tokens')];
-  const chunkRows = await backend.fast.query<ChunkRow>(
-    `SELECT section, token_start, ${backend.fast.bytes.select('data')} AS data FROM trace_chunks WHERE trace_id = $1 AND section = ANY(string_to_array($2, ',')) ORDER BY section, token_start`,
-    [id, sections.join(',')]);
-  const decoded = chunkRows.map((row) => decodeChunk(backend.fast.bytes.read(row.data), { traceId: id, section: row.section, tokenStart: row.token_start }));
+  const decoded = await loadChunks(backend, id, sections);
   const capture = assembleCapture(decoded, trace.tokenCount, trace.promptTokens);
   const messages: StoredMessage[] = trace.messages.map((row) => ({
     ...(row.extra as Record<string, unknown> | null),
