@@ -28,8 +28,8 @@ const PROMPTS = [{ id: 'p1', prompt: 'Count to ten.' }, { id: 'p2', prompt: 'Nam
 
 interface WorkerProcess { child: ChildProcess; output: string[]; exited: Promise<number | null> }
 
-function startWorker(modelDir: string, env: Record<string, string>): WorkerProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'lib/cli/main.ts', 'worker', '--model', modelDir, '--threads', '1', '--lease-seconds', String(LEASE_SECONDS)],
+function startWorker(modelDir: string, env: Record<string, string>, extra: string[] = []): WorkerProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'lib/cli/main.ts', 'worker', '--model', modelDir, '--threads', '1', '--lease-seconds', String(LEASE_SECONDS), ...extra],
     { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const output: string[] = [];
   child.stderr!.on('data', (data: Buffer) => output.push(data.toString()));
@@ -107,5 +107,35 @@ describe('capture workers on one PostgreSQL database', { skip: postgres ? false 
       const codes = await Promise.all(workers.slice(1).map((worker) => worker.exited));
       assert.deepEqual(codes, [0, 0], 'the surviving workers stop cleanly on SIGTERM');
     }
+  });
+
+  async function sigtermDuringJob(collection: string, maxNewTokens: number, graceSeconds: number): Promise<{ jobId: string; state: string | null; attempts: Array<{ status: string; error: string | null }>; log: string }> {
+    const settings: CaptureSettings = { ...SETTINGS, efforts: ['low'], samples: 1, collection, sampling: { ...SETTINGS.sampling, maxNewTokens } };
+    await enqueueCapture(modelDir, [PROMPTS[0]], settings, { retryLimit: 2 }, postgres!.options);
+    const worker = startWorker(modelDir, postgres!.childEnv, ['--grace-seconds', String(graceSeconds)]);
+    const jobId = await until('the worker to start the job', () => /job (\S+) \(attempt 1 of 3\): started/.exec(worker.output.join(''))?.[1] ?? null, 120_000);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    worker.child.kill('SIGTERM');
+    assert.equal(await worker.exited, 0, worker.output.join(''));
+    const queue = await CaptureQueue.open(store, { maintenance: false });
+    try {
+      const attempts = await store.backend.fast.query<{ status: string; error: string | null }>('SELECT status::text AS status, error FROM traces WHERE job_id = $1', [jobId]);
+      return { jobId, state: await queue.state(jobId), attempts, log: worker.output.join('') };
+    } finally {
+      await queue.close();
+    }
+  }
+
+  test('SIGTERM lets the running job finish within the grace period', async () => {
+    const { state, attempts, log } = await sigtermDuringJob('sigterm-finish', 200, 60);
+    assert.equal(state, 'completed', log);
+    assert.deepEqual(attempts.map((row) => row.status), ['complete']);
+  });
+
+  test('SIGTERM past the grace period releases the job: the attempt is failed and the job queued again', async () => {
+    const { state, attempts, log } = await sigtermDuringJob('sigterm-release', 4000, 1);
+    assert.equal(state, 'retry', log);
+    assert.deepEqual(attempts.map((row) => row.status), ['failed']);
+    assert.match(attempts[0].error ?? '', /released/);
   });
 });
