@@ -244,24 +244,31 @@ export function captureJobData(model: string, job: CaptureJob, settings: Capture
   };
 }
 
+export interface EnqueueReport { model: string; enqueued: number; skipped: number }
+
 /**
  * Enqueues every prompt x effort x sample not already complete in the store nor already queued or
  * running in the collection, so enqueueing the same file twice does not double the work.
  */
-export async function enqueueCapture(modelDir: string, prompts: PromptLine[], settings: CaptureSettings, options: { retryLimit: number }, storeOptions: StoreOptions = {}): Promise<{ model: string; enqueued: number; skipped: number }> {
+export async function enqueueCaptureJobs(queue: CaptureQueue, modelDir: string, prompts: PromptLine[], settings: CaptureSettings, options: { retryLimit: number }): Promise<EnqueueReport> {
   const checkpoint = openCheckpoint(modelDir);
   const { name } = checkpoint;
   const hash = configHash(checkpoint.config);
   checkpoint.close();
+  const done = await queue.store.traces.completedKeys({ modelName: name, configHash: hash, collection: settings.collection });
+  for (const key of await queue.pendingKeys(name, settings.collection)) done.add(key);
+  const { todo, skipped } = planJobs(prompts, settings.efforts, settings.samples, done);
+  await queue.enqueue(todo.map((job) => captureJobData(name, job, settings)), { retryLimit: options.retryLimit });
+  return { model: name, enqueued: todo.length, skipped };
+}
+
+/** enqueueCaptureJobs with its own store and queue connection (the CLI). */
+export async function enqueueCapture(modelDir: string, prompts: PromptLine[], settings: CaptureSettings, options: { retryLimit: number }, storeOptions: StoreOptions = {}): Promise<EnqueueReport> {
   const store = await openStore(storeOptions);
   try {
     const queue = await CaptureQueue.open(store, { maintenance: false });
     try {
-      const done = await store.traces.completedKeys({ modelName: name, configHash: hash, collection: settings.collection });
-      for (const key of await queue.pendingKeys(name, settings.collection)) done.add(key);
-      const { todo, skipped } = planJobs(prompts, settings.efforts, settings.samples, done);
-      await queue.enqueue(todo.map((job) => captureJobData(name, job, settings)), { retryLimit: options.retryLimit });
-      return { model: name, enqueued: todo.length, skipped };
+      return await enqueueCaptureJobs(queue, modelDir, prompts, settings, options);
     } finally {
       await queue.close();
     }

@@ -77,7 +77,7 @@ export async function runWorkerCommand(argv: string[]): Promise<number> {
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
-    log(`worker ${worker.id} serving model ${worker.model} on ${values.device} with ${concurrency} slot(s); store ${store.backend.location}`);
+    log(`worker ${worker.id}: warming up ${concurrency} runtime(s) of ${worker.model}; store ${store.backend.location}`);
     try {
       await worker.start();
     } finally {

@@ -12,7 +12,8 @@ import type { Runtime } from '../runtime/types';
 import type { Store } from '../store/index';
 import type { RunEvent } from '../workbench/contracts';
 import { LiveListener } from './live';
-import { CaptureQueue, LIVE_PRIORITY } from './queue';
+import { enqueueCaptureJobs, parsePromptFile, type EnqueueReport, type PromptFileProblem } from '../cli/capture';
+import { aliveWorkers, CaptureQueue, DEFAULT_LEASE_SECONDS, DEFAULT_RETRY_LIMIT, LIVE_PRIORITY } from './queue';
 import type { CaptureJobData, JobsOverview } from './types';
 import { CaptureWorker } from './worker';
 
@@ -68,7 +69,10 @@ export function ensureAppWorker(store: Store, modelDir: string): Promise<unknown
  * id when it is stored. Aborting cancels the job (the worker stores what it generated as cancelled).
  */
 export async function queuedLiveRun(store: Store, modelDir: string, job: CaptureJobData, send: (event: RunEvent) => void, signal?: AbortSignal): Promise<string> {
-  const [queue, listener] = await Promise.all([appQueue(store), liveListener(store), ensureAppWorker(store, path.resolve(modelDir))]);
+  const [queue, listener, appWorker] = await Promise.all([appQueue(store), liveListener(store), ensureAppWorker(store, path.resolve(modelDir))]);
+  if (!appWorker && !(await aliveWorkers(store, DEFAULT_LEASE_SECONDS)).some((worker) => worker.model === job.model)) {
+    throw new Error(`no worker is serving model ${job.model}: start \`cotscope worker --model ${modelDir}\` (the app's own worker is off: COTSCOPE_APP_WORKER=0)`);
+  }
   const jobId = randomUUID();
   return new Promise<string>((resolve, reject) => {
     let traceId = '';
@@ -134,4 +138,33 @@ export async function changeJobs(store: Store, input: JobAction): Promise<number
   const queue = await appQueue(store);
   const selector = input.jobIds ? { jobIds: input.jobIds } : { collection: input.collection ?? null };
   return input.action === 'retry' ? queue.retry(selector) : queue.cancel(selector);
+}
+
+export const batchCaptureSchema = z.object({
+  /** The prompt file's text (JSONL, as for `cotscope capture --prompts`). */
+  prompts: z.string().min(1).max(5_000_000),
+  efforts: z.array(z.enum(['low', 'medium', 'high'])).min(1).max(3),
+  samples: z.number().int().min(1).max(100).default(1),
+  collection: z.string().trim().min(1).max(200),
+  maxNewTokens: z.number().int().min(1).max(8192).default(256),
+  temperature: z.number().min(0).max(2).default(1),
+  topP: z.number().gt(0).max(1).default(1),
+  seed: z.number().int().min(0).default(0),
+  attention: z.boolean().default(false),
+  includeLogits: z.boolean().default(true),
+  retryLimit: z.number().int().min(0).max(10).default(DEFAULT_RETRY_LIMIT),
+});
+export type BatchCaptureRequest = z.infer<typeof batchCaptureSchema>;
+
+/** A batch capture from the app: the same jobs `cotscope capture --enqueue` would queue. */
+export async function enqueueBatch(store: Store, modelDir: string, input: BatchCaptureRequest): Promise<EnqueueReport & { problems: PromptFileProblem[] }> {
+  if (!queueEnabled()) throw new Error('batch captures from the app need the job queue: set DATABASE_URL to a PostgreSQL server (or use `cotscope capture`)');
+  const { prompts, problems } = parsePromptFile(input.prompts);
+  if (prompts.length === 0) throw new z.ZodError([{ code: 'custom', path: ['prompts'], message: `no valid prompt lines (${problems.map((problem) => `line ${problem.line}: ${problem.message}`).join('; ')})`, input: undefined }]);
+  const report = await enqueueCaptureJobs(await appQueue(store), modelDir, prompts, {
+    efforts: input.efforts, samples: input.samples, collection: input.collection, includeLogits: input.includeLogits,
+    capture: { routing: true, attention: input.attention },
+    sampling: { maxNewTokens: input.maxNewTokens, temperature: input.temperature, topP: input.topP, seed: input.seed },
+  }, { retryLimit: input.retryLimit });
+  return { ...report, problems };
 }

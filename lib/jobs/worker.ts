@@ -77,6 +77,7 @@ export class CaptureWorker {
     }
     await fast.query('INSERT INTO workers (id, host, pid, model, device, concurrency) VALUES ($1, $2, $3, $4, $5, $6)',
       [this.id, hostname(), process.pid, this.model, this.options.device, this.slots.length]);
+    this.log(`worker ${this.id} serving model ${this.model} on ${this.options.device} with ${this.slots.length} slot(s)`);
     this.timers.push(setInterval(() => void fast.query('UPDATE workers SET heartbeat_at = now() WHERE id = $1', [this.id]).catch(() => undefined), this.heartbeatMs));
     this.timers.push(setInterval(() => void this.reap(), Math.max(500, (this.leaseSeconds * 1000) / 2)));
     try {

@@ -37,6 +37,9 @@ describe('live runs through the job queue', { skip: databaseUrl ? false : 'needs
     worker = spawn(process.execPath, ['--import', 'tsx', 'lib/cli/main.ts', 'worker', '--model', modelDir, '--threads', '1'],
       { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     worker.stderr!.on('data', (data: Buffer) => workerLog.push(data.toString()));
+    for (const deadline = Date.now() + 120_000; !/serving model tiny/.test(workerLog.join('')); await new Promise((resolve) => setTimeout(resolve, 100))) {
+      if (Date.now() > deadline || worker.exitCode !== null) throw new Error(`the worker did not come up:\n${workerLog.join('')}`);
+    }
     browser = await launchBrowser();
     page = await browser.newPage();
     page.setDefaultTimeout(90_000);
@@ -77,5 +80,17 @@ describe('live runs through the job queue', { skip: databaseUrl ? false : 'needs
     assert.match(await page.textContent('[data-testid="jobs-worker"]') ?? '', /tiny.*cpu/);
     const live = await page.textContent('[data-testid="jobs-collection"]');
     assert.match(live ?? '', /^live1/, `live collection: one job done (${live})`);
+  });
+
+  test('a batch capture queued from the jobs page is run by the worker', async () => {
+    await page.goto(`${appUrl}/jobs`);
+    await page.fill('textarea[name="prompts"]', '{"id": "b1", "prompt": "Say hi."}');
+    await page.fill('input[name="collection"]', 'from-the-app');
+    await page.fill('input[name="samples"]', '2');
+    await page.fill('input[name="maxNewTokens"]', '8');
+    await page.click('form.batch button[type="submit"]');
+    await page.waitForFunction(() => /queued 2 job/.test(document.querySelector('[data-testid="jobs-message"]')?.textContent ?? ''));
+    await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="jobs-collection"]')]
+      .some((row) => /^from-the-app2000/.test(row.textContent ?? '')), undefined, { timeout: 120_000 });
   });
 });

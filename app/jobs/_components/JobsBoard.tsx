@@ -1,6 +1,7 @@
 'use client';
 import { useCallback, useEffect, useState } from 'react';
 import type { JobsOverview } from '@/lib/jobs/types';
+import { BatchForm } from './BatchForm';
 
 const REFRESH_MS = 2000;
 
@@ -41,7 +42,8 @@ export function JobsBoard({ canChange }: { canChange: boolean }) {
   }
   return (
     <div className="jobs" data-testid="jobs-board">
-      {message ? <p className="notice">{message}</p> : null}
+      {message ? <p className="notice" data-testid="jobs-message">{message}</p> : null}
+      {canChange ? <BatchForm onQueued={(text) => { setMessage(text); void refresh(); }} /> : null}
       <h2>Collections</h2>
       <table className="data">
         <thead>
