@@ -196,24 +196,30 @@ export class CaptureQueue {
    * trace and completing the job) is completed instead. Returns the job ids handled.
    */
   async reapExpired(leaseSeconds: number): Promise<string[]> {
-    const { fast } = this.store.backend;
-    const stale = await fast.query<JobRow & { complete_trace: string | null }>(
-      `SELECT j.id::text AS id, j.name,
-              (SELECT t.id FROM traces t WHERE t.job_id = j.id::text AND t.status = 'complete' LIMIT 1) AS complete_trace
-         FROM ${this.table('job')} j
-        WHERE j.name LIKE '${QUEUE_PREFIX}%' AND j.state = 'active' AND j.started_on < now() - make_interval(secs => $1)
-          AND NOT EXISTS (SELECT 1 FROM traces t WHERE t.job_id = j.id::text AND t.status = 'running' AND t.heartbeat_at > now() - make_interval(secs => $1))`,
-      [leaseSeconds]);
-    for (const job of stale) {
-      if (job.complete_trace) {
-        await this.boss.complete(job.name, job.id, { traceId: job.complete_trace });
-        continue;
+    // One reaper at a time (the others skip this round), deciding and failing in one transaction:
+    // two reapers must not both fail a job, the second hitting the retry another worker just took.
+    return this.store.backend.fast.transaction(async (query) => {
+      const [{ locked }] = await query<{ locked: boolean }>('SELECT pg_try_advisory_xact_lock(hashtext($1)) AS locked', [`cotscope-reaper:${this.schema}`]);
+      if (!locked) return [];
+      const stale = await query<JobRow & { complete_trace: string | null }>(
+        `SELECT j.id::text AS id, j.name,
+                (SELECT t.id FROM traces t WHERE t.job_id = j.id::text AND t.status = 'complete' LIMIT 1) AS complete_trace
+           FROM ${this.table('job')} j
+          WHERE j.name LIKE '${QUEUE_PREFIX}%' AND j.state = 'active' AND j.started_on < now() - make_interval(secs => $1)
+            AND NOT EXISTS (SELECT 1 FROM traces t WHERE t.job_id = j.id::text AND t.status = 'running' AND t.heartbeat_at > now() - make_interval(secs => $1))`,
+        [leaseSeconds]);
+      const db = { executeSql: async (text: string, values: unknown[]) => ({ rows: await query(text, values) }) };
+      for (const job of stale) {
+        if (job.complete_trace) {
+          await this.boss.complete(job.name, job.id, { traceId: job.complete_trace }, { db });
+          continue;
+        }
+        const message = `lease expired: no heartbeat from the attempt's worker for ${leaseSeconds} s (worker killed, machine lost or disconnected)`;
+        await query(`UPDATE traces SET status = 'failed', error = $2, completed_at = now() WHERE job_id = $1 AND status = 'running'`, [job.id, message]);
+        await this.boss.fail(job.name, job.id, { message }, { db });
       }
-      const message = `lease expired: no heartbeat from the attempt's worker for ${leaseSeconds} s (worker killed, machine lost or disconnected)`;
-      await fast.query(`UPDATE traces SET status = 'failed', error = $2, completed_at = now() WHERE job_id = $1 AND status = 'running'`, [job.id, message]);
-      await this.fail(job.name, job.id, message);
-    }
-    return stale.map((job) => job.id);
+      return stale.map((job) => job.id);
+    });
   }
 
   async overview(options: { failureLimit?: number; aliveSeconds?: number } = {}): Promise<JobsOverview> {
