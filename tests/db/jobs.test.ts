@@ -4,19 +4,20 @@
  * queued jobs and retry resumes them; enqueueing the same plan twice adds nothing.
  */
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { captureJobData, enqueueCapture, type CaptureSettings } from '../../lib/cli/capture';
-import { CaptureQueue } from '../../lib/jobs/queue';
+import { CaptureQueue, isSecondCompletion } from '../../lib/jobs/queue';
 import type { CollectionProgress } from '../../lib/jobs/types';
 import { CaptureWorker } from '../../lib/jobs/worker';
 import { writeGeneratedCheckpoint } from '../../lib/model/generate';
 import { loadRuntime } from '../../lib/runtime/runtime';
 import type { Runtime } from '../../lib/runtime/types';
 import { openStore, type Store } from '../../lib/store/index';
-import { backendsUnderTest } from './helpers';
+import { backendsUnderTest, modelIdentity, syntheticRun, TINY_SHAPE } from './helpers';
 
 const postgres = backendsUnderTest().find((backend) => backend.name === 'postgres');
 
@@ -97,5 +98,15 @@ describe('capture queue bookkeeping (postgres)', { skip: postgres ? false : 'nee
     assert.ok((finished.tokensPerSecond ?? 0) > 0, 'a finished collection reports its pace');
     const complete = await store.traces.list({ collection: 'cancelled', status: 'complete' }, { limit: 10 });
     assert.equal(complete.total, 4);
+  });
+
+  test('the database refuses a second complete trace for one job, whatever the queue did', async () => {
+    const jobId = randomUUID();
+    const run = syntheticRun(TINY_SHAPE, 9);
+    const attempt = () => store.traces.create({ model: modelIdentity(TINY_SHAPE), prompt: [{ role: 'user', content: 'x' }], sampling: run.sampling, jobId });
+    const [first, second] = [await attempt(), await attempt()];
+    await store.traces.complete(first, run);
+    await assert.rejects(store.traces.complete(second, run), (error) => isSecondCompletion(error));
+    assert.equal((await store.traces.get(second, { includeRawCot: false }))?.status, 'running', 'the refused attempt wrote nothing');
   });
 });
