@@ -44,7 +44,8 @@ export function appQueue(store: Store): Promise<CaptureQueue> {
   return (jobs.queue ??= retryOnFailure('queue', () => CaptureQueue.open(store)));
 }
 
-function liveListener(store: Store): Promise<LiveListener> {
+async function liveListener(store: Store): Promise<LiveListener> {
+  if (jobs.listener && !(await jobs.listener.catch(() => null))?.alive) jobs.listener = undefined;
   return (jobs.listener ??= retryOnFailure('listener', () => LiveListener.open(process.env.DATABASE_URL!, store.backend.schema)));
 }
 
@@ -92,12 +93,16 @@ export async function queuedLiveRun(store: Store, modelDir: string, job: Capture
       if (event.type === 'done') finish(null);
       if (event.type === 'error') finish(new Error(event.message));
     });
-    // A worker that dies sends nothing more: the job's state says what happened.
+    // A worker that dies sends nothing more, and a dropped listener misses events: the job's state
+    // says what happened (`done` is published before the job completes, so one more tick lets it arrive).
+    let completedSeen = false;
     const poll = setInterval(() => {
       void (async () => {
         const state = await queue.state(jobId);
         if (state === 'failed') finish(new Error(`live run failed: ${(await queue.failure(jobId)) ?? 'unknown error'}`));
         if (state === 'cancelled' && signal?.aborted) finish(null);
+        if (state === 'completed' && completedSeen) finish(null);
+        completedSeen = state === 'completed';
       })().catch(() => undefined);
     }, 1000);
     const onAbort = () => void queue.cancel({ jobIds: [jobId] }).catch(() => undefined);

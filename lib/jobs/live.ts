@@ -48,8 +48,15 @@ export class LiveListener {
   private readonly handlers = new Map<string, Handler>();
   private readonly partial = new Map<string, string[]>();
 
+  /** False once the connection failed: open a new listener. */
+  alive = true;
+
   private constructor(private readonly client: pg.Client) {
     client.on('notification', (message) => this.receive(message.payload ?? ''));
+    client.on('error', (error) => {
+      this.alive = false;
+      console.error(`live-run listener: ${error.message}`);
+    });
   }
 
   static async open(databaseUrl: string, schema: string): Promise<LiveListener> {
