@@ -66,9 +66,10 @@ describe('capture workers on one PostgreSQL database', { skip: postgres ? false 
     assert.equal(enqueued.enqueued, 12);
     const workers = [0, 1, 2].map(() => startWorker(modelDir, postgres!.childEnv));
     try {
-      const victim = workers[0];
-      // The victim's first job has started generating: kill it there.
-      const killedJob = await until('the first worker to start a job', () => /job (\S+) \(attempt 1 of 3\): started/.exec(victim.output.join(''))?.[1] ?? null, 120_000);
+      // The first worker to start a job is killed while that job generates.
+      const started = (worker: WorkerProcess) => /job (\S+) \(attempt 1 of 3\): started/.exec(worker.output.join(''))?.[1] ?? null;
+      const victim = await until('a worker to start a job', () => workers.find((worker) => started(worker) !== null) ?? null, 120_000);
+      const killedJob = started(victim)!;
       await new Promise((resolve) => setTimeout(resolve, 200));
       victim.child.kill('SIGKILL');
       assert.equal(await victim.exited, null);
@@ -103,8 +104,9 @@ describe('capture workers on one PostgreSQL database', { skip: postgres ? false 
         assert.equal(trace?.routing?.numTokens, item.tokenCount, 'complete traces are whole');
       }
     } finally {
-      for (const worker of workers.slice(1)) worker.child.kill('SIGTERM');
-      const codes = await Promise.all(workers.slice(1).map((worker) => worker.exited));
+      const survivors = workers.filter((worker) => worker.child.exitCode === null && worker.child.signalCode === null);
+      for (const worker of survivors) worker.child.kill('SIGTERM');
+      const codes = await Promise.all(survivors.map((worker) => worker.exited));
       assert.deepEqual(codes, [0, 0], 'the surviving workers stop cleanly on SIGTERM');
     }
   });
