@@ -36,10 +36,19 @@ url.searchParams.set('schema', schema);
 const temp = mkdtempSync(path.join(os.tmpdir(), 'cotscope-bench-workers-'));
 const modelDir = values.model ?? path.join(temp, 'tiny');
 
+/** A worker process; its log is printed only if it exits with an error. */
 function startWorker(): { child: ChildProcess; exited: Promise<unknown> } {
   const child = spawn(process.execPath, ['--import', 'tsx', 'lib/cli/main.ts', 'worker', '--model', modelDir, '--threads', values.threads!],
-    { env: { ...process.env, DATABASE_URL: url.toString() }, stdio: ['ignore', 'ignore', 'inherit'] });
-  return { child, exited: new Promise((resolve) => child.on('exit', resolve)) };
+    { env: { ...process.env, DATABASE_URL: url.toString() }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const log: string[] = [];
+  child.stderr!.on('data', (data: Buffer) => log.push(data.toString()));
+  return {
+    child,
+    exited: new Promise((resolve) => child.on('exit', (code) => {
+      if (code !== 0) console.error(`worker exited with ${code}:\n${log.join('')}`);
+      resolve(code);
+    })),
+  };
 }
 
 async function waitFor(probe: () => Promise<boolean>, what: string, timeoutMs = 300_000): Promise<void> {
