@@ -41,6 +41,7 @@ const nextConfig = {
     '@prisma/client',
     '@prisma/adapter-pg',
     'pg',
+    'pg-boss',
     'gpt-tokenizer',
     'node-llama-cpp',
     'hyparquet',

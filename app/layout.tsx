@@ -35,6 +35,7 @@ export default async function RootLayout({ children }: { children: ReactNode }) 
           <nav>
             <Link href="/">Traces</Link>
             <Link href="/run">Live run</Link>
+            <Link href="/jobs">Jobs</Link>
             <Link href="/compare">Compare</Link>
             {identity && hasRole(identity, 'admin') ? <Link href="/admin">Admin</Link> : null}
           </nav>

@@ -25,7 +25,7 @@ import { activeRules, type FilterRules } from '../review/rules';
 import { filterStoredTrace } from '../review/store';
 import { loadRuntime } from '../runtime/runtime';
 import type { CaptureOptions, Runtime } from '../runtime/types';
-import { openStore, TraceNotSavedError, type CompletedCapture, type PromptMessage, type Store } from '../store/index';
+import { openStore, TraceNotSavedError, type CompletedCapture, type PromptMessage, type Store, type StoreOptions } from '../store/index';
 import { HEARTBEAT_INTERVAL_MS } from '../store/owner';
 import { captureKeyHash } from '../trace/capture-key';
 import { storableText, unstorableTextReason } from '../trace/text';
@@ -33,6 +33,10 @@ import type { SamplingParams } from '../trace/types';
 import { attentionTopKOption, integerOption, MAX_SEED, maxNewTokensOption, numberOption, OptionError, seedOption, threadsOption } from './options';
 import { parseCaptureList } from './run';
 import { abortOnStopSignals, signalLabel, SIGNAL_EXIT_CODES } from './signals';
+import { openCheckpoint } from '../model/checkpoint';
+import { configHash } from '../model/config';
+import { CaptureQueue, DEFAULT_RETRY_LIMIT, pendingJobKey } from '../jobs/queue';
+import type { CaptureJobData } from '../jobs/types';
 
 const HELP = `usage: cotscope capture --model DIR --prompts FILE.jsonl [options]
 
@@ -49,6 +53,9 @@ const HELP = `usage: cotscope capture --model DIR --prompts FILE.jsonl [options]
   --top-p P                (default 1)
   --seed S                 base sampler seed, 0..4294967295; sample i uses S+i (default 0)
   --threads N              onnxruntime intra-op threads, at least 1 (default: all cores)
+  --enqueue                put the prompt x effort x sample jobs in the PostgreSQL job queue and exit;
+                           \`cotscope worker\` processes run them (any machine with DATABASE_URL and the model)
+  --retry-limit N          with --enqueue: retries per job after a failed attempt (default 2)
 
 Run it again to resume: what a complete trace already holds with the same rendered prompt and
 settings is skipped (and named); a reused id with another prompt or settings is captured anew.
@@ -317,6 +324,52 @@ export async function runCapture(store: Store, runtime: Runtime, prompts: Prompt
   return report;
 }
 
+/** Builds the queue job of one prompt x effort x sample (the prompt rendered to token ids here, once). */
+export function captureJobData(model: string, job: CaptureJob, settings: CaptureSettings): CaptureJobData {
+  return {
+    kind: 'batch', model, collection: settings.collection, promptId: job.prompt.id, prompt: promptMessages(job.prompt),
+    promptIds: job.promptIds ?? renderPromptLine(job.prompt, job.effort), effort: job.effort, sampleIndex: job.sampleIndex,
+    sampling: { ...settings.sampling, seed: settings.sampling.seed + job.sampleIndex },
+    capture: settings.capture, includeLogits: settings.includeLogits, tags: job.prompt.tags ?? [], captureKey: job.captureKey,
+  };
+}
+
+export interface EnqueueReport { model: string; enqueued: number; skipped: number }
+
+/**
+ * Enqueues every prompt x effort x sample not already complete in the store nor already queued or
+ * running in the collection, so enqueueing the same file twice does not double the work.
+ */
+export async function enqueueCaptureJobs(queue: CaptureQueue, modelDir: string, prompts: PromptLine[], settings: CaptureSettings, options: { retryLimit: number }): Promise<EnqueueReport> {
+  const checkpoint = openCheckpoint(modelDir);
+  const { name } = checkpoint;
+  const hash = configHash(checkpoint.config);
+  checkpoint.close();
+  const completed = await queue.store.traces.completedCaptures({
+    modelName: name, configHash: hash, collection: settings.collection, promptIds: prompts.map((prompt) => prompt.id),
+  });
+  const { todo, skipped } = planJobs(prompts, settings, completed);
+  const pending = new Set(await queue.pendingKeys(name, settings.collection));
+  const fresh = todo.filter((job) => !pending.has(pendingJobKey(job.prompt.id, job.effort, job.sampleIndex)));
+  await queue.enqueue(fresh.map((job) => captureJobData(name, job, settings)), { retryLimit: options.retryLimit });
+  return { model: name, enqueued: fresh.length, skipped: skipped.length + todo.length - fresh.length };
+}
+
+/** enqueueCaptureJobs with its own store and queue connection (the CLI). */
+export async function enqueueCapture(modelDir: string, prompts: PromptLine[], settings: CaptureSettings, options: { retryLimit: number }, storeOptions: StoreOptions = {}): Promise<EnqueueReport> {
+  const store = await openStore(storeOptions);
+  try {
+    const queue = await CaptureQueue.open(store, { maintenance: false });
+    try {
+      return await enqueueCaptureJobs(queue, modelDir, prompts, settings, options);
+    } finally {
+      await queue.close();
+    }
+  } finally {
+    await store.close();
+  }
+}
+
 export function parseEfforts(value: string): ReasoningEffort[] {
   const efforts = value.split(',').map((piece) => piece.trim()).filter(Boolean);
   const unknown = efforts.filter((effort) => !EFFORTS.includes(effort as ReasoningEffort));
@@ -342,6 +395,8 @@ export async function runCaptureCommand(argv: string[]): Promise<number> {
       'top-p': { type: 'string' },
       seed: { type: 'string' },
       threads: { type: 'string' },
+      enqueue: { type: 'boolean', default: false },
+      'retry-limit': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -369,6 +424,13 @@ export async function runCaptureCommand(argv: string[]): Promise<number> {
   const { prompts, problems } = parsePromptFile(readFileSync(values.prompts, 'utf8'));
   for (const problem of problems) console.error(`${values.prompts}:${problem.line}: skipped: ${problem.message}`);
   if (prompts.length === 0) { console.error(`${values.prompts}: no valid prompts`); return 1; }
+  if (values.enqueue) {
+    const retryLimit = integerOption(values['retry-limit'], '--retry-limit', DEFAULT_RETRY_LIMIT, { min: 0 });
+    const report = await enqueueCapture(values.model, prompts, settings, { retryLimit });
+    console.error(`enqueued ${report.enqueued} jobs for model ${report.model}` +
+      `${report.skipped > 0 ? ` (${report.skipped} skipped: already complete or queued)` : ''}; run \`cotscope worker --model DIR\` to process them`);
+    return 0;
+  }
 
   const controller = new AbortController();
   const stopSignals = abortOnStopSignals(controller, {

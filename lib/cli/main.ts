@@ -6,6 +6,8 @@ type Command = (argv: string[]) => Promise<number>;
 const commands: Record<string, { describe: string; load: () => Promise<Command> }> = {
   run: { describe: 'generate from a prompt and print messages and captures', load: async () => runRunCommand },
   capture: { describe: 'batch-capture a JSONL file of prompts into the trace store', load: async () => (await import('./capture')).runCaptureCommand },
+  worker: { describe: 'take capture jobs from the PostgreSQL queue and run them', load: async () => (await import('./worker')).runWorkerCommand },
+  jobs: { describe: 'queue progress per collection, workers, failures; retry or cancel jobs', load: async () => (await import('./jobs')).runJobsCommand },
   traces: { describe: 'list or get stored traces', load: async () => (await import('./traces')).runTracesCommand },
   filter: { describe: 'run the reasoning filter over stored traces (--collection, --ids, --rules, --summary)', load: async () => (await import('./filter')).runFilterCommand },
   users: { describe: 'manage accounts: add, list, set-role, remove, token, revoke-token', load: async () => (await import('./users')).runUsersCommand },

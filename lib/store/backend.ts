@@ -45,7 +45,17 @@ export interface BytesCodec {
   read(value: unknown): Uint8Array;
 }
 
-const NATIVE_BYTES: BytesCodec = { param: (index) => `$${index}`, value: (bytes) => bytes, select: (column) => column, read: (value) => value as Uint8Array };
+/**
+ * PostgreSQL: bytea is bound natively but read as base64 text. node-postgres receives bytea as
+ * hex text (twice the bytes) and its binary result mode was slower still: 75 MB of chunks read in
+ * ~1.0 s as hex, ~3 s binary, ~0.45 s as base64 here.
+ */
+const POSTGRES_BYTES: BytesCodec = {
+  param: (index) => `$${index}`,
+  value: (bytes) => bytes,
+  select: (column) => `encode(${column}, 'base64')`,
+  read: (value) => Buffer.from(value as string, 'base64'),
+};
 
 const BASE64_BYTES: BytesCodec = {
   param: (index) => `decode($${index}, 'base64')`,
@@ -190,7 +200,7 @@ async function openPostgres(databaseUrl: string, schemaOption: string | undefine
     prisma,
     direct,
     fast: {
-      bytes: NATIVE_BYTES,
+      bytes: POSTGRES_BYTES,
       query: async <Row>(sql: string, params: unknown[] = []) => (await pool.query(sql, params)).rows as Row[],
       transaction: async (body) => {
         const client = await pool.connect();

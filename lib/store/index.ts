@@ -56,8 +56,8 @@ export interface Store {
   readonly backend: Backend;
   traces: {
     create(input: NewTrace): Promise<string>;
-    heartbeat(id: string): Promise<void>;
-    /** Throws TraceNotSavedError (the generation kept in a file where possible) when the write fails. */
+    /** False when the trace is no longer running. */
+    heartbeat(id: string): Promise<boolean>;
     complete(id: string, result: RunResult, options?: CompleteOptions): Promise<void>;
     fail(id: string, error: string, status?: 'failed' | 'cancelled'): Promise<boolean>;
     get(id: string, options: GetOptions): Promise<StoredTrace | null>;

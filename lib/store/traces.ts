@@ -4,7 +4,7 @@
  * stops it earlier leaves it running (then failed by recoverStale) or failed, never complete.
  */
 import { randomUUID } from 'node:crypto';
-import { assembleCapture, CHUNK_SECTIONS, CorruptBlobError, decodeChunk, encodeCapture, verifyChunk, type ChunkSection, type EncodedChunk } from '../trace/codec';
+import { assembleCapture, CHUNK_SECTIONS, CorruptBlobError, decodeChunk, encodeCaptureLazily, verifyChunk, type ChunkSection, type EncodedChunk } from '../trace/codec';
 import { summarizeExpertUsage, type LayerUsageRow } from '../trace/summary';
 import type { RunResult, StopReason, TraceMessage } from '../trace/types';
 import { retryOnConnectionLoss, type Backend, type BytesCodec, type SqlQuery } from './backend';
@@ -19,8 +19,8 @@ export class TraceStateError extends Error {
   }
 }
 
-/** Chunks per INSERT statement, bounded so a statement stays well under a few tens of MB. */
-const MAX_INSERT_BYTES = 16 * 1024 * 1024;
+/** Bytes per INSERT statement: small enough that encoding the next batch overlaps storing this one. */
+const PIPELINED_INSERT_BYTES = 4 * 1024 * 1024;
 
 /**
  * Inserts the model when new (a concurrent insert of the same model waits, then does nothing);
@@ -43,13 +43,13 @@ export async function createTrace(backend: Backend, input: NewTrace): Promise<st
     await ensureModel(query, input.model);
     const inserted = await query(
       `INSERT INTO traces (id, model_id, prompt_id, prompt, effort, sample_index, temperature, top_p, seed, max_new_tokens,
-                           status, owner_pid, owner_host, heartbeat_at, capture_key)
-       SELECT $1, m.id, $4, $5::jsonb, $6, $7, $8, $9, $10::bigint, $11, 'running', $12, $13, now(), $14
+                           status, owner_pid, owner_host, heartbeat_at, capture_key, job_id)
+       SELECT $1, m.id, $4, $5::jsonb, $6, $7, $8, $9, $10::bigint, $11, 'running', $12, $13, now(), $14, $15
          FROM models m WHERE m.name = $2 AND m.config_hash = $3
        RETURNING id`,
       [id, input.model.name, input.model.configHash, input.promptId ?? null, JSON.stringify(input.prompt), input.effort ?? null,
         input.sampleIndex ?? 0, sampling.temperature, sampling.topP, String(BigInt(sampling.seed)), sampling.maxNewTokens, owner.pid, owner.host,
-        input.captureKey ?? null]);
+        input.captureKey ?? null, input.jobId ?? null]);
     if (inserted.length !== 1) throw new Error(`model ${input.model.name} (${input.model.configHash}) vanished while creating trace ${id}`);
     if (input.collection) await addToCollection(query, input.collection, [id]);
     if (input.tags?.length) await addTags(query, id, input.tags);
@@ -77,13 +77,15 @@ export async function addTags(query: SqlQuery, traceId: string, names: string[])
     [traceId, JSON.stringify(tags.map((tag) => tag.name))]);
 }
 
-export async function heartbeat(backend: Backend, id: string): Promise<void> {
-  await backend.prisma.trace.updateMany({ where: { id, status: 'running' }, data: { heartbeatAt: new Date() } });
+/** Records that the trace's owner is alive; false when the trace is no longer running (someone else failed it). */
+export async function heartbeat(backend: Backend, id: string): Promise<boolean> {
+  const updated = await backend.fast.query("UPDATE traces SET heartbeat_at = now() WHERE id = $1 AND status = 'running' RETURNING id", [id]);
+  return updated.length === 1;
 }
 
 /** Writes everything of a finished run and flips the status, all in one transaction. */
 export async function completeTrace(backend: Backend, id: string, result: RunResult, options: CompleteOptions = {}): Promise<void> {
-  const chunks = encodeCapture(result, options);
+  const chunks = encodeCaptureLazily(result, options);
   const usage = result.routing ? summarizeExpertUsage(result.routing, result.messages) : [];
   const messages = result.messages.map((message, index) => messageRow(index, message));
   const status: TraceStatus = result.stopReason === 'cancelled' ? 'cancelled' : 'complete';
@@ -107,7 +109,7 @@ export async function completeTrace(backend: Backend, id: string, result: RunRes
               prefill_tps = $8, decode_tps = $9, capture_sections = string_to_array($10, ','), attention_top_k = $11,
               heartbeat_at = now(), completed_at = now() WHERE id = $1`,
       [id, status, result.stopReason, result.promptLength, result.tokens.length, timings.prefillMs, timings.decodeMs,
-        timings.prefillTokensPerSecond, timings.decodeTokensPerSecond, capturedSections(chunks).join(','), result.attention?.topK ?? null]);
+        timings.prefillTokensPerSecond, timings.decodeTokensPerSecond, capturedSections(result, options).join(','), result.attention?.topK ?? null]);
   }), { location: backend.location });
 }
 
@@ -140,9 +142,14 @@ async function insertUsage(query: SqlQuery, traceId: string, usage: LayerUsageRo
     [traceId, JSON.stringify(usage)]);
 }
 
-async function insertChunks(query: SqlQuery, bytes: BytesCodec, traceId: string, chunks: EncodedChunk[]): Promise<void> {
+/**
+ * Sends each batch of chunks without waiting for it before encoding the next: the database stores
+ * one batch while this process encodes the next (at most one batch in flight).
+ */
+async function insertChunks(query: SqlQuery, bytes: BytesCodec, traceId: string, chunks: Iterable<EncodedChunk>): Promise<void> {
   let batch: EncodedChunk[] = [];
   let batchBytes = 0;
+  let inFlight: Promise<unknown> = Promise.resolve();
   const flush = async () => {
     if (batch.length === 0) return;
     const params: unknown[] = [traceId];
@@ -151,16 +158,19 @@ async function insertChunks(query: SqlQuery, bytes: BytesCodec, traceId: string,
       params.push(chunk.section, chunk.tokenStart, chunk.tokenEnd, chunk.version, chunk.bytes.length, chunk.sha256, bytes.value(chunk.bytes));
       return `($1, $${base + 1}, $${base + 2}, $${base + 3}, $${base + 4}, $${base + 5}, $${base + 6}, ${bytes.param(base + 7)})`;
     });
-    await query(`INSERT INTO trace_chunks (trace_id, section, token_start, token_end, version, byte_length, sha256, data) VALUES ${tuples.join(', ')}`, params);
+    await inFlight;
+    inFlight = query(`INSERT INTO trace_chunks (trace_id, section, token_start, token_end, version, byte_length, sha256, data) VALUES ${tuples.join(', ')}`, params);
+    inFlight.catch(() => undefined); // awaited below; this only keeps an early rejection from being unhandled
     batch = [];
     batchBytes = 0;
   };
   for (const chunk of chunks) {
-    if (batchBytes + chunk.bytes.length > MAX_INSERT_BYTES) await flush();
+    if (batchBytes + chunk.bytes.length > PIPELINED_INSERT_BYTES) await flush();
     batch.push(chunk);
     batchBytes += chunk.bytes.length;
   }
   await flush();
+  await inFlight;
 }
 
 export async function failTrace(backend: Backend, id: string, error: string, status: 'failed' | 'cancelled' = 'failed'): Promise<boolean> {
@@ -184,10 +194,13 @@ export async function recoverStale(backend: Backend, staleAfterMs?: number): Pro
 
 interface ChunkRow { section: ChunkSection; token_start: number; token_end: number; data: unknown }
 
-/** Sections present in a set of chunks, in a fixed order. */
-function capturedSections(chunks: { section: ChunkSection }[]): ChunkSection[] {
-  const present = new Set(chunks.map((chunk) => chunk.section));
-  return CHUNK_SECTIONS.filter((section) => present.has(section));
+/** Sections a run's chunks hold (encodeCapture's rule), in a fixed order. */
+function capturedSections(result: RunResult, options: CompleteOptions): ChunkSection[] {
+  const routing = result.routing !== null;
+  const present: Record<ChunkSection, boolean> = {
+    tokens: true, routing, logits: routing && options.includeLogits !== false && result.routing!.logits.length > 0, attention: result.attention !== null,
+  };
+  return CHUNK_SECTIONS.filter((section) => present[section]);
 }
 
 /** A stored chunk's bytes, checksum verified, not yet decoded. */
@@ -198,18 +211,34 @@ export interface StoredChunk { section: ChunkSection; tokenStart: number; tokenE
  * records as captured that has no chunk is corruption, never "not captured".
  */
 async function readChunks(backend: Backend, id: string, sections: ChunkSection[], captured: readonly string[], at?: number): Promise<StoredChunk[]> {
-  const params: unknown[] = [id, sections.join(',')];
-  if (at !== undefined) params.push(at);
-  const rows = await backend.fast.query<ChunkRow>(
-    `SELECT section, token_start, token_end, ${backend.fast.bytes.select('data')} AS data FROM trace_chunks
-      WHERE trace_id = $1 AND section = ANY(string_to_array($2, ','))${at !== undefined ? ' AND token_start <= $3 AND token_end > $3' : ''}
-      ORDER BY section, token_start`,
-    params);
-  const chunks = rows.map((row) => {
-    const bytes = backend.fast.bytes.read(row.data);
+  const { fast } = backend;
+  const select = `SELECT section, token_start, token_end, ${fast.bytes.select('data')} AS data FROM trace_chunks`;
+  const toChunk = (row: ChunkRow): StoredChunk => {
+    const bytes = fast.bytes.read(row.data);
     verifyChunk(bytes, { traceId: id, section: row.section, tokenStart: row.token_start });
     return { section: row.section, tokenStart: row.token_start, tokenEnd: row.token_end, bytes };
-  });
+  };
+  let chunks: StoredChunk[];
+  if (at !== undefined) {
+    const rows = await fast.query<ChunkRow>(`${select} WHERE trace_id = $1 AND section = ANY(string_to_array($2, ',')) AND token_start <= $3 AND token_end > $3`,
+      [id, sections.join(','), at]);
+    chunks = rows.map(toChunk);
+  } else {
+    // Whole sections: chunk by chunk over several connections, so PostgreSQL detoasts one while this process verifies the last.
+    const keys = await fast.query<{ section: ChunkSection; token_start: number }>(
+      "SELECT section, token_start FROM trace_chunks WHERE trace_id = $1 AND section = ANY(string_to_array($2, ',')) ORDER BY section, token_start", [id, sections.join(',')]);
+    chunks = [];
+    let next = 0;
+    const reader = async () => {
+      while (next < keys.length) {
+        const key = keys[next++];
+        const [row] = await fast.query<ChunkRow>(`${select} WHERE trace_id = $1 AND section = $2 AND token_start = $3`, [id, key.section, key.token_start]);
+        if (!row) throw new CorruptBlobError('chunk vanished while the trace was read', { traceId: id, section: key.section, tokenStart: key.token_start });
+        chunks.push(toChunk(row));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(PARALLEL_CHUNK_READS, keys.length) }, reader));
+  }
   for (const section of sections) {
     if (captured.includes(section) && !chunks.some((chunk) => chunk.section === section)) {
       throw new CorruptBlobError(`the trace records a ${section} capture but its chunks are missing`, { traceId: id, section });
@@ -227,6 +256,9 @@ export async function getChunksAt(backend: Backend, id: string, index: number, s
   const trace = await backend.prisma.trace.findUnique({ where: { id }, select: { captureSections: true } });
   return trace && readChunks(backend, id, sections, trace.captureSections, index);
 }
+
+/** Chunk reads in flight at once: PostgreSQL detoasts each on its own backend while this process decodes the last. */
+const PARALLEL_CHUNK_READS = 4;
 
 export async function getTrace(backend: Backend, id: string, options: GetOptions): Promise<StoredTrace | null> {
   const trace = await backend.prisma.trace.findUnique({

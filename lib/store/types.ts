@@ -37,6 +37,8 @@ export interface NewTrace {
   captureKey?: string | null;
   collection?: string | null;
   tags?: string[];
+  /** The queued job this trace is an attempt of (lib/jobs); a job gets at most one complete trace. */
+  jobId?: string | null;
 }
 
 export interface CompleteOptions {

@@ -84,21 +84,28 @@ export interface EncodeOptions {
 
 /** Splits a run's capture data into encoded chunks of at most `chunkTokens` tokens per section. */
 export function encodeCapture(result: RunResult, options: EncodeOptions = {}): EncodedChunk[] {
+  return [...encodeCaptureLazily(result, options)];
+}
+
+/** encodeCapture one chunk at a time (the shape is checked before the first), so a writer can send each while the next is encoded. */
+export function encodeCaptureLazily(result: RunResult, options: EncodeOptions = {}): Generator<EncodedChunk> {
+  checkRunShape(result);
+  return chunksOf(result, options);
+}
+
+function* chunksOf(result: RunResult, options: EncodeOptions): Generator<EncodedChunk> {
   const chunkTokens = options.chunkTokens ?? DEFAULT_CHUNK_TOKENS;
   const numTokens = result.tokens.length;
-  checkRunShape(result);
   const alignedLogprobs = alignLogprobs(result);
-  const chunks: EncodedChunk[] = [];
   for (let start = 0; start < numTokens; start += chunkTokens) {
     const end = Math.min(numTokens, start + chunkTokens);
-    chunks.push(encodeTokens(result.tokens, alignedLogprobs, start, end));
+    yield encodeTokens(result.tokens, alignedLogprobs, start, end);
     if (result.routing) {
-      chunks.push(encodeRouting(result.routing, start, end));
-      if (options.includeLogits !== false && result.routing.logits.length > 0) chunks.push(encodeLogits(result.routing, start, end));
+      yield encodeRouting(result.routing, start, end);
+      if (options.includeLogits !== false && result.routing.logits.length > 0) yield encodeLogits(result.routing, start, end);
     }
-    if (result.attention) chunks.push(encodeAttention(result.attention, start, end));
+    if (result.attention) yield encodeAttention(result.attention, start, end);
   }
-  return chunks;
 }
 
 function checkRunShape(result: RunResult): void {

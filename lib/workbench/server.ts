@@ -13,7 +13,7 @@ import { LRUCache } from 'lru-cache';
 import { HEARTBEAT_INTERVAL_MS } from '../store/owner';
 import { loadRuntime } from '../runtime/runtime';
 import type { Runtime } from '../runtime/types';
-import { decodeToken, encode, StreamingDecoder } from '../harmony/tokenizer';
+import { decodeToken, encode } from '../harmony/tokenizer';
 import { renderConversation } from '../harmony/render';
 import type { Conversation } from '../harmony/render';
 import { canReadRawReasoning } from '../auth/roles';
@@ -30,6 +30,9 @@ import { buildHeatmapData, encodeHeatmap } from './heatmap-payload';
 import { routerEntropy, softmax } from './routing-stats';
 import { NotFoundError, RequestRefusedError } from './route';
 import type { RunRequest } from './queries';
+import { closeAppJobs, queueEnabled, queuedLiveRun } from '../jobs/app';
+import { runAttempt, tokenTexts } from '../jobs/execute';
+import type { CaptureJobData } from '../jobs/types';
 
 /** Model folder served by the app (COTSCOPE_MODEL_DIR, default models/tiny). */
 export function modelDir(): string {
@@ -211,11 +214,6 @@ function traceHeader(trace: StoredTrace): TraceHeader {
   };
 }
 
-/** Token texts of a trace; a token id of -1 (withheld by the store) shows as the withheld mark. */
-function tokenTexts(tokens: number[]): string[] {
-  return tokens.map((token) => (token >= 0 ? decodeToken(token) : ''));
-}
-
 function derived(trace: StoredTrace): { texts?: string[]; heatmap?: Uint8Array } {
   let entry = state.derived.get(trace);
   if (!entry) state.derived.set(trace, (entry = {}));
@@ -343,20 +341,6 @@ export async function attentionSeries(id: string, layer: number, head: number): 
 
 // ---- live runs ----------------------------------------------------------------------------
 
-function modelIdentity(run: Runtime): ModelIdentity {
-  const { config } = run;
-  return {
-    name: run.name,
-    configHash: run.configHash,
-    numLayers: config.numLayers,
-    numExperts: config.numExperts,
-    expertsPerToken: config.expertsPerToken,
-    numHeads: config.numHeads,
-    hiddenSize: config.hiddenSize,
-    vocabSize: config.vocabSize,
-  };
-}
-
 export function conversationOf(request: RunRequest): Conversation {
   return {
     system: { reasoningEffort: request.effort, ...(request.system ? { modelIdentity: request.system } : {}) },
@@ -383,13 +367,30 @@ export function maxQueuedRuns(): number {
   return Number.isInteger(configured) && configured >= 0 ? configured : 4;
 }
 
+/** A live run as a capture job: routing and attention captured, in collection `live` unless given. */
+export function liveJobData(request: CaptureRequest, model: string): CaptureJobData {
+  return {
+    kind: 'live', model, collection: request.collection === undefined ? 'live' : request.collection, promptId: null,
+    prompt: [
+      ...(request.system ? [{ role: 'system', content: request.system }] : []),
+      ...(request.developer ? [{ role: 'developer', content: request.developer }] : []),
+      { role: 'user', content: request.prompt },
+    ],
+    promptIds: promptIdsOf(request), effort: request.effort, sampleIndex: 0,
+    sampling: { temperature: request.temperature, topP: request.topP, seed: request.seed, maxNewTokens: request.maxNewTokens },
+    capture: { routing: true, attention: true }, includeLogits: true, tags: request.tags ?? [], captureKey: null,
+  };
+}
+
 /**
  * Generates, streaming each token to `send`, and saves the trace through the store (a cancelled run
  * is saved with what it produced). Returns the trace id, or null when the caller went away while
- * the run was still queued (nothing is stored for it). Runs one at a time; when the queue is full
+ * the run was still queued (nothing is stored for it). With PostgreSQL the run goes through the
+ * capture queue (lib/jobs) and any worker may run it; with PGlite it runs here. Runs one at a time; when the queue is full
  * the run is refused at once (throws RequestRefusedError, 503) instead of waiting without bound.
  */
 export function liveRun(request: CaptureRequest, identity: Identity, send: (event: RunEvent) => void, signal?: AbortSignal): Promise<string | null> {
+  if (queueEnabled()) return store().then((opened) => queuedLiveRun(opened, modelDir(), liveJobData(request, path.basename(modelDir())), send, signal));
   const inSystem = state.waitingRuns + (state.activeRun ? 1 : 0);
   if (inSystem >= maxQueuedRuns() + 1) {
     throw new RequestRefusedError(`the runtime is busy with ${inSystem} live runs (one generating, the rest waiting): try again when one has finished`, 503);
@@ -406,51 +407,15 @@ export function liveRun(request: CaptureRequest, identity: Identity, send: (even
     }
   });
   state.runQueue = run.catch(() => undefined);
-  void identity; // the route already required the researcher role; the identity is not stored yet
   return run;
 }
 
 async function generateAndStore(request: CaptureRequest, send: (event: RunEvent) => void, signal?: AbortSignal): Promise<string> {
-  const [traces, model] = await Promise.all([store().then((opened) => opened.traces), runtime()]);
-  const promptIds = promptIdsOf(request);
-  const sampling = { temperature: request.temperature, topP: request.topP, seed: request.seed, maxNewTokens: request.maxNewTokens };
-  const prompt = [
-    ...(request.system ? [{ role: 'system', content: request.system }] : []),
-    ...(request.developer ? [{ role: 'developer', content: request.developer }] : []),
-    { role: 'user', content: request.prompt },
-  ];
-  const traceId = await traces.create({
-    model: modelIdentity(model),
-    prompt,
-    effort: request.effort,
-    sampling,
-    collection: request.collection === undefined ? 'live' : request.collection,
-    tags: request.tags,
-  });
-  const { config } = model;
-  send({ type: 'start', traceId, promptLength: promptIds.length, numLayers: config.numLayers, numExperts: config.numExperts, topK: config.expertsPerToken, promptTexts: tokenTexts(promptIds) });
-  const beat = setInterval(() => void traces.heartbeat(traceId).catch(() => undefined), HEARTBEAT_INTERVAL_MS);
-  const decoder = new StreamingDecoder();
-  try {
-    const result = await model.generate({
-      promptIds,
-      sampling,
-      capture: { routing: true, attention: true },
-      signal,
-      onToken: (event) => send({ type: 'token', index: event.index, text: decoder.push(event.token), experts: event.experts ?? null, weights: event.weights ?? null }),
-    });
-    await traces.complete(traceId, result);
-    // The filter never fails a stored run: without a stored output the view filters on the fly.
-    await filterNewTrace(traceId).catch((error: unknown) => console.error(`[cotscope] filtering trace ${traceId} failed:`, error));
-    send({ type: 'done', traceId, stopReason: result.stopReason, tokenCount: result.tokens.length });
-    return traceId;
-  } catch (error) {
-    if (error instanceof TraceNotSavedError && error.storeUnavailable) throw error;
-    await traces.fail(traceId, (error as Error).message, signal?.aborted ? 'cancelled' : 'failed');
-    throw error;
-  } finally {
-    clearInterval(beat);
-  }
+  const [opened, model] = await Promise.all([store(), runtime()]);
+  const { traceId } = await runAttempt(opened, model, liveJobData(request, model.name), { signal, send, heartbeatMs: HEARTBEAT_INTERVAL_MS });
+  // The filter never fails a stored run: without a stored output the view filters on the fly.
+  await filterNewTrace(traceId).catch((error: unknown) => console.error(`[cotscope] filtering trace ${traceId} failed:`, error));
+  return traceId;
 }
 
 /** Closes the runtime and the database (scripts and tests). */
@@ -459,5 +424,6 @@ export async function closeWorkbench(): Promise<void> {
   state.runtime = undefined;
   state.traces.clear();
   state.chunks.clear();
+  await closeAppJobs();
   await Promise.allSettled([model?.then((m) => m.close()), closeProcessStore()]);
 }

@@ -38,6 +38,7 @@ export function backendsUnderTest(): BackendUnderTest[] {
         const client = new pg.Client({ connectionString: databaseUrl });
         await client.connect();
         await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+        await client.query(`DROP SCHEMA IF EXISTS "${schema}_pgboss" CASCADE`); // the job queue's (lib/jobs/queue.ts)
         await client.end();
       },
     });
