@@ -70,7 +70,13 @@ export interface NativeKernels {
   bestIsa(): Isa;
 }
 
-export const ADDON_PATH = path.join(path.dirname(fileURLToPath(import.meta.url)), 'build', 'Release', 'cotscope_native.node');
+const ADDON_RELATIVE = path.join('build', 'Release', 'cotscope_native.node');
+
+/**
+ * The built addon: beside this file, or under the working directory's kernels/native when this
+ * module runs from a bundle (Next.js server chunks live elsewhere).
+ */
+export const ADDON_PATH = [path.join(path.dirname(fileURLToPath(import.meta.url)), ADDON_RELATIVE), path.resolve('kernels', 'native', ADDON_RELATIVE)].find((file) => fs.existsSync(file)) ?? path.resolve('kernels', 'native', ADDON_RELATIVE);
 
 export type NativeLoad = { ok: true; kernels: NativeKernels; isa: Isa } | { ok: false; reason: string };
 
