@@ -5,7 +5,6 @@
  * either failing returns the reason instead of kernels, so callers can fall back.
  */
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodeBf16 } from '../../lib/model/bf16';
@@ -144,7 +143,10 @@ export function loadNativeKernels(): NativeLoad {
   }
   let kernels: NativeKernels;
   try {
-    kernels = createRequire(import.meta.url)(ADDON_PATH) as NativeKernels;
+    // process.dlopen rather than require: bundlers (Next.js) must not try to bundle the addon.
+    const addon = { exports: {} };
+    process.dlopen(addon, ADDON_PATH);
+    kernels = addon.exports as NativeKernels;
   } catch (error) {
     return (cached = { ok: false, reason: `cannot load ${ADDON_PATH}: ${(error as Error).message}` });
   }
