@@ -10,7 +10,7 @@
  * Writes bench/results/peer.json.
  *
  * 20b-shape: cotscope and llama.cpp files together (~28 GB) exceed this machine's memory, and
- * one llama.cpp instance of that model holds ~10 GB of its own, so there the cotscope engines run
+ * one llama.cpp instance of that model peaks at ~21 GB resident, so there the cotscope engines run
  * interleaved first, then llama.cpp at 1 thread, then at 2 (one instance at a time), and routing
  * plus attention is left out unless BENCH_20B_ATTENTION=1 (its sessions hold another float32
  * copy of the attention weights). Each group's medians are printed as soon as it finishes.

@@ -5,7 +5,6 @@
  * either failing returns the reason instead of kernels, so callers can fall back.
  */
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodeBf16 } from '../../lib/model/bf16';
@@ -70,7 +69,13 @@ export interface NativeKernels {
   bestIsa(): Isa;
 }
 
-export const ADDON_PATH = path.join(path.dirname(fileURLToPath(import.meta.url)), 'build', 'Release', 'cotscope_native.node');
+const ADDON_RELATIVE = path.join('build', 'Release', 'cotscope_native.node');
+
+/**
+ * The built addon: beside this file, or under the working directory's kernels/native when this
+ * module runs from a bundle (Next.js server chunks live elsewhere).
+ */
+export const ADDON_PATH = [path.join(path.dirname(fileURLToPath(import.meta.url)), ADDON_RELATIVE), path.resolve('kernels', 'native', ADDON_RELATIVE)].find((file) => fs.existsSync(file)) ?? path.resolve('kernels', 'native', ADDON_RELATIVE);
 
 export type NativeLoad = { ok: true; kernels: NativeKernels; isa: Isa } | { ok: false; reason: string };
 
@@ -138,7 +143,10 @@ export function loadNativeKernels(): NativeLoad {
   }
   let kernels: NativeKernels;
   try {
-    kernels = createRequire(import.meta.url)(ADDON_PATH) as NativeKernels;
+    // process.dlopen rather than require: bundlers (Next.js) must not try to bundle the addon.
+    const addon = { exports: {} };
+    process.dlopen(addon, ADDON_PATH);
+    kernels = addon.exports as NativeKernels;
   } catch (error) {
     return (cached = { ok: false, reason: `cannot load ${ADDON_PATH}: ${(error as Error).message}` });
   }
