@@ -11,6 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import PgBoss from 'pg-boss';
 import type { Store } from '../store/index';
+export { isSecondCompletion } from '../store/traces';
 import { captureJobSchema, type CaptureJobData, type CollectionProgress, type JobFailure, type JobsOverview, type WorkerInfo } from './types';
 
 /** A queued job's prompt x effort x sample, to keep enqueueing the same file twice from doubling the work. */
@@ -58,12 +59,6 @@ export function queueNameFor(model: string): string {
 /** pg-boss's schema for a store schema: `pgboss` beside `public`, `<schema>_pgboss` beside any other. */
 export function bossSchemaFor(storeSchema: string): string {
   return storeSchema === 'public' ? 'pgboss' : `${storeSchema}_pgboss`;
-}
-
-/** The PostgreSQL error pg raises when a second attempt of a job tries to become complete. */
-export function isSecondCompletion(error: unknown): boolean {
-  const pgError = error as { code?: string; constraint?: string };
-  return pgError?.code === '23505' && pgError.constraint === 'traces_one_complete_per_job';
 }
 
 interface JobRow { id: string; name: string }

@@ -13,8 +13,8 @@ import { isPlainlyVisible } from '../trace/visibility';
 import type { CompleteOptions, GetOptions, ModelIdentity, NewTrace, PromptMessage, StoredMessage, StoredTrace, TraceStatus } from './types';
 
 export class TraceStateError extends Error {
-  constructor(message: string) {
-    super(message);
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
     this.name = 'TraceStateError';
   }
 }
@@ -85,7 +85,6 @@ export async function heartbeat(backend: Backend, id: string): Promise<boolean> 
 
 /** Writes everything of a finished run and flips the status, all in one transaction. */
 export async function completeTrace(backend: Backend, id: string, result: RunResult, options: CompleteOptions = {}): Promise<void> {
-  const chunks = encodeCaptureLazily(result, options);
   const usage = result.routing ? summarizeExpertUsage(result.routing, result.messages) : [];
   const messages = result.messages.map((message, index) => messageRow(index, message));
   const status: TraceStatus = result.stopReason === 'cancelled' ? 'cancelled' : 'complete';
@@ -95,7 +94,8 @@ export async function completeTrace(backend: Backend, id: string, result: RunRes
     // The connection dropped after an earlier try's COMMIT reached the server: that try wrote it.
     if (tryNumber > 0 && rows[0].status === status && rows[0].token_count === result.tokens.length) return;
     if (rows[0].status !== 'running') throw new TraceStateError(`trace ${id} is ${rows[0].status}, not running: it cannot be completed`);
-    await insertChunks(query, backend.fast.bytes, id, chunks);
+    // Encoded afresh on each try: the lazy encoder is used up by a try that lost its connection.
+    await insertChunks(query, backend.fast.bytes, id, encodeCaptureLazily(result, options));
     await query(
       `INSERT INTO messages (trace_id, index, role, channel, recipient, content_type, token_start, token_end, complete, text, extra)
        SELECT $1, m.index, m.role, m.channel, m.recipient, m."contentType", m."tokenStart", m."tokenEnd", m.complete, m.text, m.extra
@@ -110,7 +110,19 @@ export async function completeTrace(backend: Backend, id: string, result: RunRes
               heartbeat_at = now(), completed_at = now() WHERE id = $1`,
       [id, status, result.stopReason, result.promptLength, result.tokens.length, timings.prefillMs, timings.decodeMs,
         timings.prefillTokensPerSecond, timings.decodeTokensPerSecond, capturedSections(result, options).join(','), result.attention?.topK ?? null]);
-  }), { location: backend.location });
+  }), { location: backend.location }).catch((error: unknown) => {
+    if (isSecondCompletion(error)) throw new TraceStateError(`trace ${id}: its job already has a complete trace`, { cause: error });
+    throw error;
+  });
+}
+
+/** The database refused a second complete trace for one queued job (partial unique index, lib/jobs). */
+export function isSecondCompletion(error: unknown): boolean {
+  for (let current: unknown = error; current instanceof Error; current = current.cause) {
+    const pgError = current as { code?: string; constraint?: string };
+    if (pgError.code === '23505' && pgError.constraint === 'traces_one_complete_per_job') return true;
+  }
+  return false;
 }
 
 const MESSAGE_FIELDS = new Set(['role', 'channel', 'recipient', 'contentType', 'content', 'tokenStart', 'tokenEnd', 'complete']);

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { writeGeneratedCheckpoint } from '../../lib/model/generate';
+import { openStore } from '../../lib/store/index';
 
 const databaseUrl = process.env.DATABASE_URL;
 const skip = databaseUrl ? false : 'no PostgreSQL server (DATABASE_URL unset): the dropped-connection tests need one';
@@ -117,6 +118,17 @@ describe('capture when PostgreSQL drops the connection', { skip }, () => {
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stderr, /8 complete, 0 failed/);
     assert.equal((await statusCounts()).complete, before + 8);
+    // Every trace written across terminated connections is whole (a retried write re-encodes its chunks).
+    const store = await openStore({ databaseUrl: urlFor(database) });
+    try {
+      for (const item of (await store.traces.list({ collection: 'terminate' }, { limit: 50 })).items) {
+        const trace = await store.traces.get(item.id, { includeRawCot: true });
+        assert.equal(trace?.tokens.length, item.tokenCount);
+        assert.equal(trace?.routing?.numTokens, item.tokenCount);
+      }
+    } finally {
+      await store.close();
+    }
   });
 
   test('a database that stays unreachable stops the batch with a clear message and keeps the generation on disk', async () => {
