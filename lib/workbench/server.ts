@@ -278,6 +278,8 @@ export async function tokenDetail(id: string, index: number, layer: number, iden
   const trace = await loadTrace(id, VIEW_SECTIONS);
   if (index >= trace.tokens.length) throw new NotFoundError(`trace ${id} has ${trace.tokens.length} tokens; token ${index} does not exist`);
   const withheld = withheldTokenMask(trace.messages, trace.tokens.length, identity, trace.promptLength)[index] === 1;
+  const rawReasoning = withheldTokenMask(trace.messages, trace.tokens.length, { ...identity, role: 'viewer' }, trace.promptLength)[index] === 1;
+  if (rawReasoning && !withheld) await auditRawRead(identity, id, 'GET /api/traces/:id/tokens/:index');
   const captured = trace.metadata.capture.sections.some((section) => section === 'routing' || section === 'attention');
   const { routing, attention } = captured ? await tokenRows(id, index) : { routing: null, attention: null };
   const row = 0;
