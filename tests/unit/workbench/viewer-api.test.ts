@@ -154,6 +154,15 @@ test('a researcher gets the analysis text from the same API, and the script read
   assert.ok(reads.some((record) => record.target === traceId && record.actor.startsWith('rhea (token ')), 'raw.read audited');
 });
 
+test("a script reading a reasoning token's text is audited as a raw read", async () => {
+  const via = (record: { target: string | null; detail: unknown }) => record.target === traceId && JSON.stringify(record.detail).includes('/tokens/:index');
+  const before = (await listAudit((await server.store()).backend, { action: 'raw.read' })).filter(via).length;
+  const response = await tokenRoute.GET(request(`/api/traces/${traceId}/tokens/${analysisToken}`, RESEARCHER), params({ id: traceId, index: String(analysisToken) }));
+  assert.equal((await response.json()).withheld, false);
+  const after = (await listAudit((await server.store()).backend, { action: 'raw.read' })).filter(via).length;
+  assert.equal(after, before + 1);
+});
+
 test('a viewer inspecting a reasoning token gets its routing but not its text', async () => {
   const response = await tokenRoute.GET(request(`/api/traces/${traceId}/tokens/${analysisToken}`, VIEWER), params({ id: traceId, index: String(analysisToken) }));
   const detail = await response.json();
