@@ -101,7 +101,16 @@ export async function queuedLiveRun(store: Store, modelDir: string, job: Capture
         const state = await queue.state(jobId);
         if (state === 'failed') finish(new Error(`live run failed: ${(await queue.failure(jobId)) ?? 'unknown error'}`));
         if (state === 'cancelled' && signal?.aborted) finish(null);
-        if (state === 'completed' && completedSeen) finish(null);
+        if (state === 'completed' && completedSeen) {
+          // The relay lags (its NOTIFYs wait for a pooled connection): say `done` from the stored trace.
+          const [stored] = await store.backend.fast.query<{ id: string; stop_reason: string; token_count: number }>(
+            "SELECT id, stop_reason, token_count FROM traces WHERE job_id = $1 AND status IN ('complete', 'cancelled') ORDER BY completed_at DESC LIMIT 1", [jobId]);
+          if (stored && !settled) {
+            traceId = stored.id;
+            send({ type: 'done', traceId, stopReason: stored.stop_reason, tokenCount: stored.token_count });
+          }
+          finish(null);
+        }
         completedSeen = state === 'completed';
       })().catch(() => undefined);
     }, 1000);
