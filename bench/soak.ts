@@ -155,7 +155,7 @@ async function soak(backend: BackendUnderTest): Promise<SoakResult> {
 
 async function main(): Promise<void> {
   const backends = backendsUnderTest().filter((backend) => BACKENDS.includes(backend.name));
-  if (!backends.some((backend) => backend.name === 'postgres')) console.log('# PostgreSQL skipped: DATABASE_URL is unset');
+  if (BACKENDS.includes('postgres') && !backends.some((backend) => backend.name === 'postgres')) console.log('# PostgreSQL skipped: DATABASE_URL is unset');
   console.log(`# soak: ${CLIENTS} clients x ${SECONDS} s on list/detail/token endpoints + 1 live-run loop + 1 batch capture; ${TRACES} traces of ${TOKENS} tokens (gpt-oss-20b routing + attention shape); ${os.cpus().length} cores`);
   const results: SoakResult[] = [];
   for (const backend of backends) {
