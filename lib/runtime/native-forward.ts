@@ -6,7 +6,7 @@
  */
 import * as ort from 'onnxruntime-node';
 import { buildLayerGraph, createSession, LAYER_HIDDEN_INPUT, SEQLENS_K, TOTAL_SEQUENCE_LENGTH, type CaptureSelection, type KvCache, type LayerGraphIo } from '../../kernels';
-import type { MappedFile, NativeKernels, WeightBytes } from '../../kernels/native';
+import type { MappedFile, MoeCall, NativeKernels, WeightBytes } from '../../kernels/native';
 import type { Checkpoint } from '../model/checkpoint';
 import { SWIGLU_ALPHA } from '../model/config';
 import { tensorNames } from '../model/weights';
@@ -34,14 +34,8 @@ export function nativeUnsupportedReason(checkpoint: Checkpoint): string | null {
   return null;
 }
 
-interface LayerExperts {
-  gateUpBlocks: WeightBytes;
-  gateUpScales: WeightBytes;
-  gateUpBias: Float32Array;
-  downBlocks: WeightBytes;
-  downScales: WeightBytes;
-  downBias: Float32Array;
-}
+/** One layer's expert weights, as the native MoE call takes them. */
+type LayerExperts = Pick<MoeCall, 'gateUpBlocks' | 'gateUpScales' | 'gateUpBias' | 'downBlocks' | 'downScales' | 'downBias'>;
 
 /**
  * Checkpoint weights the native kernels read: shards mapped once, experts and bf16 tables as
