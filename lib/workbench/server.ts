@@ -281,13 +281,13 @@ export async function tokenDetail(id: string, index: number, layer: number, iden
   const rawReasoning = withheldTokenMask(trace.messages, trace.tokens.length, { ...identity, role: 'viewer' }, trace.promptLength)[index] === 1;
   if (rawReasoning && !withheld) await auditRawRead(identity, id, 'GET /api/traces/:id/tokens/:index');
   const captured = trace.metadata.capture.sections.some((section) => section === 'routing' || section === 'attention');
+  // One-token capture (row 0 of each array) from the chunks holding the token.
   const { routing, attention } = captured ? await tokenRows(id, index) : { routing: null, attention: null };
-  const row = 0;
   const layers = routing?.numLayers ?? 0;
   const routingRows = Array.from({ length: layers }, (_, l) => {
     const r = routing!;
-    const slot = (row * r.numLayers + l) * r.topK;
-    const logits = r.logits.subarray((row * r.numLayers + l) * r.numExperts, (row * r.numLayers + l + 1) * r.numExperts);
+    const slot = l * r.topK;
+    const logits = r.logits.subarray(l * r.numExperts, (l + 1) * r.numExperts);
     const probabilities = softmax(logits);
     const entropy = -probabilities.reduce((sum, p) => sum + (p > 0 ? p * Math.log(p) : 0), 0);
     return {
@@ -301,12 +301,12 @@ export async function tokenDetail(id: string, index: number, layer: number, iden
   const attentionLayer = Math.min(layer, Math.max(0, (attention?.numLayers ?? 1) - 1));
   const headRows = Array.from({ length: heads }, (_, h) => {
     const a = attention!;
-    const base = ((row * a.numLayers + attentionLayer) * a.numHeads + h) * a.topK;
+    const base = (attentionLayer * a.numHeads + h) * a.topK;
     const top = Array.from({ length: a.topK }, (_, k) => ({ position: a.topPositions[base + k], weight: a.topWeights[base + k] })).filter((entry) => entry.position >= 0);
-    return { head: h, sinkMass: a.sinkMass[(row * a.numLayers + attentionLayer) * a.numHeads + h], top };
+    return { head: h, sinkMass: a.sinkMass[attentionLayer * a.numHeads + h], top };
   });
   const sinkMass = attention
-    ? Array.from({ length: attention.numLayers }, (_, l) => Array.from(attention.sinkMass.subarray((row * attention.numLayers + l) * attention.numHeads, (row * attention.numLayers + l + 1) * attention.numHeads)))
+    ? Array.from({ length: attention.numLayers }, (_, l) => Array.from(attention.sinkMass.subarray(l * attention.numHeads, (l + 1) * attention.numHeads)))
     : [];
   const token = trace.tokens[index];
   return {
