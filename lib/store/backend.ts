@@ -8,9 +8,12 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { PGlite } from '@electric-sql/pglite';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
+import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { acquireFolderLock } from './folder-lock';
 import { PrismaClient } from './generated/client';
@@ -35,7 +38,11 @@ export interface DirectSql {
 /** Parameterized SQL ($1, $2, ...) returning rows. */
 export type SqlQuery = <Row>(sql: string, params?: unknown[]) => Promise<Row[]>;
 
-/** How bytea travels: PGlite binds Uint8Array slowly, so there it goes as base64 text through decode()/encode(). */
+/**
+ * How bytea travels in plain SQL: as base64 text through decode()/encode() (PGlite binds
+ * Uint8Array slowly; node-postgres reads bytea as hex text, twice the bytes). PostgreSQL moves
+ * chunk bytes by binary COPY instead (FastSql.copyOut, the transaction's copyIn).
+ */
 export interface BytesCodec {
   /** SQL expression turning parameter $index into bytea. */
   param(index: number): string;
@@ -45,18 +52,6 @@ export interface BytesCodec {
   read(value: unknown): Uint8Array;
 }
 
-/**
- * PostgreSQL: bytea is bound natively but read as base64 text. node-postgres receives bytea as
- * hex text (twice the bytes) and its binary result mode was slower still: 75 MB of chunks read in
- * ~1.0 s as hex, ~3 s binary, ~0.45 s as base64 here.
- */
-const POSTGRES_BYTES: BytesCodec = {
-  param: (index) => `$${index}`,
-  value: (bytes) => bytes,
-  select: (column) => `encode(${column}, 'base64')`,
-  read: (value) => Buffer.from(value as string, 'base64'),
-};
-
 const BASE64_BYTES: BytesCodec = {
   param: (index) => `decode($${index}, 'base64')`,
   value: (bytes) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64'),
@@ -64,11 +59,26 @@ const BASE64_BYTES: BytesCodec = {
   read: (value) => Buffer.from(value as string, 'base64'),
 };
 
+/**
+ * Streams a binary COPY (`COPY ... FROM STDIN (FORMAT binary)`; data from lib/store/binary-copy.ts)
+ * inside the transaction, pulling `data` lazily so the server stores one piece while this process
+ * encodes the next.
+ */
+export type CopyIn = (sql: string, data: Iterable<Uint8Array>) => Promise<void>;
+
 export interface FastSql {
   bytes: BytesCodec;
   query: SqlQuery;
-  /** Runs `body` in one transaction: committed when it resolves, rolled back when it throws. */
-  transaction<T>(body: (query: SqlQuery) => Promise<T>): Promise<T>;
+  /**
+   * PostgreSQL: the whole output of `COPY (...) TO STDOUT (FORMAT binary)`, bytea as raw bytes
+   * (node-postgres reads bytea results as hex text, or base64 through encode()). Null on PGlite.
+   */
+  copyOut: ((sql: string) => Promise<Buffer>) | null;
+  /**
+   * Runs `body` in one transaction: committed when it resolves, rolled back when it throws.
+   * `copyIn` is null where COPY FROM STDIN is not available (PGlite).
+   */
+  transaction<T>(body: (query: SqlQuery, copyIn: CopyIn | null) => Promise<T>): Promise<T>;
 }
 
 export interface Backend {
@@ -175,6 +185,10 @@ function directSession(config: pg.ClientConfig): DirectSql & { end(): Promise<vo
   };
 }
 
+function* asBuffers(data: Iterable<Uint8Array>): Generator<Buffer> {
+  for (const piece of data) yield Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
+}
+
 async function openPostgres(databaseUrl: string, schemaOption: string | undefined): Promise<Backend> {
   const url = new URL(databaseUrl);
   const schema = schemaOption ?? url.searchParams.get('schema') ?? 'public';
@@ -200,8 +214,22 @@ async function openPostgres(databaseUrl: string, schemaOption: string | undefine
     prisma,
     direct,
     fast: {
-      bytes: POSTGRES_BYTES,
+      bytes: BASE64_BYTES,
       query: async <Row>(sql: string, params: unknown[] = []) => (await pool.query(sql, params)).rows as Row[],
+      copyOut: async (sql) => {
+        const client = await pool.connect();
+        let broken = false;
+        try {
+          const pieces: Buffer[] = [];
+          await pipeline(client.query(copyTo(sql)), new Writable({ write: (piece: Buffer, _encoding, done) => { pieces.push(piece); done(); } }));
+          return Buffer.concat(pieces);
+        } catch (error) {
+          broken = isConnectionLost(error);
+          throw error;
+        } finally {
+          client.release(broken);
+        }
+      },
       transaction: async (body) => {
         const client = await pool.connect();
         // A connection lost inside the transaction: the error surfaces from the query; this keeps it from surfacing twice.
@@ -210,7 +238,8 @@ async function openPostgres(databaseUrl: string, schemaOption: string | undefine
         let broken = false;
         try {
           await client.query('BEGIN');
-          const result = await body(async <Row>(sql: string, params: unknown[] = []) => (await client.query(sql, params)).rows as Row[]);
+          const copyIn: CopyIn = (sql, data) => pipeline(Readable.from(asBuffers(data)), client.query(copyFrom(sql)));
+          const result = await body(async <Row>(sql: string, params: unknown[] = []) => (await client.query(sql, params)).rows as Row[], copyIn);
           await client.query('COMMIT');
           return result;
         } catch (error) {
@@ -255,8 +284,9 @@ async function openPglite(dataDir: string): Promise<Backend> {
     fast: {
       bytes: BASE64_BYTES,
       query: async <Row>(sql: string, params: unknown[] = []) => (await db.query<Row>(sql, params)).rows,
+      copyOut: null,
       // PGlite runs a transaction exclusively: Prisma's queries wait until it ends.
-      transaction: (body) => db.transaction((tx) => body(async <Row>(sql: string, params: unknown[] = []) => (await tx.query<Row>(sql, params)).rows)),
+      transaction: (body) => db.transaction((tx) => body(async <Row>(sql: string, params: unknown[] = []) => (await tx.query<Row>(sql, params)).rows, null)),
     },
     close: async () => {
       try {

@@ -4,10 +4,12 @@
  * stops it earlier leaves it running (then failed by recoverStale) or failed, never complete.
  */
 import { randomUUID } from 'node:crypto';
+import pg from 'pg';
 import { assembleCapture, CHUNK_SECTIONS, CorruptBlobError, decodeChunk, encodeCaptureLazily, verifyChunk, type ChunkSection, type EncodedChunk } from '../trace/codec';
 import { summarizeExpertUsage, type LayerUsageRow } from '../trace/summary';
 import type { RunResult, StopReason, TraceMessage } from '../trace/types';
-import { retryOnConnectionLoss, type Backend, type BytesCodec, type SqlQuery } from './backend';
+import { retryOnConnectionLoss, type Backend, type BytesCodec, type CopyIn, type FastSql, type SqlQuery } from './backend';
+import { COPY_HEADER, COPY_TRAILER, copyRow, readCopyRows } from './binary-copy';
 import { currentOwner, staleReason } from './owner';
 import { isPlainlyVisible } from '../trace/visibility';
 import type { CompleteOptions, GetOptions, ModelIdentity, NewTrace, PromptMessage, StoredMessage, StoredTrace, TraceStatus } from './types';
@@ -88,14 +90,15 @@ export async function completeTrace(backend: Backend, id: string, result: RunRes
   const usage = result.routing ? summarizeExpertUsage(result.routing, result.messages) : [];
   const messages = result.messages.map((message, index) => messageRow(index, message));
   const status: TraceStatus = result.stopReason === 'cancelled' ? 'cancelled' : 'complete';
-  await retryOnConnectionLoss((tryNumber) => backend.fast.transaction(async (query) => {
+  await retryOnConnectionLoss((tryNumber) => backend.fast.transaction(async (query, copyIn) => {
     const rows = await query<{ status: TraceStatus; token_count: number }>('SELECT status::text AS status, token_count FROM traces WHERE id = $1 FOR UPDATE', [id]);
     if (rows.length === 0) throw new TraceStateError(`trace ${id} does not exist`);
     // The connection dropped after an earlier try's COMMIT reached the server: that try wrote it.
     if (tryNumber > 0 && rows[0].status === status && rows[0].token_count === result.tokens.length) return;
     if (rows[0].status !== 'running') throw new TraceStateError(`trace ${id} is ${rows[0].status}, not running: it cannot be completed`);
     // Encoded afresh on each try: the lazy encoder is used up by a try that lost its connection.
-    await insertChunks(query, backend.fast.bytes, id, encodeCaptureLazily(result, options));
+    const chunks = encodeCaptureLazily(result, options);
+    await (copyIn ? copyChunks(copyIn, id, chunks) : insertChunks(query, backend.fast.bytes, id, chunks));
     await query(
       `INSERT INTO messages (trace_id, index, role, channel, recipient, content_type, token_start, token_end, complete, text, extra)
        SELECT $1, m.index, m.role, m.channel, m.recipient, m."contentType", m."tokenStart", m."tokenEnd", m.complete, m.text, m.extra
@@ -154,8 +157,22 @@ async function insertUsage(query: SqlQuery, traceId: string, usage: LayerUsageRo
     [traceId, JSON.stringify(usage)]);
 }
 
+const CHUNK_COLUMNS = 'trace_id, section, token_start, token_end, version, byte_length, sha256, data';
+
+/** PostgreSQL: one binary COPY streaming the chunks as they are encoded (bytea as raw bytes, not hex text). */
+async function copyChunks(copyIn: CopyIn, traceId: string, chunks: Iterable<EncodedChunk>): Promise<void> {
+  function* data(): Generator<Uint8Array> {
+    yield COPY_HEADER;
+    for (const chunk of chunks) {
+      yield* copyRow([traceId, chunk.section, chunk.tokenStart, chunk.tokenEnd, chunk.version, chunk.bytes.length, chunk.sha256, chunk.bytes]);
+    }
+    yield COPY_TRAILER;
+  }
+  await copyIn(`COPY trace_chunks (${CHUNK_COLUMNS}) FROM STDIN (FORMAT binary)`, data());
+}
+
 /**
- * Sends each batch of chunks without waiting for it before encoding the next: the database stores
+ * PGlite: sends each batch of chunks without waiting for it before encoding the next: the database stores
  * one batch while this process encodes the next (at most one batch in flight).
  */
 async function insertChunks(query: SqlQuery, bytes: BytesCodec, traceId: string, chunks: Iterable<EncodedChunk>): Promise<void> {
@@ -171,7 +188,7 @@ async function insertChunks(query: SqlQuery, bytes: BytesCodec, traceId: string,
       return `($1, $${base + 1}, $${base + 2}, $${base + 3}, $${base + 4}, $${base + 5}, $${base + 6}, ${bytes.param(base + 7)})`;
     });
     await inFlight;
-    inFlight = query(`INSERT INTO trace_chunks (trace_id, section, token_start, token_end, version, byte_length, sha256, data) VALUES ${tuples.join(', ')}`, params);
+    inFlight = query(`INSERT INTO trace_chunks (${CHUNK_COLUMNS}) VALUES ${tuples.join(', ')}`, params);
     inFlight.catch(() => undefined); // awaited below; this only keeps an early rejection from being unhandled
     batch = [];
     batchBytes = 0;
@@ -224,27 +241,26 @@ export interface StoredChunk { section: ChunkSection; tokenStart: number; tokenE
  */
 async function readChunks(backend: Backend, id: string, sections: ChunkSection[], captured: readonly string[], at?: number): Promise<StoredChunk[]> {
   const { fast } = backend;
-  const select = `SELECT section, token_start, token_end, ${fast.bytes.select('data')} AS data FROM trace_chunks`;
   const toChunk = (row: ChunkRow): StoredChunk => {
-    const bytes = fast.bytes.read(row.data);
+    const bytes = row.data instanceof Uint8Array ? row.data : fast.bytes.read(row.data);
     verifyChunk(bytes, { traceId: id, section: row.section, tokenStart: row.token_start });
     return { section: row.section, tokenStart: row.token_start, tokenEnd: row.token_end, bytes };
   };
+  const ofTrace = `trace_id = ${pg.escapeLiteral(id)}`;
+  const inSections = `section = ANY(string_to_array(${pg.escapeLiteral(sections.join(','))}, ','))`;
   let chunks: StoredChunk[];
   if (at !== undefined) {
-    const rows = await fast.query<ChunkRow>(`${select} WHERE trace_id = $1 AND section = ANY(string_to_array($2, ',')) AND token_start <= $3 AND token_end > $3`,
-      [id, sections.join(','), at]);
-    chunks = rows.map(toChunk);
+    chunks = (await selectChunks(fast, `${ofTrace} AND ${inSections} AND token_start <= ${Math.trunc(at)} AND token_end > ${Math.trunc(at)}`)).map(toChunk);
   } else {
     // Whole sections: chunk by chunk over several connections, so PostgreSQL detoasts one while this process verifies the last.
     const keys = await fast.query<{ section: ChunkSection; token_start: number }>(
-      "SELECT section, token_start FROM trace_chunks WHERE trace_id = $1 AND section = ANY(string_to_array($2, ',')) ORDER BY section, token_start", [id, sections.join(',')]);
+      `SELECT section, token_start FROM trace_chunks WHERE ${ofTrace} AND ${inSections} ORDER BY section, token_start`);
     chunks = [];
     let next = 0;
     const reader = async () => {
       while (next < keys.length) {
         const key = keys[next++];
-        const [row] = await fast.query<ChunkRow>(`${select} WHERE trace_id = $1 AND section = $2 AND token_start = $3`, [id, key.section, key.token_start]);
+        const [row] = await selectChunks(fast, `${ofTrace} AND section = ${pg.escapeLiteral(key.section)} AND token_start = ${Math.trunc(key.token_start)}`);
         if (!row) throw new CorruptBlobError('chunk vanished while the trace was read', { traceId: id, section: key.section, tokenStart: key.token_start });
         chunks.push(toChunk(row));
       }
@@ -257,6 +273,24 @@ async function readChunks(backend: Backend, id: string, sections: ChunkSection[]
     }
   }
   return chunks;
+}
+
+/**
+ * Chunk rows matching `condition`, which is built from escaped literals because COPY takes no
+ * parameters. PostgreSQL sends them by binary COPY (the bytes as they are); PGlite as base64 text.
+ */
+async function selectChunks(fast: FastSql, condition: string): Promise<ChunkRow[]> {
+  const columns = 'section, token_start, token_end';
+  if (fast.copyOut) return copiedChunkRows(await fast.copyOut(`COPY (SELECT ${columns}, data FROM trace_chunks WHERE ${condition}) TO STDOUT (FORMAT binary)`));
+  return fast.query<ChunkRow>(`SELECT ${columns}, ${fast.bytes.select('data')} AS data FROM trace_chunks WHERE ${condition}`);
+}
+
+/** Rows of `COPY (SELECT section, token_start, token_end, data ...) TO STDOUT (FORMAT binary)`. */
+function copiedChunkRows(data: Buffer): ChunkRow[] {
+  return readCopyRows(data).map(([section, tokenStart, tokenEnd, bytes]) => {
+    if (!section || !tokenStart || !tokenEnd || !bytes) throw new Error('trace_chunks row with a NULL column');
+    return { section: section.toString('utf8') as ChunkSection, token_start: tokenStart.readInt32BE(0), token_end: tokenEnd.readInt32BE(0), data: bytes };
+  });
 }
 
 function requestedSections(options: { sections?: ChunkSection[] }): ChunkSection[] {
