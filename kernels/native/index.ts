@@ -7,10 +7,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { decodeBf16 } from '../../lib/model/bf16';
+import { decodeBf16, f16ToFloat32, float32ToF16Bits } from '../../lib/model/bf16';
 import { decodeMxfp4 } from '../../lib/model/mxfp4';
 
 export type Isa = 'scalar' | 'avx2' | 'avx512';
+/** The f16 conversions' loops: the hardware F16C one (the default where the CPU has it) or the scalar reference. */
+export type HalfPath = 'f16c' | 'scalar';
 export const ISAS: readonly Isa[] = ['scalar', 'avx2', 'avx512'];
 
 /** A file mapped read-only into memory; pages are read from disk as kernels touch them. */
@@ -63,6 +65,11 @@ export interface NativeKernels {
   logSumExp(x: Float32Array): number;
   /** Reads every byte once on all threads; returns their wrapping 64-bit word sum (a bandwidth probe). */
   readAll(bytes: Uint8Array): bigint;
+  /** IEEE f16 from float32, round to nearest even; false when a finite value is beyond +-65504 (all are converted). */
+  f32ToF16(values: Float32Array, out: Uint16Array, path?: HalfPath): boolean;
+  f16ToF32(bits: Uint16Array, out: Float32Array, path?: HalfPath): void;
+  /** Whether the CPU has the F16C conversions (else both paths run the scalar loop). */
+  hasF16c(): boolean;
   setThreads(threads: number): void;
   threads(): number;
   /** The instruction set kernels use when none is named. */
@@ -120,6 +127,8 @@ export function selfTest(kernels: NativeKernels): string | null {
     return sum;
   };
   const close = (got: number, want: number, magnitude: number) => Math.abs(got - want) <= 1e-5 * Math.max(1, magnitude);
+  const halfFailure = halfSelfTest(kernels);
+  if (halfFailure) return halfFailure;
   for (const isa of supportedIsas(kernels)) {
     const mx = kernels.mxfp4MatVec(blocks, scales, rows, cols, x, isa);
     const bf = new Float32Array(rows);
@@ -129,6 +138,26 @@ export function selfTest(kernels: NativeKernels): string | null {
       if (!close(mx[r], wantMx, Math.abs(wantMx))) return `${isa} MXFP4 row ${r}: got ${mx[r]}, expected ${wantMx}`;
       const wantBf = dot(bf16Values, r);
       if (!close(bf[r], wantBf, Math.abs(wantBf))) return `${isa} bf16 row ${r}: got ${bf[r]}, expected ${wantBf}`;
+    }
+  }
+  return null;
+}
+
+/** Both f16 paths against the TypeScript conversions: rounding ties, subnormals, range edges, specials, and every half decoded. */
+function halfSelfTest(kernels: NativeKernels): string | null {
+  const values = Float32Array.from([0, -0, 1, -1.5, 1 + 2 ** -11, 1 + 3 * 2 ** -11, 2 ** -14, 2 ** -24, 2 ** -25, 3 * 2 ** -26, 1e-30, 65504, 65519.99, 65520, -1e9, Infinity, -Infinity, 0.1, 3.14159, -2.71828, 1234.5678]);
+  const allHalves = Uint16Array.from({ length: 0x10000 }, (_, bits) => bits);
+  for (const halfPath of ['scalar', 'f16c'] as const) {
+    const bits = new Uint16Array(values.length);
+    if (kernels.f32ToF16(values, bits, halfPath)) return `${halfPath} f16 encoder did not report 65519.99 beyond f16's range`;
+    if (!kernels.f32ToF16(Float32Array.of(Infinity, -65504), new Uint16Array(2), halfPath)) return `${halfPath} f16 encoder reported Infinity or -65504 beyond f16's range`;
+    for (let i = 0; i < values.length; i++) {
+      if (bits[i] !== float32ToF16Bits(values[i])) return `${halfPath} f16 of ${values[i]}: got 0x${bits[i].toString(16)}, expected 0x${float32ToF16Bits(values[i]).toString(16)}`;
+    }
+    const decoded = new Float32Array(allHalves.length);
+    kernels.f16ToF32(allHalves, decoded, halfPath);
+    for (let h = 0; h < allHalves.length; h++) {
+      if (!Object.is(decoded[h], f16ToFloat32(h)) && !(Number.isNaN(decoded[h]) && Number.isNaN(f16ToFloat32(h)))) return `${halfPath} f16 0x${h.toString(16)} decoded to ${decoded[h]}, expected ${f16ToFloat32(h)}`;
     }
   }
   return null;

@@ -239,6 +239,38 @@ Napi::Value RmsNorm(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+uint16_t* uint16s(Napi::Env env, Napi::Value value, size_t count, const char* what) {
+  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_uint16_array) {
+    throw Napi::TypeError::New(env, std::string(what) + " must be a Uint16Array");
+  }
+  return typedData<uint16_t, Napi::Uint16Array>(env, value, count, what);
+}
+
+// The F16C path unless the optional third argument is "scalar" or the CPU lacks F16C.
+bool useF16c(const Napi::CallbackInfo& info) {
+  return cotscope::hasF16c() && !(info.Length() > 2 && info[2].IsString() && info[2].As<Napi::String>().Utf8Value() == "scalar");
+}
+
+// f32ToF16(values, out, path?) -> false when a finite value is beyond f16's range (all are converted).
+Napi::Value F32ToF16(const Napi::CallbackInfo& info) {
+  const Napi::Env env = info.Env();
+  const size_t n = info[0].As<Napi::TypedArray>().ElementLength();
+  const float* in = floats(env, info[0], n, "values");
+  uint16_t* out = uint16s(env, info[1], n, "out");
+  return Napi::Boolean::New(env, useF16c(info) ? cotscope::f32ToF16CheckedF16c(in, n, out) : cotscope::f32ToF16Checked(in, n, out));
+}
+
+// f16ToF32(bits, out, path?)
+Napi::Value F16ToF32(const Napi::CallbackInfo& info) {
+  const Napi::Env env = info.Env();
+  const size_t n = info[0].As<Napi::TypedArray>().ElementLength();
+  const uint16_t* in = uint16s(env, info[0], n, "bits");
+  float* out = floats(env, info[1], n, "out");
+  if (useF16c(info)) cotscope::f16ToF32F16c(in, n, out);
+  else cotscope::f16ToF32(in, n, out);
+  return env.Undefined();
+}
+
 Napi::Value LogSumExp(const Napi::CallbackInfo& info) {
   const Napi::Env env = info.Env();
   const Napi::Float32Array x = info[0].As<Napi::Float32Array>();
@@ -273,6 +305,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("rmsNorm", Napi::Function::New(env, RmsNorm));
   exports.Set("logSumExp", Napi::Function::New(env, LogSumExp));
   exports.Set("readAll", Napi::Function::New(env, ReadAll));
+  exports.Set("f32ToF16", Napi::Function::New(env, F32ToF16));
+  exports.Set("f16ToF32", Napi::Function::New(env, F16ToF32));
+  exports.Set("hasF16c", Napi::Function::New(env, [](const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), cotscope::hasF16c()); }));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("threads", Napi::Function::New(env, Threads));
   exports.Set("bestIsa", Napi::Function::New(env, BestIsa));

@@ -68,6 +68,16 @@ double logSumExp(const float* x, size_t n);
 // read-bandwidth probe that the compiler cannot skip.
 uint64_t readAll(const uint8_t* bytes, size_t length);
 
+// IEEE f16 <-> f32, round to nearest even (half.cc). The checked encoders return false when a
+// finite value lies beyond f16's range (+-65504); every value is still converted.
+uint16_t f32ToF16Scalar(float value);
+float f16ToF32Scalar(uint16_t half);
+bool hasF16c();
+bool f32ToF16Checked(const float* in, size_t n, uint16_t* out);
+bool f32ToF16CheckedF16c(const float* in, size_t n, uint16_t* out);
+void f16ToF32(const uint16_t* in, size_t n, float* out);
+void f16ToF32F16c(const uint16_t* in, size_t n, float* out);
+
 void setThreads(int threads);
 int threads();
 
