@@ -4,6 +4,8 @@
  * live runs (PGlite), so both produce the same traces and the same live events.
  */
 import { decodeToken, StreamingDecoder } from '../harmony/tokenizer';
+import { activeRules } from '../review/rules';
+import { filterStoredTrace } from '../review/store';
 import type { Runtime } from '../runtime/types';
 import type { ModelIdentity, Store } from '../store/index';
 import type { RunResult } from '../trace/types';
@@ -83,6 +85,8 @@ export async function runAttempt(store: Store, runtime: Runtime, job: CaptureJob
     if (released) await store.traces.fail(traceId, RELEASED_MESSAGE);
     else if (!lost) {
       await store.traces.complete(traceId, result, { includeLogits: job.includeLogits });
+      // Filtered when stored, as batch captures are; a filter failure never fails the capture (the view filters on the fly).
+      await filterStoredTrace(store, traceId, activeRules()).catch((error: unknown) => console.error(`cotscope: trace ${traceId}: filter failed: ${(error as Error).message}`));
       send?.({ type: 'done', traceId, stopReason: result.stopReason, tokenCount: result.tokens.length });
     }
     return { traceId, result, lost, released };

@@ -22,7 +22,7 @@ import { actorOf, audit } from '../auth/audit';
 import { redactMessages, redactTokenTexts, withheldTokenMask } from '../auth/redact';
 import { policyFilter, type FilteredReasoning } from '../review/filter';
 import { activeRules } from '../review/rules';
-import { filterStoredTrace, filterTraceData, loadFilterOutput } from '../review/store';
+import { filterTraceData, loadFilterOutput } from '../review/store';
 import type {
   AttentionSeries, ModelInfo, RunEvent, TokenDetail, TraceHeader, TraceListPage, TraceListQuery, TraceRow, TraceViewData,
 } from './contracts';
@@ -243,11 +243,6 @@ async function filteredReasoning(trace: StoredTrace): Promise<FilteredReasoning>
   return stored ?? { ...filterTraceData(trace, rules), stored: false, summary: null };
 }
 
-/** Filters a newly stored trace with the active rules (new captures are filtered when stored). */
-export async function filterNewTrace(traceId: string): Promise<void> {
-  await filterStoredTrace(await store(), traceId, activeRules());
-}
-
 export async function traceView(id: string, identity: Identity): Promise<TraceViewData> {
   const trace = await loadTrace(id, VIEW_SECTIONS);
   return {
@@ -415,8 +410,6 @@ export function liveRun(request: CaptureRequest, identity: Identity, send: (even
 async function generateAndStore(request: CaptureRequest, send: (event: RunEvent) => void, signal?: AbortSignal): Promise<string> {
   const [opened, model] = await Promise.all([store(), runtime()]);
   const { traceId } = await runAttempt(opened, model, liveJobData(request, model.name), { signal, send, heartbeatMs: HEARTBEAT_INTERVAL_MS });
-  // The filter never fails a stored run: without a stored output the view filters on the fly.
-  await filterNewTrace(traceId).catch((error: unknown) => console.error(`[cotscope] filtering trace ${traceId} failed:`, error));
   return traceId;
 }
 

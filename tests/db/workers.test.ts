@@ -103,6 +103,9 @@ describe('capture workers on one PostgreSQL database', { skip: postgres ? false 
         const trace = await store.traces.get(item.id, { includeRawCot: true });
         assert.equal(trace?.routing?.numTokens, item.tokenCount, 'complete traces are whole');
       }
+      const filtered = await store.backend.fast.query<{ trace_id: string }>(
+        'SELECT DISTINCT trace_id FROM filter_outputs WHERE trace_id = ANY(string_to_array($1, \',\'))', [completeTraces.items.map((item) => item.id).join(',')]);
+      assert.equal(filtered.length, 12, 'worker-run traces are filtered when stored, as batch captures are');
     } finally {
       const survivors = workers.filter((worker) => worker.child.exitCode === null && worker.child.signalCode === null);
       for (const worker of survivors) worker.child.kill('SIGTERM');
