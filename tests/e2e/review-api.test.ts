@@ -86,7 +86,7 @@ for (const backend of backendsUnderTest()) {
 
     test('a cross-site request gets 403, even with a valid token', async () => {
       const [start] = planted.analysisContent;
-      for (const extra of [{ origin: 'https://evil.example' }, { 'sec-fetch-site': 'cross-site' }]) {
+      for (const extra of [{ origin: 'https://evil.example' }, { 'sec-fetch-site': 'cross-site' }] as Record<string, string>[]) {
         const response = await call('POST', `/api/traces/${planted.traceId}/annotations`, planted.tokens.annotator, { tokenStart: start, tokenEnd: start + 1, label: 'other', severity: 1 }, extra);
         assert.equal(response.status, 403);
         assert.equal((await call('PUT', `/api/traces/${planted.traceId}/verdict`, planted.tokens.annotator, { verdict: 'safe' }, extra)).status, 403);
