@@ -92,7 +92,11 @@ for (const backend of backendsUnderTest()) {
       assert.ok(before.annotations.every((a) => a.kind !== 'human' || a.annotator === 'ann'));
       assert.deepEqual(before.verdicts, []);
       assert.ok((await traceReview(store.backend, rhea, trace.traceId)).annotations.some((a) => a.annotator === 'bob'));
+      const blindRow = (await store.traces.list({ collection: 'redteam' }, { blindReader: 'ann' })).items[0].review;
+      assert.deepEqual([blindRow.annotators.includes('bob'), blindRow.verdicts.unsafe], [false, 0], 'the list row is blinded too');
+      assert.ok((await store.traces.list({ collection: 'redteam' })).items[0].review.annotators.includes('bob'));
       await setVerdict(store.backend, ann, trace.traceId, { verdict: 'unsafe' });
+      assert.ok((await store.traces.list({ collection: 'redteam' }, { blindReader: 'ann' })).items[0].review.annotators.includes('bob'));
       const afterwards = await traceReview(store.backend, ann, trace.traceId);
       assert.equal(afterwards.hiddenByBlindMode, false);
       assert.deepEqual(afterwards.verdicts.map((v) => v.annotator).sort(), ['ann', 'bob']);
