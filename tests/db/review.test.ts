@@ -7,6 +7,7 @@
  * the trace list filters on review data.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { openStore, type Store } from '../../lib/store/index';
 import type { Identity } from '../../lib/auth/roles';
@@ -203,6 +204,28 @@ for (const backend of backendsUnderTest()) {
       await refused(restoreTrace(store.backend, rhea, doomed.traceId), 404);
       const actions = (await listAudit(store.backend, {})).filter((entry) => entry.target === doomed.traceId || entry.action === 'trace.purge').map((entry) => entry.action);
       assert.deepEqual(actions.reverse(), ['trace.delete', 'trace.restore', 'trace.delete', 'trace.purge']);
+    });
+
+    test('the CLI curates: traces delete, deleted, restore and label, audited as the operator', async () => {
+      const target = await storeReasoningTrace(store, 'CLI curation target.', { collection: 'cli-a' });
+      await store.close(); // one process per PGlite folder: the CLI opens it next
+      const cli = (args: string[]) => {
+        const result = spawnSync(process.execPath, ['--import', 'tsx', 'lib/cli/main.ts', 'traces', ...args], { env: { ...process.env, COTSCOPE_TOKEN: '', ...backend.childEnv }, encoding: 'utf8' });
+        assert.equal(result.status, 0, result.stderr);
+        return result.stdout;
+      };
+      try {
+        assert.match(cli(['delete', target.traceId]), /^deleted .*; purged after/);
+        assert.deepEqual(JSON.parse(cli(['deleted', '--json'])).map((row: { id: string }) => row.id), [target.traceId]);
+        assert.equal(JSON.parse(cli(['list', '--collection', 'cli-a', '--json'])).items.length, 0);
+        cli(['restore', target.traceId]);
+        assert.deepEqual(JSON.parse(cli(['label', target.traceId, '--collections', 'cli-b', '--tags', 'x,y', '--json'])), { tags: ['x', 'y'], collections: ['cli-b'] });
+        assert.equal(JSON.parse(cli(['list', '--collection', 'cli-b', '--json'])).items[0].id, target.traceId);
+      } finally {
+        store = await openStore(backend.options);
+      }
+      const actions = (await listAudit(store.backend, {})).filter((entry) => entry.target === target.traceId).map((entry) => entry.action).reverse();
+      assert.deepEqual(actions, ['trace.delete', 'trace.restore', 'trace.tags', 'trace.collections']);
     });
   });
 }
