@@ -16,7 +16,7 @@ import type { Backend, SqlQuery } from '../store/backend';
 import { getTrace } from '../store/traces';
 import type { TraceMessage } from '../trace/types';
 import { isAnalysisMessage } from '../trace/visibility';
-import { actorOf } from '../auth/audit';
+import { actorOf, audit } from '../auth/audit';
 import { redactQuotingFields } from '../auth/redact';
 import { hasRole, type Identity } from '../auth/roles';
 import { contentTokenOffsets } from './filter';
@@ -258,12 +258,14 @@ export async function editAnnotation(backend: Backend, identity: Identity, id: s
 }
 
 export async function deleteAnnotation(backend: Backend, identity: Identity, id: string): Promise<void> {
-  checkOwner(identity, await liveAnnotation(backend, id), 'delete');
+  const current = await liveAnnotation(backend, id);
+  checkOwner(identity, current, 'delete');
   await backend.fast.transaction(async (query) => {
     await lockedAnnotation(query, id);
     const [row] = await query<AnnotationRow>('UPDATE annotations SET deleted_at = now(), updated_at = now() WHERE id = $1 RETURNING *', [id]);
     await insertRevision(query, annotationOf(row), 'delete', actorOf(identity));
   });
+  await audit(backend, { actor: actorOf(identity), action: 'annotation.delete', target: id, detail: { traceId: current.traceId, annotator: current.annotator, label: current.label } });
 }
 
 /** An annotator accepts or rejects a model/rule proposal (a human span is not a proposal: 409). */

@@ -60,6 +60,7 @@ for (const backend of backendsUnderTest()) {
       assert.deepEqual(history.map((revision) => [revision.revision, revision.action, revision.actor, revision.snapshot.severity]), [[1, 'create', 'ann', 2], [2, 'edit', 'ann', 4], [3, 'delete', 'ann', 4]]);
       assert.equal((await traceReview(store.backend, ann, trace.traceId)).annotations.some((a) => a.id === created.id), false, 'deleted spans are not listed');
       await refused(deleteAnnotation(store.backend, ann, created.id), 404);
+      assert.equal((await listAudit(store.backend, { action: 'annotation.delete' }))[0].target, created.id);
     });
 
     test('viewers list annotations and history with text, note and rationale withheld; machine kinds need a researcher or a token', async () => {
