@@ -1,6 +1,7 @@
 import { handleRoute } from '@/lib/workbench/route';
 import { searchParamsObject } from '@/lib/workbench/queries';
-import { exportQuerySchema, exportResponse } from '@/lib/datasets/http';
+import { exportResponse } from '@/lib/datasets/http';
+import { exportQuerySchema } from '@/lib/datasets/query';
 import { processStore } from '@/lib/store/process';
 
 export const dynamic = 'force-dynamic';
