@@ -21,7 +21,7 @@ import { countRow, datasetCard, emptyStats, type DatasetStats } from './card';
 import { datasetColumns, DEFAULT_INCLUDE, type Field, type IncludePart } from './columns';
 import { DatasetParquetWriter, type ByteSink } from './parquet-writer';
 import { rowFromTrace, type DatasetRow } from './rows';
-import { readReviewData, selectTraceIds, type Selection } from './source';
+import { hasWideExperts, readReviewData, selectTraceIds, type Selection } from './source';
 
 export type DatasetFormat = 'parquet' | 'jsonl';
 
@@ -133,7 +133,7 @@ export async function exportDataset(store: Store, identity: Identity, selection:
   const split = options.split ?? 'train';
   const shardSize = options.shardSize ?? 1000;
   const ids = await selectTraceIds(store, selection);
-  const wideExperts = include.includes('routing') && (await store.backend.prisma.model.count({ where: { numExperts: { gt: 256 }, traces: { some: { id: { in: ids } } } } })) > 0;
+  const wideExperts = include.includes('routing') && await hasWideExperts(store, ids);
   const columns = datasetColumns(include, wideExperts);
   const stats = emptyStats();
   const shardCount = Math.max(1, Math.ceil(ids.length / shardSize));

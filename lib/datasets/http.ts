@@ -9,6 +9,7 @@ import { hasRole, type Identity } from '../auth/roles';
 import type { Store } from '../store/index';
 import { exportDataset, RAW_EXPORT_ROLE, zipOutput, type DatasetOutput } from './export';
 import type { ExportQuery } from './query';
+import { selectTraceIds } from './source';
 
 
 
@@ -30,17 +31,17 @@ function dataFileOutput(target: Writable): DatasetOutput {
 
 const CONTENT_TYPES = { zip: 'application/zip', parquet: 'application/vnd.apache.parquet', jsonl: 'application/x-ndjson' } as const;
 
-/** Starts the export and answers with its stream; refusals (raw without the role) come before any byte. */
-export function exportResponse(store: Store, identity: Identity, query: ExportQuery): Response {
+/** Starts the export and answers with its stream; refusals (raw without the role, a bad filter) come before any byte. */
+export async function exportResponse(store: Store, identity: Identity, query: ExportQuery): Promise<Response> {
   if (query.include.includes('raw') && !hasRole(identity, RAW_EXPORT_ROLE)) {
     throw new AccessError(`role "${identity.role}" cannot export raw reasoning (needs ${RAW_EXPORT_ROLE})`, 403);
   }
-  const body = new PassThrough();
   const { ids, format, archive, include, shardSize, search, from, to, ...filters } = query;
+  const selected = await selectTraceIds(store, ids ? { ids } : { filters: { ...filters, text: search, createdFrom: from ? new Date(from) : undefined, createdTo: to ? new Date(to) : undefined } });
   const zip = archive === 'zip';
+  const body = new PassThrough();
   const output = zip ? zipOutput(body) : dataFileOutput(body);
-  const selection = ids ? { ids } : { filters: { ...filters, text: search, createdFrom: from ? new Date(from) : undefined, createdTo: to ? new Date(to) : undefined } };
-  exportDataset(store, identity, selection, {
+  exportDataset(store, identity, { ids: selected }, {
     format, include, shardSize: zip ? shardSize : Number.MAX_SAFE_INTEGER, via: 'api export',
   }, output).catch((error: unknown) => {
     console.error('[cotscope] export failed mid-stream:', error);

@@ -11,13 +11,51 @@ import { readdir, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } from 'hyparquet';
-import type { Store } from '../store/index';
+import { z } from 'zod';
+import { TRACE_STATUSES, type Store } from '../store/index';
+import { storableText } from '../trace/text';
+import { traceIdSchema } from '../workbench/queries';
 import { addTags, addToCollection, ensureModel, insertChunks, insertMessages, insertUsage } from '../store/traces';
 import { encodeCaptureLazily } from '../trace/codec';
 import { NestedTensor } from '../trace/json-stream';
 import { summarizeExpertUsage } from '../trace/summary';
 import type { SqlQuery } from '../store/backend';
 import { messageExtra, promptFromRow, rowSections, runFromRow, type DatasetRow } from './rows';
+
+const text = storableText();
+const count = z.number().int().min(0);
+const nullableText = text.nullable();
+
+/** The fields a row must have to be stored; the tensors' shapes are checked by the codec against the tokens. */
+const recordSchema = z.object({
+  id: traceIdSchema,
+  status: z.enum(TRACE_STATUSES),
+  model: text.min(1),
+  model_config_hash: text.min(1),
+  model_shape: z.object({ num_layers: count, num_experts: count, experts_per_token: count, num_heads: count, hidden_size: count, vocab_size: count }),
+  prompt_id: nullableText,
+  reasoning_effort: nullableText,
+  sample_index: count,
+  sampling: z.object({ temperature: z.number(), top_p: z.number(), seed: z.union([z.number().int().min(0), z.bigint().min(0n)]), max_new_tokens: count }),
+  stop_reason: nullableText,
+  prompt: z.array(z.object({ role: text, content: nullableText, channel: nullableText })),
+  messages: z.array(z.object({ role: text, channel: nullableText, recipient: nullableText, content_type: nullableText, token_start: count, token_end: count, complete: z.boolean(), text: nullableText })),
+  prompt_length: count,
+  tokens: z.array(z.number().int()),
+}).refine((record) => record.prompt_length <= record.tokens.length, { message: 'prompt_length is longer than tokens', path: ['prompt_length'] });
+
+/** A record that does not parse as a dataset row: names the file, the row and the field. */
+export class DatasetRowError extends Error {
+  constructor(where: string, message: string) {
+    super(`${where}: ${message}`);
+    this.name = 'DatasetRowError';
+  }
+}
+
+function checkRecord(record: Json, where: string): void {
+  const parsed = recordSchema.safeParse(record);
+  if (!parsed.success) throw new DatasetRowError(where, parsed.error.issues.map((issue) => `${issue.path.join('.') || 'row'}: ${issue.message}`).join('; '));
+}
 
 export interface ImportSummary { imported: number; skipped: number; files: string[] }
 
@@ -45,7 +83,8 @@ const asDate = (value: unknown): Date => (value instanceof Date ? value : new Da
 const asNullableDate = (value: unknown): Date | null => (value === null || value === undefined ? null : asDate(value));
 
 /** A row as read back from Parquet (hyparquet) or JSON Lines (JSON.parse) to the writer's shape. */
-export function rowFromRecord(record: Json): DatasetRow {
+export function rowFromRecord(record: Json, where = 'row'): DatasetRow {
+  checkRecord(record, where);
   const sampling = record.sampling as Json;
   const list = <T>(value: unknown) => (value ?? []) as T[];
   const experts = (record.model_shape as Json).num_experts as number;
@@ -77,9 +116,9 @@ export function rowFromRecord(record: Json): DatasetRow {
 }
 
 /** A `run --json` or `traces get --json` document as a row (an id from its content when it has none). */
-export function rowFromRunDocument(document: Json, text: string): DatasetRow {
+export function rowFromRunDocument(document: Json, text: string, where = 'document'): DatasetRow {
   const metadata = (document.metadata ?? {}) as Json;
-  const model = document.model as Json;
+  const model = (document.model ?? {}) as Json;
   const routing = document.routing as Json | null;
   const attention = document.attention as Json | null;
   const experts = tensorFromNested(routing?.experts, 3, Uint8Array);
@@ -92,8 +131,8 @@ export function rowFromRunDocument(document: Json, text: string): DatasetRow {
     hidden_size: (known.hiddenSize as number) ?? 0,
     vocab_size: (known.vocabSize as number) ?? 0,
   };
-  const sampling = document.sampling as Json;
-  const timings = document.timings as Json;
+  const sampling = (document.sampling ?? {}) as Json;
+  const timings = (document.timings ?? {}) as Json;
   const top = attention?.top as Json | undefined;
   const tokens = document.tokens as number[];
   const logits = routing?.logits as unknown[] | undefined;
@@ -108,7 +147,7 @@ export function rowFromRunDocument(document: Json, text: string): DatasetRow {
     timings: { prefill_ms: timings.prefillMs, decode_ms: timings.decodeMs, prefill_tokens_per_second: timings.prefillTokensPerSecond, decode_tokens_per_second: timings.decodeTokensPerSecond },
     collections: metadata.collections ?? [], tags: metadata.tags ?? [], capture_sections: [],
     prompt: ((metadata.prompt ?? []) as Json[]).map((message) => ({ role: message.role, content: message.redacted ? null : message.content, channel: message.channel ?? null })),
-    messages: (document.messages as Json[]).map((message) => ({
+    messages: ((document.messages ?? []) as Json[]).map((message) => ({
       role: message.role, channel: message.channel ?? null, recipient: message.recipient ?? null, content_type: message.contentType ?? null,
       token_start: message.tokenStart, token_end: message.tokenEnd, complete: message.complete, text: message.redacted ? null : message.content,
       extra: messageExtra(message),
@@ -117,7 +156,7 @@ export function rowFromRunDocument(document: Json, text: string): DatasetRow {
     routing_experts: routing?.experts ?? null, routing_weights: routing?.weights ?? null,
     router_logits: logits && logits.length > 0 ? logits : null,
     attention_sink_mass: attention?.sinkMass ?? null, attention_top_positions: top?.positions ?? null, attention_top_weights: top?.weights ?? null,
-  });
+  }, where);
 }
 
 function isRunDocument(record: Json): boolean {
@@ -145,12 +184,20 @@ async function* jsonRecords(file: string): AsyncGenerator<{ record: Json; text: 
   if (text.trim()) yield { record: JSON.parse(text) as Json, text };
 }
 
-async function* rowsOf(file: string): AsyncGenerator<DatasetRow> {
+/** Rows of a data file, each checked; `where` names the file and row for errors. */
+async function* rowsOf(file: string): AsyncGenerator<{ row: DatasetRow; where: string }> {
+  let index = 0;
   if (extname(file) === '.parquet') {
-    for await (const record of parquetRecords(file)) yield rowFromRecord(record);
+    for await (const record of parquetRecords(file)) {
+      const where = `${file} row ${++index}`;
+      yield { row: rowFromRecord(record, where), where };
+    }
     return;
   }
-  for await (const { record, text } of jsonRecords(file)) yield isRunDocument(record) ? rowFromRunDocument(record, text) : rowFromRecord(record);
+  for await (const { record, text: source } of jsonRecords(file)) {
+    const where = `${file} row ${++index}`;
+    yield { row: isRunDocument(record) ? rowFromRunDocument(record, source, where) : rowFromRecord(record, where), where };
+  }
 }
 
 const DATA_EXTENSIONS = new Set(['.parquet', '.jsonl', '.json']);
@@ -224,8 +271,11 @@ export async function importRow(store: Store, row: DatasetRow, actor: string): P
 export async function importDataset(store: Store, path: string, actor: string, onRow?: (summary: ImportSummary) => void): Promise<ImportSummary> {
   const summary: ImportSummary = { imported: 0, skipped: 0, files: await datasetFiles(path) };
   for (const file of summary.files) {
-    for await (const row of rowsOf(file)) {
-      if (await importRow(store, row, actor)) summary.imported++;
+    for await (const { row, where } of rowsOf(file)) {
+      const written = await importRow(store, row, actor).catch((error: unknown) => {
+        throw new DatasetRowError(`${where} (trace ${row.id})`, error instanceof Error ? error.message : String(error));
+      });
+      if (written) summary.imported++;
       else summary.skipped++;
       onRow?.(summary);
     }

@@ -14,15 +14,30 @@ export interface Selection {
 }
 
 const PAGE = 500;
+/** Ids per `IN (...)` list: PostgreSQL binds at most 65,535 parameters. */
+const IDS_PER_QUERY = 10_000;
+
+export function chunked<T>(items: T[], size = IDS_PER_QUERY): T[][] {
+  return Array.from({ length: Math.ceil(items.length / size) }, (_, index) => items.slice(index * size, (index + 1) * size));
+}
+
+/** Whether any of the traces' models has more than 256 experts (expert ids then need uint16). */
+export async function hasWideExperts(store: Store, ids: string[]): Promise<boolean> {
+  for (const chunk of chunked(ids)) {
+    if (await store.backend.prisma.trace.count({ where: { id: { in: chunk }, model: { numExperts: { gt: 256 } } } }) > 0) return true;
+  }
+  return false;
+}
 
 /** Ids of the selected traces that are not soft-deleted, oldest first. */
 export async function selectTraceIds(store: Store, selection: Selection): Promise<string[]> {
   const { prisma } = store.backend;
   if (selection.ids) {
-    const rows = await prisma.trace.findMany({
-      where: { id: { in: selection.ids }, deletedAt: null }, select: { id: true }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
-    });
-    return rows.map((row) => row.id);
+    const found: { id: string; createdAt: Date }[] = [];
+    for (const chunk of chunked(selection.ids)) {
+      found.push(...await prisma.trace.findMany({ where: { id: { in: chunk }, deletedAt: null }, select: { id: true, createdAt: true } }));
+    }
+    return found.sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).map((row) => row.id);
   }
   // The list leaves soft-deleted traces out.
   const filters: TraceFilters = { status: 'complete', ...selection.filters };

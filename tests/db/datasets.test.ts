@@ -180,6 +180,21 @@ for (const backend of backendsUnderTest()) {
       }
     });
 
+    test('a malformed row is refused naming the file, the row and the field, and the rows before it stay', async () => {
+      const { dir } = await exportTo(store, RESEARCHER, 'jsonl', ALL_PARTS, `${backend.name}-malformed`);
+      const [file] = dataFiles(dir);
+      const [good, other] = readFileSync(file, 'utf8').trim().split('\n');
+      writeFileSync(file, `${good}\n${JSON.stringify({ ...JSON.parse(other), tokens: 'not a list' })}\n`);
+      const target = await openStore({ ...backend.options, ...(backend.name === 'pglite' ? { dataDir: mkdtempSync(join(scratch, 'pglite-')) } : { schema: `${backend.options.schema}_bad` }) });
+      try {
+        await assert.rejects(importDataset(target, dir, 'ada'), /train-00000-of-00001\.jsonl row 2: tokens: /);
+        assert.equal((await target.traces.list({ status: 'complete' })).total, 1, 'the good row before it is stored');
+      } finally {
+        if (backend.name === 'postgres') await target.backend.prisma.$executeRawUnsafe(`DROP SCHEMA IF EXISTS "${backend.options.schema}_bad" CASCADE`);
+        await target.close();
+      }
+    });
+
     test('a traces get --json document imports as the trace it describes', async () => {
       const stored = await store.traces.get(capturedId, { includeRawCot: true });
       assert.ok(stored);
