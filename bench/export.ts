@@ -3,7 +3,8 @@
  * shape (24 layers, top-4 of 32 experts) as Parquet, with the JSON Lines writer measured in the
  * same run as the peer. Each measurement is its own child process (its own peak RSS); rows are
  * generated in the export stream (250 traces of 4,000 tokens, built the way rowFromTrace builds
- * them), so the figure is the writers', not the store's reads. Output goes to a temp file.
+ * them), so the figure is the writers', not the store's reads. Output goes to a temp file. CPU
+ * seconds are printed beside wall time: on a shared machine they move less with the load.
  *
  *   npm run bench:export [-- --repeats 3 --tokens 1000000]
  */
@@ -66,6 +67,7 @@ async function child(writer: Writer, tokens: number, file: string): Promise<void
   const sink = streamSink(out);
   const columns = datasetColumns(DEFAULT_INCLUDE);
   const started = performance.now();
+  const cpuStarted = process.cpuUsage();
   const traces = Math.ceil(tokens / TRACE_TOKENS);
   if (writer === 'parquet') {
     const parquet = new DatasetParquetWriter(columns, sink);
@@ -83,10 +85,11 @@ async function child(writer: Writer, tokens: number, file: string): Promise<void
   out.end();
   await finished(out);
   const seconds = (performance.now() - started) / 1000;
-  console.log(JSON.stringify({ seconds, tokensPerSecond: (traces * TRACE_TOKENS) / seconds, peakRssMb: process.resourceUsage().maxRSS / 1024, bytes: statSync(file).size }));
+  const cpu = process.cpuUsage(cpuStarted);
+  console.log(JSON.stringify({ seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, tokensPerSecond: (traces * TRACE_TOKENS) / seconds, peakRssMb: process.resourceUsage().maxRSS / 1024, bytes: statSync(file).size }));
 }
 
-interface Figures { seconds: number; tokensPerSecond: number; peakRssMb: number; bytes: number }
+interface Figures { seconds: number; cpuSeconds: number; tokensPerSecond: number; peakRssMb: number; bytes: number }
 
 function measure(writer: Writer, tokens: number, dir: string): Figures {
   const output = execFileSync(process.execPath, ['--import', 'tsx', 'bench/export.ts', '--child', writer, '--tokens', String(tokens), '--file', join(dir, `out.${writer}`)], { encoding: 'utf8' });
@@ -104,7 +107,7 @@ async function main(): Promise<void> {
       for (const writer of ['parquet', 'jsonl'] as const) {
         const figures = measure(writer, tokens, dir);
         runs[writer].push(figures);
-        console.error(`run ${repeat + 1} ${writer}: ${figures.tokensPerSecond.toFixed(0)} tokens/s, peak RSS ${figures.peakRssMb.toFixed(0)} MB, ${(figures.bytes / 1e6).toFixed(1)} MB written`);
+        console.error(`run ${repeat + 1} ${writer}: ${figures.tokensPerSecond.toFixed(0)} tokens/s, ${figures.cpuSeconds.toFixed(1)} CPU s, peak RSS ${figures.peakRssMb.toFixed(0)} MB, ${(figures.bytes / 1e6).toFixed(1)} MB written`);
       }
     }
   } finally {
@@ -113,11 +116,12 @@ async function main(): Promise<void> {
   console.log(`bench:export  ${tokens.toLocaleString()} tokens, gpt-oss-20b routing shape (${LAYERS} layers, top-${TOP_K} of ${EXPERTS}), ${values.repeats} runs each, median (spread)`);
   for (const writer of ['parquet', 'jsonl'] as const) {
     const pick = (key: keyof Figures) => runs[writer].map((figures) => figures[key]);
-    console.log(`  ${writer.padEnd(8)} ${median(pick('tokensPerSecond')).toFixed(0).padStart(8)} tokens/s (${(spread(pick('tokensPerSecond')) * 100).toFixed(0)}%)  peak RSS ${median(pick('peakRssMb')).toFixed(0)} MB (${(spread(pick('peakRssMb')) * 100).toFixed(0)}%)  file ${(median(pick('bytes')) / 1e6).toFixed(1)} MB`);
+    console.log(`  ${writer.padEnd(8)} ${median(pick('tokensPerSecond')).toFixed(0).padStart(8)} tokens/s (${(spread(pick('tokensPerSecond')) * 100).toFixed(0)}%)  CPU ${median(pick('cpuSeconds')).toFixed(1)} s (${(spread(pick('cpuSeconds')) * 100).toFixed(0)}%)  peak RSS ${median(pick('peakRssMb')).toFixed(0)} MB (${(spread(pick('peakRssMb')) * 100).toFixed(0)}%)  file ${(median(pick('bytes')) / 1e6).toFixed(1)} MB`);
   }
   const ratio = median(runs.parquet.map((figures) => figures.tokensPerSecond)) / median(runs.jsonl.map((figures) => figures.tokensPerSecond));
   const size = median(runs.parquet.map((figures) => figures.bytes)) / median(runs.jsonl.map((figures) => figures.bytes));
-  console.log(`  parquet / jsonl: throughput x${ratio.toFixed(2)}, file size x${size.toFixed(3)}`);
+  const cpuRatio = median(runs.jsonl.map((figures) => figures.cpuSeconds)) / median(runs.parquet.map((figures) => figures.cpuSeconds));
+  console.log(`  parquet / jsonl: throughput x${ratio.toFixed(2)} (by CPU time x${cpuRatio.toFixed(2)}), file size x${size.toFixed(3)}`);
 }
 
 await main();

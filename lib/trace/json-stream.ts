@@ -95,15 +95,23 @@ export async function writeJson(sink: TextSink, value: unknown): Promise<void> {
   await out.flush();
 }
 
-/** A sink over a Node stream that waits for 'drain' when the stream's buffer is full. */
+/** A sink over a Node stream that waits for 'drain' when the stream's buffer is full (and fails if it closes first). */
 export function streamSink(stream: NodeJS.WritableStream): (chunk: string | Uint8Array) => Promise<void> {
   return (chunk) => new Promise<void>((resolve, reject) => {
-    const onError = (error: Error) => reject(error);
+    const settle = (error?: Error) => {
+      stream.removeListener('error', onError);
+      stream.removeListener('close', onClose);
+      stream.removeListener('drain', onDrain);
+      if (error) reject(error);
+      else resolve();
+    };
+    const onError = (error: Error) => settle(error);
+    const onClose = () => settle(new Error('the output closed before the data was written (a reader went away)'));
+    const onDrain = () => settle();
     stream.once('error', onError);
-    const flushed = stream.write(chunk, (error) => { if (error) reject(error); });
-    const done = () => { stream.removeListener('error', onError); resolve(); };
-    if (flushed) done();
-    else stream.once('drain', done);
+    stream.once('close', onClose);
+    if (stream.write(chunk)) settle();
+    else stream.once('drain', onDrain);
   });
 }
 
