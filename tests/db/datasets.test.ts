@@ -22,6 +22,7 @@ import { loadRuntime } from '../../lib/runtime/runtime';
 import type { Runtime } from '../../lib/runtime/types';
 import { openStore, type Store } from '../../lib/store/index';
 import type { Identity } from '../../lib/auth/roles';
+import { runCli } from '../reliability/processes';
 import { backendsUnderTest, modelIdentity, syntheticRun, TINY_SHAPE } from './helpers';
 
 const MARKER = 'zebraquokka';
@@ -193,6 +194,22 @@ for (const backend of backendsUnderTest()) {
         if (backend.name === 'postgres') await target.backend.prisma.$executeRawUnsafe(`DROP SCHEMA IF EXISTS "${backend.options.schema}_bad" CASCADE`);
         await target.close();
       }
+    });
+
+    test('the CLI streams traces get --json (the same document), and cotscope import reads it back as the same trace', async () => {
+      const stored = await store.traces.get(capturedId, { includeRawCot: true });
+      // PGlite allows one process per data folder: the CLI opens it while this test's store is closed.
+      if (backend.name === 'pglite') await store.close();
+      const printed = await runCli(['traces', 'get', capturedId, '--json', '--raw-cot'], backend.childEnv);
+      if (backend.name === 'pglite') store = await openStore(backend.options);
+      assert.equal(printed.code, 0, printed.stderr);
+      assert.equal(printed.stdout, `${JSON.stringify(storedTraceJson(stored!))}\n`);
+      const file = join(scratch, `${backend.name}-cli.json`);
+      writeFileSync(file, printed.stdout);
+      const dataDir = mkdtempSync(join(scratch, 'pglite-cli-'));
+      const imported = await runCli(['import', file], { COTSCOPE_DATA_DIR: dataDir, DATABASE_URL: '' });
+      assert.equal(imported.code, 0, imported.stderr);
+      assert.match(imported.stdout, /imported 1 traces, skipped 0/);
     });
 
     test('a traces get --json document imports as the trace it describes', async () => {
