@@ -16,7 +16,7 @@ import type { Backend, SqlQuery } from '../store/backend';
 import { getTrace } from '../store/traces';
 import type { TraceMessage } from '../trace/types';
 import { isAnalysisMessage } from '../trace/visibility';
-import { actorOf } from '../auth/audit';
+import { actorOf, audit } from '../auth/audit';
 import { redactQuotingFields } from '../auth/redact';
 import { hasRole, type Identity } from '../auth/roles';
 import { contentTokenOffsets } from './filter';
@@ -224,20 +224,20 @@ function checkOwner(identity: Identity, annotation: Annotation, verb: string): v
   throw forbidden(`annotation ${annotation.id} is ${annotation.annotator}'s: only its annotator or a researcher may ${verb} it`);
 }
 
-/** The trace an annotation belongs to (live annotations of live traces only). */
-async function annotationTrace(backend: Backend, id: string): Promise<string> {
-  const row = await backend.prisma.annotation.findFirst({ where: { id, deletedAt: null, trace: { deletedAt: null } }, select: { traceId: true } });
+/** A live annotation of a live trace, or 404. */
+async function liveAnnotation(backend: Backend, id: string): Promise<Annotation> {
+  const [row] = await backend.fast.query<AnnotationRow>(
+    `SELECT a.* FROM annotations a JOIN traces t ON t.id = a.trace_id AND t.deleted_at IS NULL WHERE a.id = $1 AND a.deleted_at IS NULL`, [id]);
   if (!row) throw notFound(`annotation ${id} does not exist`);
-  return row.traceId;
+  return annotationOf(row);
 }
 
 export async function editAnnotation(backend: Backend, identity: Identity, id: string, patch: AnnotationPatch): Promise<Annotation> {
-  const traceId = await annotationTrace(backend, id);
-  if (patch.severity !== undefined) checkSeverity(patch.severity);
-  const context = await traceReviewContext(backend, traceId);
-  if (patch.label !== undefined) checkLabel(context, patch.label);
-  const current = (await traceAnnotations(backend, traceId)).find((annotation) => annotation.id === id)!;
+  const current = await liveAnnotation(backend, id);
+  const { traceId } = current;
   checkOwner(identity, current, 'edit');
+  if (patch.severity !== undefined) checkSeverity(patch.severity);
+  if (patch.label !== undefined) checkLabel(await traceReviewContext(backend, traceId), patch.label);
   const tokenStart = patch.tokenStart ?? current.tokenStart;
   const tokenEnd = patch.tokenEnd ?? current.tokenEnd;
   const span = tokenStart === current.tokenStart && tokenEnd === current.tokenEnd ? null : await spanOf(backend, traceId, tokenStart, tokenEnd);
@@ -258,22 +258,22 @@ export async function editAnnotation(backend: Backend, identity: Identity, id: s
 }
 
 export async function deleteAnnotation(backend: Backend, identity: Identity, id: string): Promise<void> {
-  const traceId = await annotationTrace(backend, id);
-  const current = (await traceAnnotations(backend, traceId)).find((annotation) => annotation.id === id)!;
+  const current = await liveAnnotation(backend, id);
   checkOwner(identity, current, 'delete');
   await backend.fast.transaction(async (query) => {
     await lockedAnnotation(query, id);
     const [row] = await query<AnnotationRow>('UPDATE annotations SET deleted_at = now(), updated_at = now() WHERE id = $1 RETURNING *', [id]);
     await insertRevision(query, annotationOf(row), 'delete', actorOf(identity));
   });
+  await audit(backend, { actor: actorOf(identity), action: 'annotation.delete', target: id, detail: { traceId: current.traceId, annotator: current.annotator, label: current.label } });
 }
 
 /** An annotator accepts or rejects a model/rule proposal (a human span is not a proposal: 409). */
 export async function reviewProposal(backend: Backend, identity: Identity, id: string, decision: 'accept' | 'reject'): Promise<Annotation> {
-  await annotationTrace(backend, id);
+  await liveAnnotation(backend, id);
   return backend.fast.transaction(async (query) => {
     const locked = await lockedAnnotation(query, id);
-    if (locked.kind === 'human') throw conflict(`annotation ${id} is a human span, not a ${'model or rule'} proposal: there is nothing to accept or reject`);
+    if (locked.kind === 'human') throw conflict(`annotation ${id} is a human span, not a model or rule proposal: there is nothing to accept or reject`);
     const state: ReviewState = decision === 'accept' ? 'accepted' : 'rejected';
     const [row] = await query<AnnotationRow>('UPDATE annotations SET review_state = $2, updated_at = now() WHERE id = $1 RETURNING *', [id, state]);
     const annotation = annotationOf(row);

@@ -125,10 +125,10 @@ export async function listTraces(backend: Backend, filters: TraceFilters = {}, o
     take: limit + 1,
     include: {
       model: { select: { name: true } },
-      collections: { select: { collection: { select: { name: true } } } },
+      collections: { select: { collection: { select: { name: true, blind: true } } } },
       tags: { select: { tag: { select: { name: true } } } },
       messages: { where: { role: 'assistant', channel: 'final' }, orderBy: { index: 'asc' }, take: 1, select: { text: true } },
-      annotations: { where: { deletedAt: null }, select: { label: true, annotator: true } },
+      annotations: { where: { deletedAt: null }, select: { label: true, annotator: true, kind: true } },
       verdicts: { select: { verdict: true, annotator: true } },
     },
   });
@@ -154,12 +154,22 @@ export async function listTraces(backend: Backend, filters: TraceFilters = {}, o
     decodeMs: row.decodeMs,
     prefillTokensPerSecond: row.prefillTps,
     decodeTokensPerSecond: row.decodeTps,
-    review: reviewSummary(row.annotations, row.verdicts),
+    review: reviewSummary(row.annotations, row.verdicts, blindTo(options.blindReader, row)),
   }));
   return { items, nextCursor, total: await totalQuery };
 }
 
-function reviewSummary(annotations: { label: string; annotator: string }[], verdicts: { verdict: string; annotator: string }[]): TraceReviewSummary {
+/** The blind reader whose view of this row is limited, or null when they see everyone's work. */
+function blindTo(reader: string | undefined, row: { collections: { collection: { blind: boolean } }[]; verdicts: { annotator: string }[] }): string | null {
+  if (!reader || !row.collections.some((link) => link.collection.blind)) return null;
+  return row.verdicts.some((verdict) => verdict.annotator === reader) ? null : reader;
+}
+
+function reviewSummary(
+  allAnnotations: { label: string; annotator: string; kind: string }[], allVerdicts: { verdict: string; annotator: string }[], blindReader: string | null,
+): TraceReviewSummary {
+  const annotations = blindReader === null ? allAnnotations : allAnnotations.filter((a) => a.kind !== 'human' || a.annotator === blindReader);
+  const verdicts = blindReader === null ? allVerdicts : allVerdicts.filter((verdict) => verdict.annotator === blindReader);
   const counts = { safe: 0, unsafe: 0, unsure: 0 };
   for (const { verdict } of verdicts) counts[verdict as keyof typeof counts] += 1;
   return {

@@ -115,6 +115,11 @@ export interface ListOptions {
   limit?: number;
   /** Text search also matches analysis (raw CoT) messages. Default false. */
   includeRawCot?: boolean;
+  /**
+   * An annotator under blind mode (lib/review/verdicts.ts): on a trace of a blind collection they
+   * have no verdict on, the row's review summary counts only their own and machine-made work.
+   */
+  blindReader?: string;
 }
 
 export interface TraceListItem {

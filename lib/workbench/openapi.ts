@@ -200,6 +200,7 @@ export const API = {
   jobs: apiRoute({ method: 'get', path: '/api/jobs', role: 'viewer', summary: 'Capture queue overview', responses: { 200: json('jobs'), ...errorsWith() } }),
   changeJobs: apiRoute({ method: 'post', path: '/api/jobs', role: 'researcher', body: jobActionSchema, summary: 'Cancel or retry jobs', responses: { 200: json('changed'), ...errorsWith() } }),
   batch: apiRoute({ method: 'post', path: '/api/jobs/batch', role: 'researcher', body: batchCaptureSchema, summary: 'Enqueue a batch capture', responses: { 200: json('enqueued'), ...errorsWith() } }),
+  listUsers: apiRoute({ method: 'get', path: '/api/admin/users', role: 'admin', summary: 'Users and their tokens', responses: { 200: json('users'), ...errorsWith() } }),
   adminUsers: apiRoute({ method: 'post', path: '/api/admin/users', role: 'admin', body: adminUserSchema, summary: 'Add a user, change a role, remove a user', responses: { 200: json('done'), ...errorsWith() } }),
   adminTokens: apiRoute({ method: 'post', path: '/api/admin/tokens', role: 'admin', body: adminTokenSchema, summary: 'Create or revoke an API token', responses: { 200: json('done'), ...errorsWith() } }),
   exportDataset: apiRoute({

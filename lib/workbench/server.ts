@@ -17,7 +17,7 @@ import type { Runtime } from '../runtime/types';
 import { decodeToken, encode } from '../harmony/tokenizer';
 import { renderConversation } from '../harmony/render';
 import type { Conversation } from '../harmony/render';
-import { canReadRawReasoning } from '../auth/roles';
+import { canReadRawReasoning, hasRole } from '../auth/roles';
 import type { Identity } from '../auth/roles';
 import { actorOf, audit } from '../auth/audit';
 import { redactMessages, redactTokenTexts, withheldTokenMask } from '../auth/redact';
@@ -162,6 +162,11 @@ async function tokenRows(id: string, index: number): Promise<Pick<AssembledCaptu
   return assembleCaptureSections(rows, 1);
 }
 
+/** An annotator (not researcher) is a blind reader: blind mode limits what the list shows them. */
+function blindReader(identity: Identity): string | undefined {
+  return hasRole(identity, 'annotator') && !hasRole(identity, 'researcher') ? identity.name : undefined;
+}
+
 export async function listTraces(query: TraceListQuery, identity: Identity): Promise<TraceListPage> {
   const filters: TraceFilters = {
     model: query.model,
@@ -184,6 +189,7 @@ export async function listTraces(query: TraceListQuery, identity: Identity): Pro
     limit: query.limit,
     // A viewer's search must not reveal which traces contain a word of their raw reasoning.
     includeRawCot: canReadRawReasoning(identity),
+    blindReader: blindReader(identity),
   });
   const rows: TraceRow[] = page.items.map((item) => ({
     id: item.id,

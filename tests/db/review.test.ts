@@ -7,6 +7,7 @@
  * the trace list filters on review data.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { openStore, type Store } from '../../lib/store/index';
 import type { Identity } from '../../lib/auth/roles';
@@ -59,6 +60,7 @@ for (const backend of backendsUnderTest()) {
       assert.deepEqual(history.map((revision) => [revision.revision, revision.action, revision.actor, revision.snapshot.severity]), [[1, 'create', 'ann', 2], [2, 'edit', 'ann', 4], [3, 'delete', 'ann', 4]]);
       assert.equal((await traceReview(store.backend, ann, trace.traceId)).annotations.some((a) => a.id === created.id), false, 'deleted spans are not listed');
       await refused(deleteAnnotation(store.backend, ann, created.id), 404);
+      assert.equal((await listAudit(store.backend, { action: 'annotation.delete' }))[0].target, created.id);
     });
 
     test('viewers list annotations and history with text, note and rationale withheld; machine kinds need a researcher or a token', async () => {
@@ -92,7 +94,11 @@ for (const backend of backendsUnderTest()) {
       assert.ok(before.annotations.every((a) => a.kind !== 'human' || a.annotator === 'ann'));
       assert.deepEqual(before.verdicts, []);
       assert.ok((await traceReview(store.backend, rhea, trace.traceId)).annotations.some((a) => a.annotator === 'bob'));
+      const blindRow = (await store.traces.list({ collection: 'redteam' }, { blindReader: 'ann' })).items[0].review;
+      assert.deepEqual([blindRow.annotators.includes('bob'), blindRow.verdicts.unsafe], [false, 0], 'the list row is blinded too');
+      assert.ok((await store.traces.list({ collection: 'redteam' })).items[0].review.annotators.includes('bob'));
       await setVerdict(store.backend, ann, trace.traceId, { verdict: 'unsafe' });
+      assert.ok((await store.traces.list({ collection: 'redteam' }, { blindReader: 'ann' })).items[0].review.annotators.includes('bob'));
       const afterwards = await traceReview(store.backend, ann, trace.traceId);
       assert.equal(afterwards.hiddenByBlindMode, false);
       assert.deepEqual(afterwards.verdicts.map((v) => v.annotator).sort(), ['ann', 'bob']);
@@ -199,6 +205,28 @@ for (const backend of backendsUnderTest()) {
       await refused(restoreTrace(store.backend, rhea, doomed.traceId), 404);
       const actions = (await listAudit(store.backend, {})).filter((entry) => entry.target === doomed.traceId || entry.action === 'trace.purge').map((entry) => entry.action);
       assert.deepEqual(actions.reverse(), ['trace.delete', 'trace.restore', 'trace.delete', 'trace.purge']);
+    });
+
+    test('the CLI curates: traces delete, deleted, restore and label, audited as the operator', async () => {
+      const target = await storeReasoningTrace(store, 'CLI curation target.', { collection: 'cli-a' });
+      await store.close(); // one process per PGlite folder: the CLI opens it next
+      const cli = (args: string[]) => {
+        const result = spawnSync(process.execPath, ['--import', 'tsx', 'lib/cli/main.ts', 'traces', ...args], { env: { ...process.env, COTSCOPE_TOKEN: '', ...backend.childEnv }, encoding: 'utf8' });
+        assert.equal(result.status, 0, result.stderr);
+        return result.stdout;
+      };
+      try {
+        assert.match(cli(['delete', target.traceId]), /^deleted .*; purged after/);
+        assert.deepEqual(JSON.parse(cli(['deleted', '--json'])).map((row: { id: string }) => row.id), [target.traceId]);
+        assert.equal(JSON.parse(cli(['list', '--collection', 'cli-a', '--json'])).items.length, 0);
+        cli(['restore', target.traceId]);
+        assert.deepEqual(JSON.parse(cli(['label', target.traceId, '--collections', 'cli-b', '--tags', 'x,y', '--json'])), { tags: ['x', 'y'], collections: ['cli-b'] });
+        assert.equal(JSON.parse(cli(['list', '--collection', 'cli-b', '--json'])).items[0].id, target.traceId);
+      } finally {
+        store = await openStore(backend.options);
+      }
+      const actions = (await listAudit(store.backend, {})).filter((entry) => entry.target === target.traceId).map((entry) => entry.action).reverse();
+      assert.deepEqual(actions, ['trace.delete', 'trace.restore', 'trace.tags', 'trace.collections']);
     });
   });
 }
