@@ -174,7 +174,8 @@ function fieldElements(name: string, type: FieldType, nullable: boolean): Schema
     return [
       { name, repetition_type, converted_type: 'LIST', num_children: 1 },
       { name: 'list', repetition_type: 'REPEATED', num_children: 1 },
-      ...fieldElements('element', type.list, false),
+      // String list elements may be null (token_channel outside any message); numeric ones never are.
+      ...fieldElements('element', type.list, type.list === 'string'),
     ];
   }
   return [{ name, repetition_type, num_children: type.struct.length }, ...type.struct.flatMap((field) => fieldElements(field.name, field.type, field.nullable ?? false))];

@@ -90,6 +90,7 @@ for (const backend of backendsUnderTest()) {
       await store.traces.complete(capturedId, result, { chunkTokens: 16 });
 
       const planted = syntheticRun(TINY_SHAPE, 7, { user: 'What is two plus two?', analysis: `Thinking about ${MARKER} before answering.`, final: 'Four.' });
+      planted.messages[2].tokenStart += 1; // a token outside every message: its token_channel is null
       plantedId = await store.traces.create({ model: modelIdentity(TINY_SHAPE), prompt: [{ role: 'user', content: 'What is two plus two?' }], sampling: planted.sampling, collection: 'palette' });
       await store.traces.complete(plantedId, planted);
       await saveFilterOutput(store.backend, plantedId, { filter: { name: 'policy', version: 'v1' }, text: 'Thinking about [redacted: secret] before answering.',
