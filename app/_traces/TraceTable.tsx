@@ -5,6 +5,7 @@ import { flexRender, getCoreRowModel, useReactTable } from '@tanstack/react-tabl
 import type { ColumnDef, SortingState, VisibilityState } from '@tanstack/react-table';
 import type { SortKey, TraceListPage, TraceRow } from '@/lib/workbench/contracts';
 import { SORT_KEYS, TRACE_STATUSES } from '@/lib/workbench/contracts';
+import { ExportButton } from './ExportButton';
 
 const FILTER_FIELDS = ['search', 'model', 'collection', 'effort', 'status', 'tag', 'from', 'to'] as const;
 type FilterField = (typeof FILTER_FIELDS)[number];
@@ -119,6 +120,7 @@ export function TraceTable() {
           ))}
         </details>
       </form>
+      <ExportButton filters={applied} />
       {error ? <p className="error">{error}</p> : null}
       <p className="muted" data-testid="trace-count">
         {page === null ? 'loading...' : page.total !== null ? `${page.total} trace${page.total === 1 ? '' : 's'} match` : `${page.rows.length}${page.nextCursor ? '+' : ''} trace${page.rows.length === 1 ? '' : 's'} match`}

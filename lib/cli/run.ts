@@ -4,7 +4,7 @@ import { decode } from '../harmony/tokenizer';
 import { renderPrompt, type ReasoningEffort } from '../runtime/prompt';
 import { loadRuntime } from '../runtime/runtime';
 import type { CaptureOptions } from '../runtime/types';
-import { toRunJson } from '../trace/json';
+import { streamableRunJson, writeJsonLine } from '../trace/json-stream';
 import type { RunResult } from '../trace/types';
 import { attentionTopKOption, maxNewTokensOption, numberOption, seedOption, threadsOption } from './options';
 import { abortOnStopSignals, SIGNAL_EXIT_CODES } from './signals';
@@ -126,7 +126,7 @@ export async function runRunCommand(argv: string[]): Promise<number> {
   const stopSignals = abortOnStopSignals(controller);
   try {
     const result = await runtime.generate({ promptIds, sampling, capture, signal: controller.signal });
-    if (values.json) process.stdout.write(`${JSON.stringify(toRunJson(result))}\n`);
+    if (values.json) await writeJsonLine(process.stdout, streamableRunJson(result));
     else {
       if (runtime.generated) console.log(`model ${runtime.name}: a generated checkpoint with random weights (output is not language)\n`);
       console.log(formatHuman(result));

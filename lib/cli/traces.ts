@@ -6,7 +6,8 @@
 import { parseArgs } from 'node:util';
 import { openStore, TRACE_STATUSES, type SortKey, type StoredTrace, type TraceFilters, type TraceListItem, type TraceStatus } from '../store/index';
 import type { ChunkSection } from '../trace/codec';
-import { toRunJson } from '../trace/json';
+import { nest, runJsonWith, type TensorBuilder } from '../trace/json';
+import { NestedTensor, writeJsonLine } from '../trace/json-stream';
 import { formatHuman } from './run';
 import { requireCliRole } from './access';
 import { actorOf, audit } from '../auth/audit';
@@ -63,12 +64,35 @@ function formatRow(item: TraceListItem): string {
     item.effort ?? '-', `s${item.sampleIndex}`, `${item.tokenCount} tok`, labels].join('  ').trimEnd();
 }
 
-/** The `traces get --json` document. */
-export function storedTraceJson(trace: StoredTrace) {
-  const run = toRunJson(trace);
+/** The list filters' flags, shared by `traces list` and `export`. */
+export const FILTER_OPTIONS = {
+  model: { type: 'string' }, collection: { type: 'string' }, effort: { type: 'string' }, status: { type: 'string' }, tag: { type: 'string' },
+  'prompt-id': { type: 'string' }, since: { type: 'string' }, until: { type: 'string' }, search: { type: 'string' },
+  label: { type: 'string' }, verdict: { type: 'string' }, annotator: { type: 'string' }, annotated: { type: 'boolean' }, unannotated: { type: 'boolean' },
+} as const;
+
+type FilterValues = { [K in keyof typeof FILTER_OPTIONS]?: (typeof FILTER_OPTIONS)[K]['type'] extends 'boolean' ? boolean : string };
+
+export function filtersFrom(values: FilterValues): TraceFilters {
+  return {
+    model: values.model, collection: values.collection, effort: values.effort, status: parseStatus(values.status), tag: values.tag,
+    promptId: values['prompt-id'], createdFrom: parseDate(values.since, '--since'), createdTo: parseDate(values.until, '--until'), text: values.search,
+    label: values.label, verdict: parseVerdict(values.verdict), annotator: values.annotator,
+    hasAnnotations: values.annotated ? true : values.unannotated ? false : undefined,
+  };
+}
+
+/** The `traces get --json` document, each tensor built by `tensor`. */
+export function storedTraceJsonWith<T>(trace: StoredTrace, tensor: TensorBuilder<T>) {
+  const run = runJsonWith(trace, tensor);
   // Router logits are optional in the store (--no-router-logits): an absent section is [], not nulls.
-  if (run.routing && trace.routing?.logits.length === 0) run.routing.logits = [];
+  if (run.routing && trace.routing?.logits.length === 0) run.routing.logits = tensor(new Float32Array(0), [0]);
   return { id: trace.id, status: trace.status, metadata: trace.metadata, ...run };
+}
+
+/** The `traces get --json` document with nested arrays. */
+export function storedTraceJson(trace: StoredTrace) {
+  return storedTraceJsonWith(trace, nest);
 }
 
 export async function runTracesCommand(argv: string[]): Promise<number> {
@@ -85,20 +109,7 @@ export async function runTracesCommand(argv: string[]): Promise<number> {
     options: {
       json: { type: 'boolean', default: false },
       'raw-cot': { type: 'boolean', default: false },
-      model: { type: 'string' },
-      collection: { type: 'string' },
-      effort: { type: 'string' },
-      status: { type: 'string' },
-      tag: { type: 'string' },
-      'prompt-id': { type: 'string' },
-      since: { type: 'string' },
-      until: { type: 'string' },
-      search: { type: 'string' },
-      label: { type: 'string' },
-      verdict: { type: 'string' },
-      annotator: { type: 'string' },
-      annotated: { type: 'boolean' },
-      unannotated: { type: 'boolean' },
+      ...FILTER_OPTIONS,
       sort: { type: 'string', default: 'createdAt' },
       asc: { type: 'boolean', default: false },
       limit: { type: 'string', default: '50' },
@@ -117,19 +128,14 @@ export async function runTracesCommand(argv: string[]): Promise<number> {
       const trace = await store.traces.get(positionals[0], { includeRawCot: values['raw-cot'], sections: parseSections(values.sections) });
       if (!trace) { console.error(`no trace with id ${positionals[0]} in ${store.backend.location}`); return 1; }
       if (values['raw-cot']) await audit(store.backend, { actor: actorOf(identity), action: 'raw.read', target: trace.id, detail: { via: 'cli traces get' } });
-      if (values.json) process.stdout.write(`${JSON.stringify(storedTraceJson(trace))}\n`);
+      if (values.json) await writeJsonLine(process.stdout, storedTraceJsonWith(trace, (flat, shape) => new NestedTensor(flat, shape)));
       else console.log(`trace ${trace.id} · ${trace.status} · ${trace.metadata.model.name} · prompt ${trace.metadata.promptId ?? '-'} · effort ${trace.metadata.effort ?? '-'}\n\n${formatHuman(trace)}`);
       return 0;
     }
     if (values.sort !== 'createdAt' && values.sort !== 'tokenCount') throw new Error(`--sort must be createdAt or tokenCount (got "${values.sort}")`);
     const limit = Number(values.limit);
     if (!Number.isInteger(limit) || limit < 1) throw new Error(`--limit must be a positive integer (got "${values.limit}")`);
-    const filters: TraceFilters = {
-      model: values.model, collection: values.collection, effort: values.effort, status: parseStatus(values.status), tag: values.tag,
-      promptId: values['prompt-id'], createdFrom: parseDate(values.since, '--since'), createdTo: parseDate(values.until, '--until'), text: values.search,
-      label: values.label, verdict: parseVerdict(values.verdict), annotator: values.annotator,
-      hasAnnotations: values.annotated ? true : values.unannotated ? false : undefined,
-    };
+    const filters = filtersFrom(values);
     const page = await store.traces.list(filters, {
       sort: values.sort as SortKey, direction: values.asc ? 'asc' : 'desc', limit, cursor: values.cursor ?? null, includeRawCot: values['raw-cot'],
     });

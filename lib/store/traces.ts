@@ -29,7 +29,7 @@ const PIPELINED_INSERT_BYTES = 4 * 1024 * 1024;
  * the next statement sees it either way. Plain SQL: Prisma's upsert + interactive transaction
  * cost ~60 ms per trace here, more than writing a 4k-token trace's routing data.
  */
-async function ensureModel(query: SqlQuery, model: ModelIdentity): Promise<void> {
+export async function ensureModel(query: SqlQuery, model: ModelIdentity): Promise<void> {
   await query(
     `INSERT INTO models (id, name, config_hash, num_layers, num_experts, experts_per_token, num_heads, hidden_size, vocab_size)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (name, config_hash) DO NOTHING`,
@@ -88,7 +88,6 @@ export async function heartbeat(backend: Backend, id: string): Promise<boolean> 
 /** Writes everything of a finished run and flips the status, all in one transaction. */
 export async function completeTrace(backend: Backend, id: string, result: RunResult, options: CompleteOptions = {}): Promise<void> {
   const usage = result.routing ? summarizeExpertUsage(result.routing, result.messages) : [];
-  const messages = result.messages.map((message, index) => messageRow(index, message));
   const status: TraceStatus = result.stopReason === 'cancelled' ? 'cancelled' : 'complete';
   await retryOnConnectionLoss((tryNumber) => backend.fast.transaction(async (query, copyIn) => {
     const rows = await query<{ status: TraceStatus; token_count: number }>('SELECT status::text AS status, token_count FROM traces WHERE id = $1 FOR UPDATE', [id]);
@@ -97,14 +96,8 @@ export async function completeTrace(backend: Backend, id: string, result: RunRes
     if (tryNumber > 0 && rows[0].status === status && rows[0].token_count === result.tokens.length) return;
     if (rows[0].status !== 'running') throw new TraceStateError(`trace ${id} is ${rows[0].status}, not running: it cannot be completed`);
     // Encoded afresh on each try: the lazy encoder is used up by a try that lost its connection.
-    const chunks = encodeCaptureLazily(result, options);
-    await (copyIn ? copyChunks(copyIn, id, chunks) : insertChunks(query, backend.fast.bytes, id, chunks));
-    await query(
-      `INSERT INTO messages (trace_id, index, role, channel, recipient, content_type, token_start, token_end, complete, text, extra)
-       SELECT $1, m.index, m.role, m.channel, m.recipient, m."contentType", m."tokenStart", m."tokenEnd", m.complete, m.text, m.extra
-         FROM jsonb_to_recordset($2::jsonb) AS m(index int, role text, channel text, recipient text, "contentType" text,
-              "tokenStart" int, "tokenEnd" int, complete boolean, text text, extra jsonb)`,
-      [id, JSON.stringify(messages)]);
+    await writeChunks(query, copyIn, backend.fast.bytes, id, encodeCaptureLazily(result, options));
+    await insertMessages(query, id, result.messages);
     if (usage.length > 0) await insertUsage(query, id, usage);
     const timings = result.timings;
     await query(
@@ -126,6 +119,15 @@ export function isSecondCompletion(error: unknown): boolean {
     if (pgError.code === '23505' && pgError.constraint === 'traces_one_complete_per_job') return true;
   }
   return false;
+}
+
+export async function insertMessages(query: SqlQuery, traceId: string, messages: TraceMessage[]): Promise<void> {
+  await query(
+    `INSERT INTO messages (trace_id, index, role, channel, recipient, content_type, token_start, token_end, complete, text, extra)
+     SELECT $1, m.index, m.role, m.channel, m.recipient, m."contentType", m."tokenStart", m."tokenEnd", m.complete, m.text, m.extra
+       FROM jsonb_to_recordset($2::jsonb) AS m(index int, role text, channel text, recipient text, "contentType" text,
+            "tokenStart" int, "tokenEnd" int, complete boolean, text text, extra jsonb)`,
+    [traceId, JSON.stringify(messages.map((message, index) => messageRow(index, message)))]);
 }
 
 const MESSAGE_FIELDS = new Set(['role', 'channel', 'recipient', 'contentType', 'content', 'tokenStart', 'tokenEnd', 'complete']);
@@ -150,7 +152,7 @@ function messageRow(index: number, message: TraceMessage) {
   };
 }
 
-async function insertUsage(query: SqlQuery, traceId: string, usage: LayerUsageRow[]): Promise<void> {
+export async function insertUsage(query: SqlQuery, traceId: string, usage: LayerUsageRow[]): Promise<void> {
   await query(
     `INSERT INTO expert_usage (trace_id, channel, layer, counts, weight_sums)
      SELECT $1, u.channel, u.layer, u.counts, u."weightSums" FROM jsonb_to_recordset($2::jsonb) AS u(channel text, layer int, counts int[], "weightSums" float8[])`,
@@ -158,6 +160,11 @@ async function insertUsage(query: SqlQuery, traceId: string, usage: LayerUsageRo
 }
 
 const CHUNK_COLUMNS = 'trace_id, section, token_start, token_end, version, byte_length, sha256, data';
+
+/** Writes a trace's chunks inside a transaction: by binary COPY where the backend has it (PostgreSQL), else by INSERT. */
+export async function writeChunks(query: SqlQuery, copyIn: CopyIn | null, bytes: BytesCodec, traceId: string, chunks: Iterable<EncodedChunk>): Promise<void> {
+  await (copyIn ? copyChunks(copyIn, traceId, chunks) : insertChunks(query, bytes, traceId, chunks));
+}
 
 /** PostgreSQL: one binary COPY streaming the chunks as they are encoded (bytea as raw bytes, not hex text). */
 async function copyChunks(copyIn: CopyIn, traceId: string, chunks: Iterable<EncodedChunk>): Promise<void> {

@@ -29,30 +29,26 @@ export function nest(flat: ArrayLike<number>, shape: readonly number[]): unknown
   return build(0, 0);
 }
 
-function routingJson(r: RoutingCapture): RunJson['routing'] {
+/** Builds a tensor of the document from a flat array and its shape: nested arrays, or a lazy tensor for streaming. */
+export type TensorBuilder<T> = (flat: Uint8Array | Uint16Array | Int32Array | Float32Array, shape: number[]) => T;
+
+/** The run --json document with each tensor built by `tensor`. */
+export interface RunJsonOf<T> extends Omit<RunJson, 'routing' | 'attention'> {
+  routing: { topK: number; numExperts: number; experts: T; weights: T; logits: T } | null;
+  attention: { topK: number; sinkMass: T; top: { positions: T; weights: T } } | null;
+}
+
+function routingJson<T>(r: RoutingCapture, tensor: TensorBuilder<T>): RunJsonOf<T>['routing'] {
   const { numTokens: T, numLayers: L, topK: k, numExperts: E } = r;
-  return {
-    topK: k,
-    numExperts: E,
-    experts: nest(r.experts, [T, L, k]) as number[][][],
-    weights: nest(r.weights, [T, L, k]) as number[][][],
-    logits: nest(r.logits, [T, L, E]) as number[][][],
-  };
+  return { topK: k, numExperts: E, experts: tensor(r.experts, [T, L, k]), weights: tensor(r.weights, [T, L, k]), logits: tensor(r.logits, [T, L, E]) };
 }
 
-function attentionJson(a: AttentionCapture): RunJson['attention'] {
+function attentionJson<T>(a: AttentionCapture, tensor: TensorBuilder<T>): RunJsonOf<T>['attention'] {
   const { numTokens: T, numLayers: L, numHeads: H, topK: k } = a;
-  return {
-    topK: k,
-    sinkMass: nest(a.sinkMass, [T, L, H]) as number[][][],
-    top: {
-      positions: nest(a.topPositions, [T, L, H, k]) as number[][][][],
-      weights: nest(a.topWeights, [T, L, H, k]) as number[][][][],
-    },
-  };
+  return { topK: k, sinkMass: tensor(a.sinkMass, [T, L, H]), top: { positions: tensor(a.topPositions, [T, L, H, k]), weights: tensor(a.topWeights, [T, L, H, k]) } };
 }
 
-export function toRunJson(result: RunResult): RunJson {
+export function runJsonWith<T>(result: RunResult, tensor: TensorBuilder<T>): RunJsonOf<T> {
   return {
     model: result.model,
     tokens: result.tokens,
@@ -62,7 +58,11 @@ export function toRunJson(result: RunResult): RunJson {
     sampling: result.sampling,
     stopReason: result.stopReason,
     timings: result.timings,
-    routing: result.routing ? routingJson(result.routing) : null,
-    attention: result.attention ? attentionJson(result.attention) : null,
+    routing: result.routing ? routingJson(result.routing, tensor) : null,
+    attention: result.attention ? attentionJson(result.attention, tensor) : null,
   };
+}
+
+export function toRunJson(result: RunResult): RunJson {
+  return runJsonWith(result, nest) as RunJson;
 }

@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import type { Identity, Role } from '../auth/roles';
 import { batchCaptureSchema, jobActionSchema } from '../jobs/app';
+import { exportQuerySchema } from '../datasets/query';
 import { handleRoute, jsonBody } from './route';
 import {
   adminTokenSchema, adminUserSchema, attentionQuerySchema, auditQuerySchema, runRequestSchema, searchParamsObject, sessionRequestSchema,
@@ -202,6 +203,11 @@ export const API = {
   listUsers: apiRoute({ method: 'get', path: '/api/admin/users', role: 'admin', summary: 'Users and their tokens', responses: { 200: json('users'), ...errorsWith() } }),
   adminUsers: apiRoute({ method: 'post', path: '/api/admin/users', role: 'admin', body: adminUserSchema, summary: 'Add a user, change a role, remove a user', responses: { 200: json('done'), ...errorsWith() } }),
   adminTokens: apiRoute({ method: 'post', path: '/api/admin/tokens', role: 'admin', body: adminTokenSchema, summary: 'Create or revoke an API token', responses: { 200: json('done'), ...errorsWith() } }),
+  exportDataset: apiRoute({
+    method: 'get', path: '/api/export', role: 'viewer', query: exportQuerySchema,
+    summary: 'Stream the selected traces as a dataset: a zip of data/*.parquet|jsonl and the README.md card (archive=zip), or the one data file (archive=none); include=raw needs researcher and is audit-logged',
+    responses: { 200: { description: 'zip, Parquet or JSON Lines stream', contentType: 'application/zip' }, ...errorsWith() },
+  }),
   audit: apiRoute({ method: 'get', path: '/api/admin/audit', role: 'admin', query: auditQuerySchema, summary: 'The audit log', responses: { 200: json('events'), ...errorsWith() } }),
 } as const;
 

@@ -61,6 +61,8 @@ function concrete(pattern: string): string[] {
     '/compare': [`/compare?a=${planted.traceId}&b=${planted.traceId}`],
     '/api/traces': [`/api/traces?search=${ALL_MARKERS.join('%20OR%20')}`, '/api/traces?search=quetzal'],
     [`/api/traces/${planted.traceId}/tokens/${planted.analysisToken}`]: [`/api/traces/${planted.traceId}/tokens/${planted.analysisToken}?layer=0`],
+    // Uncompressed, so a leaked marker would show: every part a viewer may ask for, and raw (refused).
+    '/api/export': ['/api/export?format=jsonl&archive=none&include=routing,logits,attention,annotations&status=complete', '/api/export?format=jsonl&archive=none&include=raw'],
   };
   return [filled, ...(extra[filled] ?? [])];
 }

@@ -5,7 +5,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { startApp } from './server';
@@ -113,6 +113,20 @@ test('search finds the trace by a word of its reasoning', async () => {
   await page.click('form.filters button[type="submit"]');
   await page.waitForSelector(`tr[data-trace-id="${liveTraceId}"]`);
   await shot('search');
+});
+
+test('the table downloads the traces its filters show as a zipped dataset', async () => {
+  await page.goto(app.url);
+  await page.fill('input[name="collection"]', 'demo');
+  await page.click('form.filters button[type="submit"]');
+  await page.waitForSelector('tr[data-trace-id]');
+  const link = page.locator('[data-testid="export-dataset"]');
+  const href = new URL((await link.getAttribute('href')) ?? '', app.url);
+  assert.deepEqual([href.pathname, href.searchParams.get('collection'), href.searchParams.get('archive')], ['/api/export', 'demo', 'zip']);
+  const [download] = await Promise.all([page.waitForEvent('download'), link.click()]);
+  const zip = readFileSync(await download.path());
+  assert.equal(zip.subarray(0, 2).toString(), 'PK');
+  assert.ok(zip.includes('data/train-00000-of-00001.parquet') && zip.includes('README.md'), 'the data file and the dataset card');
 });
 
 test('compare shows the usage difference of two traces', async () => {

@@ -183,3 +183,41 @@ describe('live-run queue', () => {
     assert.equal(await traceCount(), before + 2, 'the first run and the last are stored; the abandoned queued run is not');
   });
 });
+
+describe('GET /api/export (streamed datasets)', () => {
+  const get = (query: string, token: string) => fetch(`${app.url}/api/export?${query}`, { headers: { authorization: `Bearer ${token}` } });
+
+  test("a viewer's streamed JSON Lines export holds no raw reasoning; raw needs researcher (403); a bad format is 400 naming it", async () => {
+    const view = (await (await fetch(`${app.url}/api/traces/${demoTraceId}`, { headers: { authorization: `Bearer ${RESEARCHER}` } })).json()) as { messages: { channel: string | null; content: string }[] };
+    const analysis = view.messages.filter((message) => message.channel === 'analysis').map((message) => message.content).filter((text) => text.trim().length >= 8);
+    const response = await get(`ids=${demoTraceId}&format=jsonl&archive=none&include=routing,annotations`, VIEWER);
+    assert.equal(response.status, 200);
+    assert.equal(response.headers.get('content-type'), 'application/x-ndjson');
+    const body = await response.text();
+    const row = JSON.parse(body.trim()) as { id: string; raw_cot: string | null; raw_cot_included: boolean; messages: { channel: string | null; text: string | null }[]; routing_experts: number[][][] };
+    assert.equal(row.id, demoTraceId);
+    assert.equal(row.raw_cot, null);
+    assert.equal(row.raw_cot_included, false);
+    assert.ok(row.messages.filter((message) => message.channel === 'analysis').every((message) => message.text === null));
+    for (const text of analysis) assert.ok(!body.includes(text), 'no analysis text in the export');
+    assert.ok(row.routing_experts.length > 0);
+    const refused = await get('include=raw', VIEWER);
+    assert.equal(refused.status, 403);
+    assert.match(((await refused.json()) as { error: string }).error, /cannot export raw reasoning/);
+    const bad = await get('format=csv', VIEWER);
+    assert.equal(bad.status, 400);
+    assert.match(((await bad.json()) as { error: string }).error, /format/);
+    assert.equal((await get('format=jsonl', '')).status, 401);
+  });
+
+  test("a researcher's zipped export streams the data file and the dataset card; the API document lists the route", async () => {
+    const response = await get(`ids=${demoTraceId}&include=raw,routing`, RESEARCHER);
+    assert.equal(response.status, 200);
+    assert.equal(response.headers.get('content-type'), 'application/zip');
+    const zip = Buffer.from(await response.arrayBuffer());
+    assert.equal(zip.subarray(0, 2).toString(), 'PK');
+    assert.ok(zip.includes('data/train-00000-of-00001.parquet') && zip.includes('README.md'));
+    const openapi = (await (await fetch(`${app.url}/api/openapi.json`)).json()) as { paths: Record<string, { get?: { parameters: { name: string }[] } }> };
+    assert.ok(openapi.paths['/api/export']?.get?.parameters.some((parameter) => parameter.name === 'include'));
+  });
+});
