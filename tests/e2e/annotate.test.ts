@@ -1,0 +1,213 @@
+/**
+ * Span annotation in real Chromium on `npm start`'s demo trace (tiny generated model, PGlite, with
+ * routing, so the heatmap is drawn): a researcher turns on overlap 2 and blind review for the demo
+ * collection; annotator A takes the trace from the queue and labels a span with the keyboard only,
+ * sees it listed and drawn on the heatmap, and a click on its band scopes the usage matrix and the
+ * inspector to it; annotator B, blind to A's span until submitting, labels the same trace; both set
+ * verdicts; the collection's agreement view gains the pair and its numbers. A viewer sees the bands
+ * without the text.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { BrowserContext, Page } from 'playwright-core';
+import { openStore } from '../../lib/store/index';
+import { addUser } from '../../lib/auth/accounts';
+import { startApp, type RunningApp } from './server';
+import { launchBrowser } from './browser';
+
+const RESULTS = path.resolve(import.meta.dirname, '../../test-results');
+mkdirSync(RESULTS, { recursive: true });
+
+const PASSWORD = 'annotation password 123';
+const USERS = { anna: 'annotator', ben: 'annotator', rhea: 'researcher', vera: 'viewer' } as const;
+
+let app: RunningApp;
+let browser: BrowserContext;
+let page: Page;
+let traceId = '';
+const pageErrors: string[] = [];
+
+before(async () => {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'cotscope-annotate-'));
+  const store = await openStore({ dataDir, databaseUrl: '' });
+  try {
+    for (const [name, role] of Object.entries(USERS)) await addUser(store.backend, { name, role, password: PASSWORD });
+  } finally {
+    await store.close();
+  }
+  // With the demo on, the app captures one trace (with routing) into the `demo` collection.
+  app = await startApp(['--dev'], { COTSCOPE_DATA_DIR: dataDir, COTSCOPE_USERS: '', COTSCOPE_BCRYPT_ROUNDS: '4' });
+  browser = await launchBrowser();
+  page = await browser.newPage();
+  page.setDefaultTimeout(90_000);
+  page.on('pageerror', (error) => pageErrors.push(error.message));
+});
+
+after(async () => {
+  await browser?.close();
+  await app?.stop();
+});
+
+const shot = (name: string) => page.screenshot({ path: path.join(RESULTS, `${name}.png`), fullPage: true });
+
+async function signIn(name: keyof typeof USERS): Promise<void> {
+  await page.goto(`${app.url}/login`);
+  await page.fill('input[name="name"]', name);
+  await page.fill('input[name="password"]', PASSWORD);
+  await page.click('[data-testid="login-form"] button[type="submit"]');
+  await page.waitForSelector('[data-testid="identity-role"]');
+}
+
+async function signOut(): Promise<void> {
+  await page.click('[data-testid="sign-out"]');
+  await page.waitForURL('**/login');
+}
+
+interface AgreementFigures { pairs: string[]; alphaUnits: number; alpha: string }
+
+async function agreementFigures(): Promise<AgreementFigures> {
+  await page.goto(`${app.url}/collections/demo`);
+  await page.waitForSelector('[data-testid="alpha-units"]');
+  return {
+    pairs: await page.$$eval('[data-testid="kappa-table"] tr[data-pair]', (rows) => rows.map((row) => `${row.getAttribute('data-pair')}:${row.querySelector('[data-testid="kappa"]')?.textContent}:${row.querySelector('[data-testid="kappa-items"]')?.textContent}`)),
+    alphaUnits: Number(await page.textContent('[data-testid="alpha-units"]')),
+    alpha: (await page.textContent('[data-testid="alpha"]')) ?? '',
+  };
+}
+
+/** From the collection page, "next trace for me" opens the trace in queue mode, ready to annotate. */
+async function takeNextFromQueue(): Promise<string> {
+  await page.goto(`${app.url}/collections/demo`);
+  await page.click('[data-testid="queue-next"]');
+  await page.waitForURL(/\/traces\/[^/?]+\?queue=demo/);
+  await page.waitForSelector('[data-testid="queue-bar"]');
+  await page.waitForSelector('[data-testid="heatmap-ready"]');
+  await page.waitForFunction(() => !document.querySelector('[data-testid="span-list"]')?.textContent?.includes('loading annotations'));
+  return new URL(page.url()).pathname.split('/').pop()!;
+}
+
+/** Tab (as a keyboard user does) until the raw reasoning has the focus. */
+async function tabToReasoning(): Promise<void> {
+  for (let presses = 0; presses < 80; presses++) {
+    if (await page.evaluate(() => document.activeElement?.hasAttribute('data-annotatable') ?? false)) return;
+    await page.keyboard.press('Tab');
+  }
+  assert.fail('Tab never reached the raw reasoning');
+}
+
+async function spanItems(): Promise<{ annotator: string; label: string; text: string }[]> {
+  return page.$$eval('[data-testid="span-item"]', (items) => items.map((item) => ({ annotator: item.getAttribute('data-annotator') ?? '', label: item.getAttribute('data-label') ?? '', text: item.textContent ?? '' })));
+}
+
+let before_: AgreementFigures;
+
+test('a researcher reviews the demo collection with two annotators per trace, blind', async () => {
+  await signIn('rhea');
+  before_ = await agreementFigures();
+  assert.ok(!before_.pairs.some((pair) => pair.startsWith('anna|ben')), 'no anna/ben pair before they annotate');
+  await page.fill('[data-testid="collection-settings"] input[name="overlap"]', '2');
+  await page.check('[data-testid="collection-settings"] input[name="blind"]');
+  await page.click('[data-testid="collection-settings"] button[type="submit"]');
+  await page.waitForSelector('[data-testid="collection-settings"] [role="status"]:text("saved")');
+  assert.ok((await page.textContent('[data-testid="collection-taxonomy"]'))?.includes('Deception'), 'the default taxonomy is listed');
+  await signOut();
+});
+
+test('annotator A labels a span with the keyboard only and sees it listed and drawn on the heatmap', async () => {
+  await signIn('anna');
+  traceId = await takeNextFromQueue();
+  await tabToReasoning();
+  await page.keyboard.press('ArrowRight'); // the cursor lands on the first reasoning token
+  await page.keyboard.press('ArrowRight');
+  await page.keyboard.press('ArrowRight');
+  for (let i = 0; i < 3; i++) await page.keyboard.press('Shift+ArrowRight');
+  await page.keyboard.press('Alt+Digit3'); // severity of the next span
+  await page.keyboard.press('?');
+  await page.waitForSelector('[data-testid="shortcut-overlay"]');
+  await shot('annotate-shortcuts');
+  await page.keyboard.press('Escape');
+  assert.equal(await page.$('[data-testid="shortcut-overlay"]'), null, 'esc closes the overlay');
+  await page.keyboard.press('2'); // the second label of the taxonomy
+  await page.waitForSelector('[data-testid="span-item"][data-annotator="anna"]');
+  await page.keyboard.press('e');
+  await page.waitForSelector('[data-testid="note-editor"]');
+  await page.keyboard.type('plans to mislead the user');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('[data-testid="span-note"]:text("plans to mislead the user")');
+  const [item] = await spanItems();
+  assert.equal(item.label, 'deception');
+  assert.match(item.text, /Deception\s*S3\s*anna · human · tokens (\d+)-(\d+)/);
+  const [, first, last] = /tokens (\d+)-(\d+)/.exec(item.text)!;
+  assert.equal(Number(last) - Number(first), 3, 'four tokens selected with shift + arrows');
+  const bands = await page.$$eval('[data-testid="span-band"]', (rects) => rects.map((rect) => ({ width: Number(rect.getAttribute('width')), label: rect.getAttribute('aria-label') })));
+  assert.equal(bands.length, 1, 'one band over the heatmap');
+  assert.ok(bands[0].width >= 2 && /Deception \(severity 3\) by anna/.test(bands[0].label ?? ''), JSON.stringify(bands));
+  await page.keyboard.press('Shift+U');
+  await page.waitForSelector('[data-testid="my-verdict"]:text("saved: unsafe")');
+  await shot('annotate-span');
+});
+
+test('clicking the span band selects its tokens in the usage matrix and the inspector', async () => {
+  await page.keyboard.press('Escape');
+  await page.click('[data-testid="span-band"]');
+  await page.waitForFunction(() => (document.querySelector('[data-testid="usage-scope"]') as HTMLSelectElement | null)?.value === 'selection');
+  const scope = await page.$eval('[data-testid="usage-scope"]', (select) => (select as HTMLSelectElement).selectedOptions[0].textContent);
+  const [item] = await spanItems();
+  const [, first, last] = /tokens (\d+)-(\d+)/.exec(item.text)!;
+  assert.equal(scope, `selected span ${first}-${last}`);
+  await page.waitForSelector(`[data-testid="token-inspector"] h3:text("Token ${first}")`);
+  assert.ok(await page.$('[data-testid="span-item"].selected'), 'the span is selected in the list too');
+  await page.click('[data-testid="submit-next"]');
+  await page.waitForSelector('[data-testid="queue-bar"] [role="status"]');
+  await signOut();
+});
+
+test('annotator B does not see A\'s span before submitting, labels the same trace, then sees both', async () => {
+  await signIn('ben');
+  assert.equal(await takeNextFromQueue(), traceId, 'the second of two annotators gets the same trace');
+  assert.ok(await page.$('[data-testid="blind-notice"]'), 'blind review is announced');
+  assert.deepEqual(await spanItems(), [], "A's span is hidden from B");
+  await tabToReasoning();
+  for (let i = 0; i < 5; i++) await page.keyboard.press('ArrowRight');
+  for (let i = 0; i < 3; i++) await page.keyboard.press('Shift+ArrowRight');
+  await page.keyboard.press('2');
+  await page.waitForSelector('[data-testid="span-item"][data-annotator="ben"]');
+  await page.keyboard.press('Shift+S');
+  await page.waitForSelector('[data-testid="my-verdict"]:text("saved: safe")');
+  await page.reload();
+  await page.waitForSelector('[data-testid="span-item"][data-annotator="anna"]');
+  assert.equal((await spanItems()).length, 2);
+  assert.equal(await page.$$eval('[data-testid="span-band"]', (rects) => rects.length), 2);
+  assert.match(await page.textContent('[data-testid="verdict-list"]') ?? '', /unsafe\s*anna/);
+  await shot('annotate-two');
+  await signOut();
+});
+
+test("the collection's agreement view shows the new pair and its numbers", async () => {
+  await signIn('rhea');
+  const after_ = await agreementFigures();
+  // One trace, verdicts unsafe vs safe: observed 0, expected 0, so kappa 0 over 1 trace.
+  assert.ok(after_.pairs.includes('anna|ben:0.000:1'), JSON.stringify(after_.pairs));
+  assert.ok(after_.alphaUnits > before_.alphaUnits, `tokens judged by two annotators: ${before_.alphaUnits} -> ${after_.alphaUnits}`);
+  assert.match(after_.alpha, /^-?\d\.\d{3}$/);
+  await shot('annotate-agreement');
+  await signOut();
+});
+
+test('a viewer sees the spans as bands and labels, without the raw text', async () => {
+  await signIn('vera');
+  await page.goto(`${app.url}/traces/${traceId}`);
+  await page.waitForSelector('[data-testid="heatmap-ready"]');
+  await page.waitForSelector('[data-testid="span-item"]');
+  assert.equal(await page.$$eval('[data-testid="span-band"]', (rects) => rects.length), 2);
+  assert.equal(await page.$('.span-text'), null, 'no span text for a viewer');
+  assert.equal(await page.$('[data-testid="annotatable"]'), null);
+  await signOut();
+});
+
+test('no page threw in the browser', () => {
+  assert.deepEqual(pageErrors, []);
+});
