@@ -11,7 +11,12 @@ async function call<T>(url: string, method = 'GET', body?: unknown): Promise<T> 
   });
   if (response.status === 204) return undefined as T;
   const text = await response.text();
-  const parsed = text ? JSON.parse(text) : {};
+  let parsed: { error?: string } = {};
+  try {
+    parsed = text ? JSON.parse(text) : {};
+  } catch {
+    if (response.ok) throw new Error(`${url}: the server answered ${response.status} with no JSON`);
+  }
   if (!response.ok) throw new Error(parsed.error ?? `${response.status} ${response.statusText}`);
   return parsed as T;
 }

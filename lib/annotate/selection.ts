@@ -62,3 +62,24 @@ export function clickSelection(ranges: readonly TokenRange[], current: TokenSele
   if (extend && current) return extendTo(ranges, current, token);
   return { anchor: token, head: token };
 }
+
+const MESSAGE_START = '<|message|>';
+const TERMINATORS = new Set(['<|end|>', '<|return|>', '<|call|>']);
+
+/**
+ * The content tokens of a message (after its `<|message|>` header token, before its terminator),
+ * the only tokens a span may cover; null when the message has no header.
+ */
+export function contentRange(message: TokenRange, tokenTexts: readonly string[]): TokenRange | null {
+  let start = -1;
+  for (let token = message.start; token < message.end; token++) {
+    if (tokenTexts[token] === MESSAGE_START) {
+      start = token + 1;
+      break;
+    }
+  }
+  if (start < 0) return null;
+  let end = start;
+  while (end < message.end && !TERMINATORS.has(tokenTexts[end] ?? '')) end++;
+  return end > start ? { start, end } : null;
+}

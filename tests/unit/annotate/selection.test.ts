@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { clickSelection, extendBy, extendTo, moveCursor, rangeHolding, selectionRange } from '../../../lib/annotate/selection';
+import { clickSelection, contentRange, extendBy, extendTo, moveCursor, rangeHolding, selectionRange } from '../../../lib/annotate/selection';
 
 // Two analysis messages with a final answer between them.
 const ranges = [{ start: 10, end: 15 }, { start: 20, end: 23 }];
@@ -42,4 +42,12 @@ test('a click on a token outside every annotatable message keeps the selection',
   assert.equal(clickSelection(ranges, current, 17, false), current);
   assert.equal(rangeHolding(ranges, 17), null);
   assert.deepEqual(rangeHolding(ranges, 22), { start: 20, end: 23 });
+});
+
+test('only content tokens can be annotated: not the header up to <|message|>, not the terminator', () => {
+  const texts = ['<|start|>', 'assistant', '<|channel|>', 'analysis', '<|message|>', 'We', ' think', '<|end|>', 'x'];
+  assert.deepEqual(contentRange({ start: 0, end: 8 }, texts), { start: 5, end: 7 });
+  assert.deepEqual(contentRange({ start: 0, end: 7 }, texts), { start: 5, end: 7 }, 'a message cut off before its terminator');
+  assert.equal(contentRange({ start: 0, end: 4 }, texts), null, 'no header: nothing to annotate');
+  assert.equal(contentRange({ start: 0, end: 6 }, ['<|message|>', '<|end|>']), null, 'no content');
 });

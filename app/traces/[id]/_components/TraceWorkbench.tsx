@@ -13,6 +13,7 @@ import { AttentionView } from '@/app/_components/AttentionView';
 import { forgetHeatmap, requestHeatmap } from '@/app/_components/fetch-heatmap';
 import { canReadRawReasoning, hasRole } from '@/lib/auth/roles';
 import { isAnalysisMessage } from '@/lib/trace/visibility';
+import { contentRange } from '@/lib/annotate/selection';
 import { AnnotationProvider } from '@/app/_annotations/AnnotationContext';
 import { SpanHeatmapPanel } from '@/app/_annotations/SpanHeatmapPanel';
 import { SpanHighlight } from '@/app/_annotations/SpanHighlight';
@@ -58,8 +59,14 @@ export function TraceWorkbench({ view, queue = null }: { view: TraceViewData; qu
 
   // Spans cover raw reasoning only: the analysis messages this identity may read.
   const annotatable = useMemo(
-    () => (canReadRawReasoning(view.identity) ? view.messages.filter((message) => !message.withheld && isAnalysisMessage(message)).map((message) => ({ start: message.tokenStart, end: message.tokenEnd })) : []),
-    [view.messages, view.identity],
+    () =>
+      canReadRawReasoning(view.identity)
+        ? view.messages
+            .filter((message) => !message.withheld && isAnalysisMessage(message))
+            .map((message) => contentRange({ start: message.tokenStart, end: message.tokenEnd }, view.tokenTexts))
+            .filter((range) => range !== null)
+        : [],
+    [view.messages, view.identity, view.tokenTexts],
   );
 
   return (
