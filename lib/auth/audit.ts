@@ -1,6 +1,7 @@
 /**
  * The audit log: who signed in (or failed to), used a token, changed a role or a user, read raw
- * reasoning through the API or an export as a script, ran a filter, or deleted something.
+ * reasoning through the API or an export as a script, ran a filter, deleted, restored or purged a
+ * trace, changed a trace's tags or collections or a collection's review settings, or set a verdict.
  */
 import type { Backend } from '../store/backend';
 import type { Identity } from './roles';
@@ -8,6 +9,7 @@ import type { Identity } from './roles';
 export const AUDIT_ACTIONS = [
   'session.signin', 'session.signin_failed', 'session.signout', 'token.use', 'token.create', 'token.revoke',
   'user.add', 'user.role', 'user.password', 'user.remove', 'raw.read', 'filter.run', 'trace.delete',
+  'trace.restore', 'trace.purge', 'trace.tags', 'trace.collections', 'collection.update', 'verdict.set',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

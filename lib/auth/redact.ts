@@ -63,3 +63,14 @@ export function redactTokenTexts(tokenTexts: string[], messages: RedactableMessa
   const mask = withheldTokenMask(messages, tokenTexts.length, identity, promptLength);
   return tokenTexts.map((text, index) => (mask[index] ? WITHHELD_TOKEN : text));
 }
+
+/**
+ * Review records that quote raw reasoning (an annotation's selected text and note, a verdict's
+ * rationale, revision snapshots): the quoting fields come back null for readers who may not read it.
+ */
+export function redactQuotingFields<T extends object, K extends keyof T>(record: T, fields: readonly K[], identity: Identity): T {
+  if (canReadRawReasoning(identity)) return record;
+  const copy = { ...record };
+  for (const field of fields) copy[field] = null as T[K];
+  return copy;
+}

@@ -16,7 +16,7 @@ export async function removeTraceFromCollection(backend: Backend, name: string, 
 }
 
 export async function listCollections(backend: Backend): Promise<LabelCount[]> {
-  const rows = await backend.prisma.collection.findMany({ orderBy: { name: 'asc' }, include: { _count: { select: { traces: true } } } });
+  const rows = await backend.prisma.collection.findMany({ orderBy: { name: 'asc' }, include: { _count: { select: { traces: { where: { trace: { deletedAt: null } } } } } } });
   return rows.map((row) => ({ name: row.name, traces: row._count.traces }));
 }
 
@@ -29,6 +29,6 @@ export async function untagTrace(backend: Backend, traceId: string, name: string
 }
 
 export async function listTags(backend: Backend): Promise<LabelCount[]> {
-  const rows = await backend.prisma.tag.findMany({ orderBy: { name: 'asc' }, include: { _count: { select: { traces: true } } } });
+  const rows = await backend.prisma.tag.findMany({ orderBy: { name: 'asc' }, include: { _count: { select: { traces: { where: { trace: { deletedAt: null } } } } } } });
   return rows.map((row) => ({ name: row.name, traces: row._count.traces }));
 }

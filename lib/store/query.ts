@@ -8,7 +8,7 @@ import type { Backend } from './backend';
 import { isStorableText } from '../trace/text';
 import { plainlyVisibleSql } from '../trace/visibility';
 import type { Prisma } from './generated/client';
-import type { ListOptions, SearchHit, SortKey, TraceFilters, TraceListItem, TracePage, TraceStatus } from './types';
+import type { ListOptions, SearchHit, SortKey, TraceFilters, TraceListItem, TracePage, TraceReviewSummary, TraceStatus } from './types';
 
 export const DEFAULT_PAGE_SIZE = 50;
 export const MAX_PAGE_SIZE = 500;
@@ -60,13 +60,14 @@ export function decodeCursor(cursor: string): CursorValue {
 async function tracesMatchingText(backend: Backend, text: string, includeRawCot: boolean): Promise<string[]> {
   const rows = await backend.prisma.$queryRawUnsafe<{ trace_id: string }[]>(
     `SELECT DISTINCT m.trace_id FROM messages m JOIN traces t ON t.id = m.trace_id
-      WHERE m.search @@ websearch_to_tsquery('english', $1) AND ($2 OR ${plainlyVisibleSql('m', 't')})`,
+      WHERE m.search @@ websearch_to_tsquery('english', $1) AND t.deleted_at IS NULL AND ($2 OR ${plainlyVisibleSql('m', 't')})`,
     text, includeRawCot);
   return rows.map((row) => row.trace_id);
 }
 
 async function whereOf(backend: Backend, filters: TraceFilters, includeRawCot: boolean): Promise<Prisma.TraceWhereInput[]> {
-  const conditions: Prisma.TraceWhereInput[] = [];
+  // A soft-deleted trace (lib/review/curation.ts) is in no list.
+  const conditions: Prisma.TraceWhereInput[] = [{ deletedAt: null }];
   if (filters.model) conditions.push({ OR: [{ modelId: filters.model }, { model: { name: filters.model } }] });
   if (filters.collection) conditions.push({ collections: { some: { collection: { name: filters.collection } } } });
   if (filters.tag) conditions.push({ tags: { some: { tag: { name: filters.tag } } } });
@@ -76,6 +77,10 @@ async function whereOf(backend: Backend, filters: TraceFilters, includeRawCot: b
   if (filters.createdFrom) conditions.push({ createdAt: { gte: filters.createdFrom } });
   if (filters.createdTo) conditions.push({ createdAt: { lt: filters.createdTo } });
   if (filters.text) conditions.push({ id: { in: await tracesMatchingText(backend, filters.text, includeRawCot) } });
+  if (filters.hasAnnotations !== undefined) conditions.push({ annotations: filters.hasAnnotations ? { some: { deletedAt: null } } : { none: { deletedAt: null } } });
+  if (filters.label) conditions.push({ annotations: { some: { deletedAt: null, label: filters.label } } });
+  if (filters.verdict) conditions.push({ verdicts: { some: { verdict: filters.verdict } } });
+  if (filters.annotator) conditions.push({ OR: [{ annotations: { some: { deletedAt: null, annotator: filters.annotator } } }, { verdicts: { some: { annotator: filters.annotator } } }] });
   return conditions;
 }
 
@@ -123,6 +128,8 @@ export async function listTraces(backend: Backend, filters: TraceFilters = {}, o
       collections: { select: { collection: { select: { name: true } } } },
       tags: { select: { tag: { select: { name: true } } } },
       messages: { where: { role: 'assistant', channel: 'final' }, orderBy: { index: 'asc' }, take: 1, select: { text: true } },
+      annotations: { where: { deletedAt: null }, select: { label: true, annotator: true } },
+      verdicts: { select: { verdict: true, annotator: true } },
     },
   });
   const page = rows.slice(0, limit);
@@ -147,8 +154,20 @@ export async function listTraces(backend: Backend, filters: TraceFilters = {}, o
     decodeMs: row.decodeMs,
     prefillTokensPerSecond: row.prefillTps,
     decodeTokensPerSecond: row.decodeTps,
+    review: reviewSummary(row.annotations, row.verdicts),
   }));
   return { items, nextCursor, total: await totalQuery };
+}
+
+function reviewSummary(annotations: { label: string; annotator: string }[], verdicts: { verdict: string; annotator: string }[]): TraceReviewSummary {
+  const counts = { safe: 0, unsafe: 0, unsure: 0 };
+  for (const { verdict } of verdicts) counts[verdict as keyof typeof counts] += 1;
+  return {
+    annotationCount: annotations.length,
+    labels: [...new Set(annotations.map((annotation) => annotation.label))].sort(),
+    verdicts: counts,
+    annotators: [...new Set([...annotations, ...verdicts].map((row) => row.annotator))].sort(),
+  };
 }
 
 export interface SearchOptions {
@@ -164,7 +183,7 @@ export async function searchMessages(backend: Backend, text: string, options: Se
     `SELECT m.trace_id, m.index, m.channel, m.role, ts_rank(m.search, q)::float8 AS rank,
             ts_headline('english', m.text, q, 'StartSel=[[,StopSel=]],MaxFragments=2,MaxWords=24,MinWords=8') AS snippet
        FROM messages m JOIN traces t ON t.id = m.trace_id, websearch_to_tsquery('english', $1) q
-      WHERE m.search @@ q AND ($2 OR ${plainlyVisibleSql('m', 't')})
+      WHERE m.search @@ q AND t.deleted_at IS NULL AND ($2 OR ${plainlyVisibleSql('m', 't')})
       ORDER BY rank DESC, m.trace_id, m.index
       LIMIT $3`,
     text, options.includeRawCot, limit);

@@ -265,7 +265,7 @@ function requestedSections(options: { sections?: ChunkSection[] }): ChunkSection
 
 /** The verified chunks of `sections` that hold token `index` (null when the trace does not exist). */
 export async function getChunksAt(backend: Backend, id: string, index: number, sections: ChunkSection[]): Promise<StoredChunk[] | null> {
-  const trace = await backend.prisma.trace.findUnique({ where: { id }, select: { captureSections: true } });
+  const trace = await backend.prisma.trace.findUnique({ where: { id, deletedAt: null }, select: { captureSections: true } });
   return trace && readChunks(backend, id, sections, trace.captureSections, index);
 }
 
@@ -274,7 +274,8 @@ const PARALLEL_CHUNK_READS = 4;
 
 export async function getTrace(backend: Backend, id: string, options: GetOptions): Promise<StoredTrace | null> {
   const trace = await backend.prisma.trace.findUnique({
-    where: { id },
+    // A soft-deleted trace (lib/review/curation.ts) is gone for every reader.
+    where: { id, deletedAt: null },
     include: {
       model: true,
       messages: { orderBy: { index: 'asc' } },

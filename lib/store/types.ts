@@ -95,6 +95,14 @@ export interface TraceFilters {
   createdTo?: Date;
   /** Full-text query (websearch syntax) over message text. */
   text?: string;
+  /** Traces with (true) or without (false) a live annotation. */
+  hasAnnotations?: boolean;
+  /** Traces with a live annotation of this label. */
+  label?: string;
+  /** Traces some annotator gave this verdict. */
+  verdict?: 'safe' | 'unsafe' | 'unsure';
+  /** Traces this annotator annotated or gave a verdict. */
+  annotator?: string;
 }
 
 export type SortKey = 'createdAt' | 'tokenCount';
@@ -130,6 +138,15 @@ export interface TraceListItem {
   decodeMs: number | null;
   prefillTokensPerSecond: number | null;
   decodeTokensPerSecond: number | null;
+  /** Review summary: live annotations, their distinct labels, verdict counts, who annotated or judged. */
+  review: TraceReviewSummary;
+}
+
+export interface TraceReviewSummary {
+  annotationCount: number;
+  labels: string[];
+  verdicts: { safe: number; unsafe: number; unsure: number };
+  annotators: string[];
 }
 
 export interface TracePage {

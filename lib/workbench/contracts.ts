@@ -24,6 +24,11 @@ export interface TraceListQuery {
   to?: string;
   sort: SortKey;
   direction: 'asc' | 'desc';
+  /** Review filters: has a live annotation (or not), has a span of this label, got this verdict, annotated or judged by this annotator. */
+  hasAnnotations?: boolean;
+  label?: string;
+  verdict?: 'safe' | 'unsafe' | 'unsure';
+  annotator?: string;
   /** Opaque keyset cursor from the previous page. */
   cursor?: string;
   limit: number;
@@ -42,6 +47,14 @@ export interface TraceRow {
   preview: string;
   tags: string[];
   collections: string[];
+  /** Live annotations on the trace. */
+  annotationCount: number;
+  /** Distinct labels of those annotations. */
+  labels: string[];
+  /** How many annotators gave each verdict. */
+  verdicts: { safe: number; unsafe: number; unsure: number };
+  /** Who annotated or gave a verdict. */
+  annotators: string[];
 }
 
 export interface TraceListPage {

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { SORT_KEYS, TRACE_STATUSES } from './contracts';
 import { storableText } from '../trace/text';
 import { ROLES } from '../auth/roles';
+import { VERDICT_VALUES } from '../review/vocabulary';
 
 const optionalText = storableText(z.string().max(200))
   .trim()
@@ -25,6 +26,10 @@ export const traceListQuerySchema = z.object({
   tag: optionalText,
   from: isoDate,
   to: isoDate,
+  hasAnnotations: z.enum(['true', 'false']).optional().transform((value) => (value === undefined ? undefined : value === 'true')),
+  label: optionalText,
+  verdict: z.enum(VERDICT_VALUES).optional(),
+  annotator: optionalText,
   sort: z.enum(SORT_KEYS).default('createdAt'),
   direction: z.enum(['asc', 'desc']).default('desc'),
   cursor: optionalText,

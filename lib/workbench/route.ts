@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { AccessError, requireRole } from '../auth/access';
 import { guardRequest } from '../auth/request-guard';
 import type { Identity, Role } from '../auth/roles';
+import { ReviewError } from '../review/errors';
 
 export class NotFoundError extends Error {
   constructor(message: string) {
@@ -56,6 +57,7 @@ export function clientError(error: unknown): ClientError {
   if (error instanceof AccessError || error instanceof RequestRefusedError) return { status: error.status, message: error.message };
   if (error instanceof Error && CLIENT_ERRORS.has(error.name)) return { status: 400, message: error.message };
   if (error instanceof NotFoundError) return { status: 404, message: error.message };
+  if (error instanceof ReviewError) return { status: error.status, message: error.message };
   const requestId = randomUUID();
   console.error(`[cotscope] request ${requestId} failed:`, error);
   return { status: 500, message: `internal error (request id ${requestId}; the server log has the details)` };

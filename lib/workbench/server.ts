@@ -11,6 +11,7 @@ import type { ModelIdentity, Store, StoredChunk, StoredTrace, TraceFilters } fro
 import { assembleCaptureSections, decodeChunk, DEFAULT_CHUNK_TOKENS, type AssembledCapture, type ChunkSection } from '../trace/codec';
 import { LRUCache } from 'lru-cache';
 import { HEARTBEAT_INTERVAL_MS } from '../store/owner';
+import type { Backend } from '../store/backend';
 import { loadRuntime } from '../runtime/runtime';
 import type { Runtime } from '../runtime/types';
 import { decodeToken, encode } from '../harmony/tokenizer';
@@ -109,6 +110,11 @@ export function store(): Promise<Store> {
   return processStore();
 }
 
+/** The store's database, for the review and curation libraries (lib/review). */
+export async function backend(): Promise<Backend> {
+  return (await processStore()).backend;
+}
+
 export function runtime(): Promise<Runtime> {
   state.runtime ??= loadRuntime(modelDir()).catch((error) => {
     state.runtime = undefined;
@@ -166,6 +172,10 @@ export async function listTraces(query: TraceListQuery, identity: Identity): Pro
     createdFrom: query.from ? new Date(query.from) : undefined,
     createdTo: query.to ? new Date(query.to) : undefined,
     text: query.search,
+    hasAnnotations: query.hasAnnotations,
+    label: query.label,
+    verdict: query.verdict,
+    annotator: query.annotator,
   };
   const page = await (await store()).traces.list(filters, {
     sort: query.sort,
@@ -187,6 +197,7 @@ export async function listTraces(query: TraceListQuery, identity: Identity): Pro
     preview: item.finalPreview ?? '',
     tags: item.tags,
     collections: item.collections,
+    ...item.review,
   }));
   return { rows, total: 'total' in page && typeof page.total === 'number' ? page.total : null, nextCursor: page.nextCursor };
 }
@@ -264,6 +275,13 @@ export async function traceView(id: string, identity: Identity): Promise<TraceVi
 export async function auditRawRead(identity: Identity, traceId: string, via: string): Promise<void> {
   if (!identity.tokenId || !canReadRawReasoning(identity)) return;
   await audit((await store()).backend, { actor: actorOf(identity), action: 'raw.read', target: traceId, detail: { via } });
+}
+
+/** Drops a trace's loaded parts from the caches (after a soft delete, so no cached copy outlives it). */
+export function forgetTrace(id: string): void {
+  for (const cache of [state.traces, state.chunks] as LRUCache<string, object, unknown>[]) {
+    for (const key of [...cache.keys()]) if (key.startsWith(`${id}:`)) cache.delete(key);
+  }
 }
 
 export async function heatmapBytes(id: string): Promise<Uint8Array> {
