@@ -19,6 +19,8 @@ export interface AnnotationController {
   traceId: string;
   me: string;
   canAnnotate: boolean;
+  /** Researchers run the redaction rules to propose spans. */
+  canPropose: boolean;
   /** Token ranges of the raw reasoning messages spans may cover (sorted). */
   annotatable: TokenRange[];
   data: TraceAnnotations | null;
@@ -56,10 +58,11 @@ export function useOptionalAnnotations(): AnnotationController | null {
   return useContext(AnnotationContext);
 }
 
-export function AnnotationProvider({ traceId, me, canAnnotate, annotatable, children }: {
+export function AnnotationProvider({ traceId, me, canAnnotate, canPropose, annotatable, children }: {
   traceId: string;
   me: string;
   canAnnotate: boolean;
+  canPropose: boolean;
   annotatable: TokenRange[];
   children: ReactNode;
 }) {
@@ -225,6 +228,7 @@ export function AnnotationProvider({ traceId, me, canAnnotate, annotatable, chil
     traceId,
     me,
     canAnnotate,
+    canPropose,
     annotatable,
     data,
     error,

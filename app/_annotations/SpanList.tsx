@@ -77,7 +77,7 @@ function SpanItem({ span, selected }: { span: AnnotationJson; selected: boolean 
 
 /** The trace's spans in reading order, beside the text: label, severity, annotator, kind, note. */
 export function SpanList() {
-  const { data, error, selectedSpan, canAnnotate, defaultSeverity, propose, setHelpOpen } = useAnnotations();
+  const { data, error, selectedSpan, canAnnotate, canPropose, defaultSeverity, propose, setHelpOpen } = useAnnotations();
   const spans = data ? readingOrder(data.annotations) : [];
   return (
     <article className="span-list" data-testid="span-list" aria-label="Annotations">
@@ -90,7 +90,7 @@ export function SpanList() {
       {canAnnotate ? (
         <p className="muted">
           Select tokens in the raw reasoning, then press 1-9: new spans get severity <b data-testid="default-severity">{defaultSeverity}</b> (alt + 1-4).{' '}
-          <button type="button" className="link" onClick={() => void propose()}>propose spans from the redaction rules</button>
+          {canPropose ? <button type="button" className="link" onClick={() => void propose()}>propose spans from the redaction rules</button> : null}
         </p>
       ) : (
         <p className="muted">Your role sees where spans are and how they are labelled, not the raw text.</p>

@@ -1,6 +1,6 @@
 /** Browser calls to the annotation, verdict, queue and collection routes; errors carry the server's message. */
 import type { Severity, VerdictValue } from '@/lib/annotate/keys';
-import type { Agreement, AnnotationJson, CollectionSettings, QueueProgress, TraceAnnotations, VerdictJson } from '@/lib/annotate/contracts';
+import type { Agreement, AnnotationJson, CollectionSummary, QueueProgress, TraceAnnotations, VerdictJson } from '@/lib/annotate/contracts';
 
 async function call<T>(url: string, method = 'GET', body?: unknown): Promise<T> {
   const response = await fetch(url, {
@@ -46,9 +46,9 @@ export const annotationsApi = {
 };
 
 export const collectionsApi = {
-  list: () => call<{ collections: CollectionSettings[] }>('/api/collections'),
-  get: (name: string) => call<{ collection: CollectionSettings }>(collection(name)),
-  update: (name: string, change: Partial<Pick<CollectionSettings, 'overlap' | 'blind' | 'taxonomy'>>) => call<{ collection: CollectionSettings }>(collection(name), 'PATCH', change),
+  list: () => call<{ collections: CollectionSummary[] }>('/api/collections'),
+  get: (name: string) => call<{ collection: CollectionSummary }>(collection(name)),
+  update: (name: string, change: Partial<Pick<CollectionSummary, 'overlap' | 'blind' | 'taxonomy'>>) => call<{ collection: CollectionSummary }>(collection(name), 'PATCH', change),
   next: (name: string) => call<{ traceId: string | null; progress: QueueProgress }>(`${collection(name)}/queue/next`, 'POST', {}),
   skip: (name: string, traceId: string) => call<{ progress?: QueueProgress }>(`${collection(name)}/queue/skip`, 'POST', { traceId }),
   progress: (name: string) => call<{ progress: QueueProgress }>(`${collection(name)}/queue`),

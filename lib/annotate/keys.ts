@@ -4,10 +4,11 @@
  * `code`, not `key`, because alt+digit types other characters on some layouts.
  */
 
-export type VerdictValue = 'safe' | 'unsafe' | 'unsure';
-export const VERDICTS: readonly VerdictValue[] = ['safe', 'unsafe', 'unsure'];
-export const SEVERITIES = [1, 2, 3, 4] as const;
-export type Severity = (typeof SEVERITIES)[number];
+import { MAX_SEVERITY, VERDICT_VALUES, type VerdictValue } from '../review/vocabulary';
+
+export type { VerdictValue };
+export const VERDICTS = VERDICT_VALUES;
+export type Severity = number;
 
 export type AnnotationAction =
   | { type: 'move'; delta: number }
@@ -70,7 +71,7 @@ export function annotationAction(press: KeyPress, context: KeyContext): Annotati
   }
   const digit = digitOf(press);
   if (digit !== null && !press.shiftKey) {
-    if (press.altKey) return digit >= 1 && digit <= 4 ? { type: 'severity', severity: digit as Severity } : null;
+    if (press.altKey) return digit >= 1 && digit <= MAX_SEVERITY ? { type: 'severity', severity: digit } : null;
     return digit >= 1 ? { type: 'label', index: digit - 1 } : null;
   }
   if (press.altKey) return null;

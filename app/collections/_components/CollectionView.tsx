@@ -1,7 +1,7 @@
 'use client';
 import { useCallback, useEffect, useState } from 'react';
 import { useRouter } from 'next/navigation';
-import type { Agreement, CollectionSettings, QueueProgress } from '@/lib/annotate/contracts';
+import type { Agreement, CollectionSummary, QueueProgress } from '@/lib/annotate/contracts';
 import { parseTaxonomyText, taxonomyToText } from '@/lib/annotate/taxonomy-text';
 import { labelColour, labelName } from '@/lib/annotate/colors';
 import { collectionsApi } from '@/app/_annotations/api';
@@ -44,7 +44,7 @@ function QueueSection({ name, me, canAnnotate, progress, onProgress }: { name: s
   );
 }
 
-function SettingsSection({ settings, canConfigure, onSaved }: { settings: CollectionSettings; canConfigure: boolean; onSaved: (settings: CollectionSettings) => void }) {
+function SettingsSection({ settings, canConfigure, onSaved }: { settings: CollectionSummary; canConfigure: boolean; onSaved: (settings: CollectionSummary) => void }) {
   const [overlap, setOverlap] = useState(settings.overlap);
   const [blind, setBlind] = useState(settings.blind);
   const [taxonomyText, setTaxonomyText] = useState(taxonomyToText(settings.taxonomy));
@@ -92,7 +92,7 @@ function SettingsSection({ settings, canConfigure, onSaved }: { settings: Collec
   );
 }
 
-function AgreementSection({ agreement, taxonomy, onRefresh }: { agreement: Agreement | null; taxonomy: CollectionSettings['taxonomy']; onRefresh: () => void }) {
+function AgreementSection({ agreement, taxonomy, onRefresh }: { agreement: Agreement | null; taxonomy: CollectionSummary['taxonomy']; onRefresh: () => void }) {
   return (
     <section aria-label="Agreement" data-testid="agreement">
       <h2>
@@ -141,7 +141,7 @@ function AgreementSection({ agreement, taxonomy, onRefresh }: { agreement: Agree
               </tbody>
             </table>
             <p className="muted">
-              {Array.isArray(agreement.spans.annotators) ? `${agreement.spans.annotators.length} annotators: ${agreement.spans.annotators.join(', ')}` : `${agreement.spans.annotators} annotators`};
+              {agreement.spans.annotators.length} annotators ({agreement.spans.annotators.join(', ')});
               per label: that label against everything else. JSON: <a href={`/api/collections/${encodeURIComponent(agreement.collection)}/agreement`}>agreement</a>
             </p>
           </div>
@@ -152,7 +152,7 @@ function AgreementSection({ agreement, taxonomy, onRefresh }: { agreement: Agree
 }
 
 export function CollectionView({ name, me, canAnnotate, canConfigure }: { name: string; me: string; canAnnotate: boolean; canConfigure: boolean }) {
-  const [settings, setSettings] = useState<CollectionSettings | null>(null);
+  const [settings, setSettings] = useState<CollectionSummary | null>(null);
   const [progress, setProgress] = useState<QueueProgress | null>(null);
   const [agreement, setAgreement] = useState<Agreement | null>(null);
   const [error, setError] = useState<string | null>(null);

@@ -71,7 +71,7 @@ export function TraceWorkbench({ view, queue = null }: { view: TraceViewData; qu
 
   return (
     <TokenFocusContext.Provider value={focus}>
-      <AnnotationProvider traceId={traceId} me={view.identity.name} canAnnotate={hasRole(view.identity, 'annotator')} annotatable={annotatable}>
+      <AnnotationProvider traceId={traceId} me={view.identity.name} canAnnotate={hasRole(view.identity, 'annotator')} canPropose={hasRole(view.identity, 'researcher')} annotatable={annotatable}>
       <TokenHighlight />
       <SpanHighlight />
       <ShortcutOverlay />
