@@ -47,6 +47,7 @@ before(async () => {
 });
 
 after(async () => {
+  await page?.screenshot({ path: path.join(RESULTS, 'annotate-last.png'), fullPage: true }).catch(() => {});
   await browser?.close();
   await app?.stop();
 });

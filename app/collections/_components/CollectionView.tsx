@@ -168,7 +168,7 @@ export function CollectionView({ name, me, canAnnotate, canConfigure }: { name: 
       {error ? <p className="error" role="alert">{error}</p> : null}
       <QueueSection name={name} me={me} canAnnotate={canAnnotate} progress={progress} onProgress={setProgress} />
       <AgreementSection agreement={agreement} taxonomy={settings?.taxonomy ?? []} onRefresh={load} />
-      {settings ? <SettingsSection key={JSON.stringify(settings)} settings={settings} canConfigure={canConfigure} onSaved={setSettings} /> : null}
+      {settings ? <SettingsSection key={settings.name} settings={settings} canConfigure={canConfigure} onSaved={setSettings} /> : null}
     </>
   );
 }
