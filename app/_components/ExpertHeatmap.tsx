@@ -16,7 +16,7 @@ import { useTokenFocus } from './useTokenFocus';
 import { channelColor } from './channel-colors';
 
 const BAND_HEIGHT = 10;
-const SPAN_ROW_HEIGHT = 12;
+const SPAN_LANE_HEIGHT = 8;
 const AXIS_BOTTOM = 22;
 const AXIS_LEFT = 30;
 
@@ -50,6 +50,8 @@ export interface SpanBand {
   colour: string;
   /** Shown on hover and to screen readers. */
   title: string;
+  /** Row of the band, so overlapping spans stack (lib/annotate/navigation.ts spanLanes). */
+  lane: number;
 }
 
 /** The annotation spans in view as one d3-joined rect each (clickable, labelled), the selected one outlined. */
@@ -76,8 +78,8 @@ function drawSpanRow(row: SVGGElement, spans: SpanBand[], selectedId: string | n
     .attr('aria-label', (span) => span.title)
     .attr('x', (span) => Math.max(0, xOf(span.start)))
     .attr('width', (span) => Math.max(2, Math.min(width, xOf(span.end)) - Math.max(0, xOf(span.start))))
-    .attr('y', 1)
-    .attr('height', SPAN_ROW_HEIGHT - 2)
+    .attr('y', (span) => span.lane * SPAN_LANE_HEIGHT + 1)
+    .attr('height', SPAN_LANE_HEIGHT - 2)
     .attr('fill', (span) => span.colour)
     .attr('stroke', (span) => (span.id === selectedId ? '#ffd84d' : 'none'))
     .attr('stroke-width', 2)
@@ -231,7 +233,7 @@ export function ExpertHeatmap({ data, version = 0, mode, bands, height = 260, fo
   return (
     <div className="heatmap" ref={containerRef}>
       {spans ? (
-        <svg width="100%" height={SPAN_ROW_HEIGHT} className="span-row" data-testid="span-bands" role="group" aria-label="annotation spans on the token axis">
+        <svg width="100%" height={SPAN_LANE_HEIGHT * Math.max(1, ...spans.map((span) => span.lane + 1))} className="span-row" data-testid="span-bands" role="group" aria-label="annotation spans on the token axis">
           <g ref={spanRowRef} transform={`translate(${AXIS_LEFT},0)`} />
         </svg>
       ) : null}

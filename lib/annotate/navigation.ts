@@ -29,3 +29,19 @@ export function adjacentSpan<T extends SpanPosition>(spans: readonly T[], curren
 export function spansAt<T extends SpanPosition>(spans: readonly T[], token: number): T[] {
   return spans.filter((span) => token >= span.tokenStart && token < span.tokenEnd).sort((a, b) => a.tokenEnd - a.tokenStart - (b.tokenEnd - b.tokenStart));
 }
+
+/**
+ * A lane per span so overlapping spans are drawn one above the other: each span (in reading order)
+ * takes the lowest lane whose last span ended at or before its start.
+ */
+export function spanLanes<T extends SpanPosition>(spans: readonly T[]): { lanes: Map<string, number>; count: number } {
+  const laneEnds: number[] = [];
+  const lanes = new Map<string, number>();
+  for (const span of readingOrder(spans)) {
+    let lane = laneEnds.findIndex((end) => end <= span.tokenStart);
+    if (lane < 0) lane = laneEnds.push(0) - 1;
+    laneEnds[lane] = span.tokenEnd;
+    lanes.set(span.id, lane);
+  }
+  return { lanes, count: laneEnds.length };
+}

@@ -99,9 +99,7 @@ function AgreementSection({ agreement, taxonomy, onRefresh }: { agreement: Agree
         Agreement <button type="button" className="link" onClick={onRefresh}>refresh</button>
       </h2>
       <p className="muted">
-        Both are agreement beyond chance: 1 is perfect, 0 is what chance gives, below 0 is systematic disagreement; n/a when there is nothing to compare yet.
-        Cohen&apos;s kappa compares two annotators&apos; trace verdicts over the traces both judged; Krippendorff&apos;s alpha (nominal) compares span labels token by token,
-        tokens outside every span counting as &quot;none&quot;, over the tokens at least two annotators judged.
+        Agreement beyond chance (1 perfect, 0 chance level, below 0 systematic disagreement): kappa on trace verdicts per annotator pair, alpha on span labels token by token (unlabelled tokens count as &quot;none&quot;).
       </p>
       {agreement === null ? (
         <p className="muted">loading...</p>

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { adjacentSpan, readingOrder, spansAt } from '../../../lib/annotate/navigation';
+import { adjacentSpan, readingOrder, spanLanes, spansAt } from '../../../lib/annotate/navigation';
 
 const spans = [
   { id: 'c', tokenStart: 30, tokenEnd: 35 },
@@ -34,4 +34,16 @@ test('no spans: nothing to move to', () => {
 test('the spans covering a token are listed innermost first', () => {
   assert.deepEqual(spansAt(spans, 11).map((span) => span.id), ['b2', 'b1', 'a']);
   assert.deepEqual(spansAt(spans, 25), []);
+});
+
+test('overlapping spans get separate lanes; a span starting where another ends reuses its lane', () => {
+  const { lanes, count } = spanLanes([
+    { id: 'x', tokenStart: 0, tokenEnd: 5 },
+    { id: 'y', tokenStart: 3, tokenEnd: 8 },
+    { id: 'z', tokenStart: 5, tokenEnd: 6 },
+    { id: 'w', tokenStart: 4, tokenEnd: 9 },
+  ]);
+  assert.deepEqual(Object.fromEntries(lanes), { x: 0, y: 1, w: 2, z: 0 });
+  assert.equal(count, 3);
+  assert.equal(spanLanes([]).count, 0);
 });
