@@ -209,6 +209,42 @@ test('a viewer sees the spans as bands and labels, without the raw text', async 
   await signOut();
 });
 
+test('the trace table filters by review and shows spans, labels and verdicts; a researcher curates', async () => {
+  await signIn('rhea');
+  await page.goto(app.url);
+  await page.fill('input[name="label"]', 'deception');
+  await page.selectOption('select[name="verdict"]', 'unsafe');
+  await page.click('form.filters button[type="submit"]');
+  const row = `tr[data-trace-id="${traceId}"]`;
+  await page.waitForSelector(row);
+  assert.match(await page.textContent(row) ?? '', /demo\s*2\s*deception\s*1 safe · 1 unsafe/);
+  await page.selectOption('select[name="verdict"]', 'unsure');
+  await page.click('form.filters button[type="submit"]');
+  await page.waitForSelector('[data-testid="trace-count"]:text("0 traces match")');
+
+  await page.selectOption('select[name="verdict"]', '');
+  await page.click('form.filters button[type="submit"]');
+  await page.click(`${row} button:text("edit")`);
+  await page.fill('[data-testid="curation-editor"] input[name="tags"]', 'demo, reviewed');
+  await page.fill('[data-testid="curation-editor"] input[name="collections"]', 'demo, triage');
+  await page.click('[data-testid="curation-editor"] button[type="submit"]');
+  await page.waitForSelector(`${row}:has-text("demo, reviewed")`);
+  assert.equal(new URL(page.url()).pathname, '/', 'the row buttons do not open the trace');
+
+  await page.click(`${row} button:text("delete")`);
+  await page.waitForSelector('[data-testid="deleted-notice"]');
+  await page.waitForSelector('[data-testid="trace-count"]:text("0 traces match")');
+  await page.goto(`${app.url}/traces/deleted`);
+  await page.click(`[data-testid="deleted-traces"] ${row} button:text("restore")`);
+  await page.waitForSelector('text=None.');
+  await page.goto(app.url);
+  await page.fill('input[name="collection"]', 'triage');
+  await page.click('form.filters button[type="submit"]');
+  await page.waitForSelector(row);
+  await shot('annotate-table');
+  await signOut();
+});
+
 test('no page threw in the browser', () => {
   assert.deepEqual(pageErrors, []);
 });
