@@ -1,7 +1,8 @@
 /**
  * `npm start`: the workbench on its embedded defaults, ready for a newcomer.
  *   1. a tiny generated checkpoint in models/tiny (COTSCOPE_MODEL_DIR) if none is there,
- *   2. the trace store (DATABASE_URL, else PGlite in ./data) with at least one demo trace,
+ *   2. the trace store (DATABASE_URL, else PGlite in ./data) with the demo collection seeded
+ *      (lib/review/demo.ts) and soft-deleted traces past the retention period purged,
  *   3. the Next.js app on PORT (default 3000): a production build (built when missing or stale),
  *      or the dev server with --dev.
  * Flags: --dev, --port N, --no-demo.
@@ -37,18 +38,6 @@ function parseArgs(argv: string[]): StartOptions {
   return options;
 }
 
-const DEMO_RUN = {
-  prompt: 'Explain in one sentence why the sky is blue.',
-  effort: 'medium' as const,
-  temperature: 1,
-  topP: 1,
-  seed: 7,
-  maxNewTokens: 48,
-  startInAnalysis: true,
-  collection: 'demo',
-  tags: ['demo'],
-};
-
 async function ensureModel(): Promise<string> {
   const { ensureGeneratedCheckpoint } = await import('../lib/model/generate');
   const { modelDir } = await import('../lib/workbench/server');
@@ -60,16 +49,21 @@ async function ensureModel(): Promise<string> {
   return dir;
 }
 
-/** Captures one demo trace when the store holds none, so the workbench opens populated. */
-async function ensureDemoTrace(): Promise<void> {
-  const { closeWorkbench, liveRun, store } = await import('../lib/workbench/server');
-  const { LOCAL_IDENTITY } = await import('../lib/auth/identity');
+/**
+ * Purges traces soft-deleted longer ago than COTSCOPE_RETENTION_DAYS (default 30), then seeds the
+ * `demo` collection (lib/review/demo.ts: compare pair, planted reasoning with redactions, two demo
+ * annotators' spans and verdicts), capturing only what is missing so restarts are quick.
+ */
+async function prepareStore(demo: boolean): Promise<void> {
+  const { closeWorkbench, runtime, store } = await import('../lib/workbench/server');
+  const { purgeDeletedTraces, retentionDays } = await import('../lib/review/curation');
+  const { seedDemo } = await import('../lib/review/demo');
   try {
-    const existing = await (await store()).traces.list({}, { limit: 1 });
-    if (existing.items.length > 0) return;
-    console.log('[start] empty store: capturing a demo trace');
-    const id = await liveRun(DEMO_RUN, LOCAL_IDENTITY, () => {});
-    console.log(`[start] demo trace ${id} saved`);
+    const purged = await purgeDeletedTraces((await store()).backend, 'cotscope start');
+    if (purged.length > 0) console.log(`[start] purged ${purged.length} trace(s) deleted more than ${retentionDays()} days ago`);
+    if (!demo) return;
+    console.log('[start] seeding the demo collection (captures only what is missing)');
+    await seedDemo(await store(), await runtime());
   } finally {
     // The app opens its own connection; an embedded database must not stay open twice.
     await closeWorkbench();
@@ -99,7 +93,7 @@ function ensureBuild(): void {
 async function main(): Promise<void> {
   const options = parseArgs(process.argv.slice(2));
   const model = await ensureModel();
-  if (options.demo) await ensureDemoTrace();
+  await prepareStore(options.demo);
   if (!options.dev) ensureBuild();
   const app = next({ dev: options.dev, dir: ROOT, hostname: '127.0.0.1', port: options.port });
   await app.prepare();

@@ -11,13 +11,17 @@ import { formatHuman } from './run';
 import { requireCliRole } from './access';
 import { actorOf, audit } from '../auth/audit';
 import { RAW_REASONING_ROLE } from '../auth/roles';
+import { VERDICT_VALUES } from '../review/vocabulary';
+import { CURATION_HELP, CURATION_VERBS, runCurationCommand, type CurationVerb } from './curate';
 
 const HELP = `usage: cotscope traces list [filters] [--json]
        cotscope traces get ID [--json] [--raw-cot] [--sections routing,logits,attention]
+${CURATION_HELP}
 
 list filters:
   --model NAME|ID  --collection NAME  --effort low|medium|high  --status running|complete|failed|cancelled
   --tag NAME  --prompt-id ID  --since DATE  --until DATE  --search TEXT (full text, websearch syntax)
+  --label KEY  --verdict safe|unsafe|unsure  --annotator NAME  --annotated | --unannotated   (review data)
 list paging:
   --sort createdAt|tokenCount  --asc  --limit N (default 50)  --cursor C (printed after each page)
   --raw-cot  also search analysis (raw chain of thought) text; get: include it
@@ -39,6 +43,12 @@ function parseStatus(value: string | undefined): TraceStatus | undefined {
   return value as TraceStatus;
 }
 
+function parseVerdict(value: string | undefined): TraceFilters['verdict'] {
+  if (value === undefined) return undefined;
+  if (!(VERDICT_VALUES as readonly string[]).includes(value)) throw new Error(`--verdict must be one of ${VERDICT_VALUES.join(', ')} (got "${value}")`);
+  return value as TraceFilters['verdict'];
+}
+
 function parseSections(value: string | undefined): ChunkSection[] | undefined {
   if (value === undefined) return undefined;
   const sections = value.split(',').map((piece) => piece.trim()).filter(Boolean);
@@ -48,7 +58,7 @@ function parseSections(value: string | undefined): ChunkSection[] | undefined {
 }
 
 function formatRow(item: TraceListItem): string {
-  const labels = [...item.collections.map((name) => `[${name}]`), ...item.tags.map((name) => `#${name}`)].join(' ');
+  const labels = [...item.collections.map((name) => `[${name}]`), ...item.tags.map((name) => `#${name}`), ...item.review.labels.map((name) => `!${name}`)].join(' ');
   return [item.id, item.createdAt.slice(0, 19).replace('T', ' '), item.status.padEnd(9), item.model, item.promptId ?? '-',
     item.effort ?? '-', `s${item.sampleIndex}`, `${item.tokenCount} tok`, labels].join('  ').trimEnd();
 }
@@ -63,6 +73,7 @@ export function storedTraceJson(trace: StoredTrace) {
 
 export async function runTracesCommand(argv: string[]): Promise<number> {
   const [subcommand, ...rest] = argv;
+  if ((CURATION_VERBS as readonly string[]).includes(subcommand)) return runCurationCommand(subcommand as CurationVerb, rest);
   if (subcommand !== 'list' && subcommand !== 'get') {
     console.error(subcommand && subcommand !== '--help' ? `unknown traces command "${subcommand}"\n\n${HELP}` : HELP);
     return subcommand && subcommand !== '--help' ? 2 : 0;
@@ -83,6 +94,11 @@ export async function runTracesCommand(argv: string[]): Promise<number> {
       since: { type: 'string' },
       until: { type: 'string' },
       search: { type: 'string' },
+      label: { type: 'string' },
+      verdict: { type: 'string' },
+      annotator: { type: 'string' },
+      annotated: { type: 'boolean' },
+      unannotated: { type: 'boolean' },
       sort: { type: 'string', default: 'createdAt' },
       asc: { type: 'boolean', default: false },
       limit: { type: 'string', default: '50' },
@@ -111,6 +127,8 @@ export async function runTracesCommand(argv: string[]): Promise<number> {
     const filters: TraceFilters = {
       model: values.model, collection: values.collection, effort: values.effort, status: parseStatus(values.status), tag: values.tag,
       promptId: values['prompt-id'], createdFrom: parseDate(values.since, '--since'), createdTo: parseDate(values.until, '--until'), text: values.search,
+      label: values.label, verdict: parseVerdict(values.verdict), annotator: values.annotator,
+      hasAnnotations: values.annotated ? true : values.unannotated ? false : undefined,
     };
     const page = await store.traces.list(filters, {
       sort: values.sort as SortKey, direction: values.asc ? 'asc' : 'desc', limit, cursor: values.cursor ?? null, includeRawCot: values['raw-cot'],

@@ -67,8 +67,8 @@ export function contentTokenOffsets(message: TraceMessage, tokens: number[]): { 
   return length === message.content.length ? offsets : null;
 }
 
-/** Token span of the message-local char span [start, end). */
-function tokenSpan(message: TraceMessage, offsets: { token: number; charStart: number }[] | null, start: number, end: number): [number, number] {
+/** Token span of the message-local char span [start, end): the tokens whose text overlaps it. */
+export function tokenSpan(message: TraceMessage, offsets: { token: number; charStart: number }[] | null, start: number, end: number): [number, number] {
   if (!offsets || offsets.length === 0) return [message.tokenStart, message.tokenEnd];
   let first = offsets[0].token;
   let last = offsets[offsets.length - 1].token + 1;

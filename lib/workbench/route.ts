@@ -56,8 +56,10 @@ export function clientError(error: unknown): ClientError {
   }
   if (error instanceof AccessError || error instanceof RequestRefusedError) return { status: error.status, message: error.message };
   if (error instanceof Error && CLIENT_ERRORS.has(error.name)) return { status: 400, message: error.message };
-  if (error instanceof NotFoundError) return { status: 404, message: error.message };
-  if (error instanceof ReviewError) return { status: error.status, message: error.message };
+  // By name too: Next may load this module once per route bundle, and a cached load started by
+  // another bundle's route throws that bundle's NotFoundError class.
+  if (error instanceof NotFoundError || (error instanceof Error && error.name === 'NotFoundError')) return { status: 404, message: error.message };
+  if (error instanceof ReviewError || (error instanceof Error && error.name === 'ReviewError')) return { status: (error as ReviewError).status, message: error.message };
   const requestId = randomUUID();
   console.error(`[cotscope] request ${requestId} failed:`, error);
   return { status: 500, message: `internal error (request id ${requestId}; the server log has the details)` };

@@ -54,7 +54,8 @@ before(async () => {
 after(() => app?.stop());
 
 function concrete(pattern: string): string[] {
-  const filled = pattern.replace('[id]', planted.traceId).replace('[index]', String(planted.analysisToken));
+  const filled = pattern.replace('[id]', planted.traceId).replace('[index]', String(planted.analysisToken))
+    .replace('[annotationId]', planted.annotationId).replace('[name]', 'planted');
   if (/\[/.test(filled)) throw new Error(`no value for a dynamic segment of ${pattern}: teach concrete() its name`);
   const extra: Record<string, string[]> = {
     '/compare': [`/compare?a=${planted.traceId}&b=${planted.traceId}`],
