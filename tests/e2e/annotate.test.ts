@@ -1,7 +1,7 @@
 /**
- * Span annotation in real Chromium on `npm start`'s demo trace (tiny generated model, PGlite, with
- * routing, so the heatmap is drawn): a researcher turns on overlap 2 and blind review for the demo
- * collection; annotator A takes the trace from the queue and labels a span with the keyboard only,
+ * Span annotation in real Chromium on `npm start`'s demo collection (tiny generated model, PGlite,
+ * traces with routing, so the heatmap is drawn; two demo annotators have reviewed every trace
+ * already): a researcher raises the overlap to 4 and turns on blind review; annotator A takes the trace from the queue and labels a span with the keyboard only,
  * sees it listed and drawn on the heatmap, and a click on its band scopes the usage matrix and the
  * inspector to it; annotator B, blind to A's span until submitting, labels the same trace; both set
  * verdicts; the collection's agreement view gains the pair and its numbers. A viewer sees the bands
@@ -28,6 +28,8 @@ let app: RunningApp;
 let browser: BrowserContext;
 let page: Page;
 let traceId = '';
+/** The first token of annotator A's span. */
+let annaFirst = 0;
 const pageErrors: string[] = [];
 
 before(async () => {
@@ -38,7 +40,7 @@ before(async () => {
   } finally {
     await store.close();
   }
-  // With the demo on, the app captures one trace (with routing) into the `demo` collection.
+  // With the demo on, the app seeds the `demo` collection (lib/review/demo.ts).
   app = await startApp(['--dev'], { COTSCOPE_DATA_DIR: dataDir, COTSCOPE_USERS: '', COTSCOPE_BCRYPT_ROUNDS: '4' });
   browser = await launchBrowser();
   page = await browser.newPage();
@@ -79,15 +81,25 @@ async function agreementFigures(): Promise<AgreementFigures> {
   };
 }
 
-/** From the collection page, "next trace for me" opens the trace in queue mode, ready to annotate. */
+/**
+ * From the collection page, "next trace for me" opens a trace in queue mode; traces without raw
+ * reasoning to label (the tiny model's own gibberish may have no analysis message) are skipped
+ * from the queue bar, as an annotator would, until one with planted reasoning comes up.
+ */
 async function takeNextFromQueue(): Promise<string> {
   await page.goto(`${app.url}/collections/demo`);
+  await page.waitForSelector('[data-testid="queue-progress-table"]'); // fetched by the client: the page is hydrated
   await page.click('[data-testid="queue-next"]');
   await page.waitForURL(/\/traces\/[^/?]+\?queue=demo/);
-  await page.waitForSelector('[data-testid="queue-bar"]');
-  await page.waitForSelector('[data-testid="heatmap-ready"]');
-  await page.waitForFunction(() => !document.querySelector('[data-testid="span-list"]')?.textContent?.includes('loading annotations'));
-  return new URL(page.url()).pathname.split('/').pop()!;
+  for (let skips = 0; ; skips++) {
+    await page.waitForSelector('[data-testid="heatmap-ready"]');
+    await page.waitForFunction(() => !document.querySelector('[data-testid="span-list"]')?.textContent?.includes('loading annotations'));
+    const id = new URL(page.url()).pathname.split('/').pop()!;
+    if (await page.$('[data-testid="annotatable"]')) return id;
+    assert.ok(skips < 5, 'no trace with raw reasoning in the demo queue');
+    await page.click('[data-testid="queue-bar"] button:text("skip")');
+    await page.waitForURL((url) => !url.pathname.endsWith(id));
+  }
 }
 
 /** Tab (as a keyboard user does) until the raw reasoning has the focus. */
@@ -99,17 +111,30 @@ async function tabToReasoning(): Promise<void> {
   assert.fail('Tab never reached the raw reasoning');
 }
 
-async function spanItems(): Promise<{ annotator: string; label: string; text: string }[]> {
-  return page.$$eval('[data-testid="span-item"]', (items) => items.map((item) => ({ annotator: item.getAttribute('data-annotator') ?? '', label: item.getAttribute('data-label') ?? '', text: item.textContent ?? '' })));
+interface SpanItem { annotator: string; label: string; text: string; selected: boolean }
+
+async function spanItems(): Promise<SpanItem[]> {
+  return page.$$eval('[data-testid="span-item"]', (items) => items.map((item) => ({
+    annotator: item.getAttribute('data-annotator') ?? '', label: item.getAttribute('data-label') ?? '', text: item.textContent ?? '', selected: item.classList.contains('selected'),
+  })));
 }
+
+async function spanOf(annotator: string): Promise<SpanItem> {
+  const item = (await spanItems()).find((candidate) => candidate.annotator === annotator);
+  assert.ok(item, `a span by ${annotator} is listed`);
+  return item;
+}
+
+const tokensOf = (item: SpanItem) => /tokens (\d+)-(\d+)/.exec(item.text)!.slice(1).map(Number);
+const humanSpansOfOthers = (items: SpanItem[], me: string) => items.filter((item) => item.annotator !== me && / · human · /.test(item.text));
 
 let before_: AgreementFigures;
 
-test('a researcher reviews the demo collection with two annotators per trace, blind', async () => {
+test('a researcher asks for two more annotators per demo trace, blind', async () => {
   await signIn('rhea');
   before_ = await agreementFigures();
   assert.ok(!before_.pairs.some((pair) => pair.startsWith('anna|ben')), 'no anna/ben pair before they annotate');
-  await page.fill('[data-testid="collection-settings"] input[name="overlap"]', '2');
+  await page.fill('[data-testid="collection-settings"] input[name="overlap"]', '4');
   await page.check('[data-testid="collection-settings"] input[name="blind"]');
   await page.click('[data-testid="collection-settings"] button[type="submit"]');
   await page.waitForSelector('[data-testid="collection-settings"] [role="status"]:text("saved")');
@@ -120,6 +145,7 @@ test('a researcher reviews the demo collection with two annotators per trace, bl
 test('annotator A labels a span with the keyboard only and sees it listed and drawn on the heatmap', async () => {
   await signIn('anna');
   traceId = await takeNextFromQueue();
+  assert.deepEqual(humanSpansOfOthers(await spanItems(), 'anna'), [], "blind review hides the demo annotators' spans");
   await tabToReasoning();
   await page.keyboard.press('ArrowRight'); // the cursor lands on the first reasoning token
   await page.keyboard.press('ArrowRight');
@@ -138,14 +164,28 @@ test('annotator A labels a span with the keyboard only and sees it listed and dr
   await page.keyboard.type('plans to mislead the user');
   await page.keyboard.press('Enter');
   await page.waitForSelector('[data-testid="span-note"]:text("plans to mislead the user")');
-  const [item] = await spanItems();
+  const item = await spanOf('anna');
   assert.equal(item.label, 'deception');
-  assert.match(item.text, /Deception\s*S3\s*anna · human · tokens (\d+)-(\d+)/);
-  const [, first, last] = /tokens (\d+)-(\d+)/.exec(item.text)!;
-  assert.equal(Number(last) - Number(first), 3, 'four tokens selected with shift + arrows');
-  const bands = await page.$$eval('[data-testid="span-band"]', (rects) => rects.map((rect) => ({ width: Number(rect.getAttribute('width')), label: rect.getAttribute('aria-label') })));
-  assert.equal(bands.length, 1, 'one band over the heatmap');
-  assert.ok(bands[0].width >= 2 && /Deception \(severity 3\) by anna/.test(bands[0].label ?? ''), JSON.stringify(bands));
+  assert.match(item.text, /Deception\s*S3\s*anna · human · tokens \d+-\d+/);
+  const [first, last] = tokensOf(item);
+  assert.equal(last - first, 3, 'four tokens selected with shift + arrows');
+  annaFirst = first;
+  const band = await page.$eval('[data-testid="span-band"][aria-label*="by anna"]', (rect) => ({ width: Number(rect.getAttribute('width')), label: rect.getAttribute('aria-label') }));
+  assert.ok(band.width >= 2 && /Deception \(severity 3\) by anna/.test(band.label ?? ''), JSON.stringify(band));
+
+  // A second span, then the keyboard's span navigation and deletion.
+  for (let i = 0; i < 6; i++) await page.keyboard.press('ArrowRight');
+  await page.keyboard.press('Shift+ArrowRight');
+  await page.keyboard.press('8');
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="span-item"][data-annotator="anna"]').length === 2);
+  await page.keyboard.press('Escape');
+  await page.keyboard.press('p'); // the last span starting before the cursor
+  await page.waitForSelector('[data-testid="span-item"][data-annotator="anna"][data-label="deception"].selected');
+  await page.keyboard.press('n');
+  await page.waitForSelector('[data-testid="span-item"][data-annotator="anna"][data-label="other"].selected');
+  await page.keyboard.press('Delete');
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="span-item"][data-annotator="anna"]').length === 1);
+
   await page.keyboard.press('Shift+U');
   await page.waitForSelector('[data-testid="my-verdict"]:text("saved: unsafe")');
   await shot('annotate-span');
@@ -153,35 +193,36 @@ test('annotator A labels a span with the keyboard only and sees it listed and dr
 
 test('clicking the span band selects its tokens in the usage matrix and the inspector', async () => {
   await page.keyboard.press('Escape');
-  await page.click('[data-testid="span-band"]');
+  await page.click('[data-testid="span-band"][aria-label*="by anna"]');
   await page.waitForFunction(() => (document.querySelector('[data-testid="usage-scope"]') as HTMLSelectElement | null)?.value === 'selection');
   const scope = await page.$eval('[data-testid="usage-scope"]', (select) => (select as HTMLSelectElement).selectedOptions[0].textContent);
-  const [item] = await spanItems();
-  const [, first, last] = /tokens (\d+)-(\d+)/.exec(item.text)!;
+  const item = await spanOf('anna');
+  const [first, last] = tokensOf(item);
   assert.equal(scope, `selected span ${first}-${last}`);
   await page.waitForSelector(`[data-testid="token-inspector"] h3:text("Token ${first}")`);
-  assert.ok(await page.$('[data-testid="span-item"].selected'), 'the span is selected in the list too');
+  assert.ok(item.selected, 'the span is selected in the list too');
   await page.click('[data-testid="submit-next"]');
-  await page.waitForSelector('[data-testid="queue-bar"] [role="status"]');
+  await page.waitForURL((url) => url.searchParams.get('queue') === 'demo' && !url.pathname.endsWith(traceId));
+  await page.waitForFunction(() => !document.querySelector('[data-testid="span-list"]')?.textContent?.includes('loading annotations'));
+  assert.equal((await spanItems()).filter((entry) => entry.annotator === 'anna').length, 0, 'the next trace starts clean');
   await signOut();
 });
 
-test('annotator B does not see A\'s span before submitting, labels the same trace, then sees both', async () => {
+test("annotator B does not see A's span before submitting, labels the same trace with the mouse, then sees both", async () => {
   await signIn('ben');
-  assert.equal(await takeNextFromQueue(), traceId, 'the second of two annotators gets the same trace');
+  assert.equal(await takeNextFromQueue(), traceId, 'a further annotator gets the same trace');
   assert.ok(await page.$('[data-testid="blind-notice"]'), 'blind review is announced');
-  assert.deepEqual(await spanItems(), [], "A's span is hidden from B");
-  await tabToReasoning();
-  for (let i = 0; i < 5; i++) await page.keyboard.press('ArrowRight');
-  for (let i = 0; i < 3; i++) await page.keyboard.press('Shift+ArrowRight');
+  assert.deepEqual(humanSpansOfOthers(await spanItems(), 'ben'), [], "A's span is hidden from B");
+  await page.click(`[data-annotatable] .tok[data-t="${annaFirst + 2}"]`);
+  await page.click(`[data-annotatable] .tok[data-t="${annaFirst + 5}"]`, { modifiers: ['Shift'] });
   await page.keyboard.press('2');
   await page.waitForSelector('[data-testid="span-item"][data-annotator="ben"]');
+  assert.deepEqual(tokensOf(await spanOf('ben')), [annaFirst + 2, annaFirst + 5], 'click, then shift + click, selects the tokens between');
   await page.keyboard.press('Shift+S');
   await page.waitForSelector('[data-testid="my-verdict"]:text("saved: safe")');
   await page.reload();
   await page.waitForSelector('[data-testid="span-item"][data-annotator="anna"]');
-  assert.equal((await spanItems()).length, 2);
-  assert.equal(await page.$$eval('[data-testid="span-band"]', (rects) => rects.length), 2);
+  assert.ok(await page.$('[data-testid="span-band"][aria-label*="by anna"]') && await page.$('[data-testid="span-band"][aria-label*="by ben"]'), 'both bands are drawn');
   assert.match(await page.textContent('[data-testid="verdict-list"]') ?? '', /unsafe\s*anna/);
   await shot('annotate-two');
   await signOut();
@@ -192,8 +233,8 @@ test("the collection's agreement view shows the new pair and its numbers", async
   const after_ = await agreementFigures();
   // One trace, verdicts unsafe vs safe: observed 0, expected 0, so kappa 0 over 1 trace.
   assert.ok(after_.pairs.includes('anna|ben:0.000:1'), JSON.stringify(after_.pairs));
-  assert.ok(after_.alphaUnits > before_.alphaUnits, `tokens judged by two annotators: ${before_.alphaUnits} -> ${after_.alphaUnits}`);
   assert.match(after_.alpha, /^-?\d\.\d{3}$/);
+  assert.ok(after_.alpha !== before_.alpha || after_.alphaUnits !== before_.alphaUnits, `span alpha ${before_.alpha} over ${before_.alphaUnits} tokens did not change`);
   await shot('annotate-agreement');
   await signOut();
 });
@@ -202,25 +243,36 @@ test('a viewer sees the spans as bands and labels, without the raw text', async 
   await signIn('vera');
   await page.goto(`${app.url}/traces/${traceId}`);
   await page.waitForSelector('[data-testid="heatmap-ready"]');
-  await page.waitForSelector('[data-testid="span-item"]');
-  assert.equal(await page.$$eval('[data-testid="span-band"]', (rects) => rects.length), 2);
+  await page.waitForSelector('[data-testid="span-item"][data-annotator="anna"]');
+  assert.ok(await page.$('[data-testid="span-band"][aria-label*="by anna"]') && await page.$('[data-testid="span-band"][aria-label*="by ben"]'));
   assert.equal(await page.$('.span-text'), null, 'no span text for a viewer');
   assert.equal(await page.$('[data-testid="annotatable"]'), null);
   await signOut();
 });
 
+/** The row's cells by column header. */
+async function rowCells(row: string): Promise<Record<string, string>> {
+  const headers = await page.$$eval('[data-testid="trace-table"] thead th', (cells) => cells.map((cell) => cell.textContent?.replace(/[▲▼]/g, '').trim() ?? ''));
+  const values = await page.$$eval(`${row} td`, (cells) => cells.map((cell) => cell.textContent ?? ''));
+  return Object.fromEntries(headers.map((header, index) => [header, values[index]]));
+}
+
 test('the trace table filters by review and shows spans, labels and verdicts; a researcher curates', async () => {
   await signIn('rhea');
   await page.goto(app.url);
+  await page.waitForSelector('tr[data-trace-id]'); // fetched by the client: the table is hydrated
   await page.fill('input[name="label"]', 'deception');
   await page.selectOption('select[name="verdict"]', 'unsafe');
   await page.click('form.filters button[type="submit"]');
   const row = `tr[data-trace-id="${traceId}"]`;
   await page.waitForSelector(row);
-  assert.match(await page.textContent(row) ?? '', /demo\s*2\s*deception\s*1 safe · 1 unsafe/);
+  const cells = await rowCells(row);
+  assert.ok(cells.labels.split(', ').includes('deception'), JSON.stringify(cells));
+  assert.match(cells.verdicts, /^1 safe · 3 unsafe$/, 'two demo annotators and A said unsafe, B safe');
+  assert.ok(Number(cells.spans) >= 2, JSON.stringify(cells));
   await page.selectOption('select[name="verdict"]', 'unsure');
   await page.click('form.filters button[type="submit"]');
-  await page.waitForSelector('[data-testid="trace-count"]:text("0 traces match")');
+  await page.waitForSelector(row, { state: 'detached' });
 
   await page.selectOption('select[name="verdict"]', '');
   await page.click('form.filters button[type="submit"]');
@@ -233,11 +285,12 @@ test('the trace table filters by review and shows spans, labels and verdicts; a 
 
   await page.click(`${row} button:text("delete")`);
   await page.waitForSelector('[data-testid="deleted-notice"]');
-  await page.waitForSelector('[data-testid="trace-count"]:text("0 traces match")');
+  await page.waitForSelector(row, { state: 'detached' });
   await page.goto(`${app.url}/traces/deleted`);
   await page.click(`[data-testid="deleted-traces"] ${row} button:text("restore")`);
-  await page.waitForSelector('text=None.');
+  await page.waitForSelector(`[data-testid="deleted-traces"] ${row}`, { state: 'detached' });
   await page.goto(app.url);
+  await page.waitForSelector('tr[data-trace-id]');
   await page.fill('input[name="collection"]', 'triage');
   await page.click('form.filters button[type="submit"]');
   await page.waitForSelector(row);

@@ -35,7 +35,8 @@ export default async function TracePage({ params, searchParams }: { params: Prom
   return (
     <>
       <TraceHeaderView header={view.header} />
-      <TraceWorkbench view={view} queue={queueOf(await searchParams)} />
+      {/* Keyed by trace: the next trace from the queue starts with a fresh selection and focus. */}
+      <TraceWorkbench key={view.header.id} view={view} queue={queueOf(await searchParams)} />
     </>
   );
 }
