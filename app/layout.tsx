@@ -37,6 +37,7 @@ export default async function RootLayout({ children }: { children: ReactNode }) 
             <Link href="/run">Live run</Link>
             <Link href="/jobs">Jobs</Link>
             <Link href="/compare">Compare</Link>
+            <Link href="/collections">Collections</Link>
             {identity && hasRole(identity, 'admin') ? <Link href="/admin">Admin</Link> : null}
           </nav>
           <ModelBadge />

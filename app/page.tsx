@@ -1,12 +1,15 @@
+import { currentIdentity } from '@/lib/auth/server-identity';
+import { hasRole } from '@/lib/auth/roles';
 import { TraceTable } from './_traces/TraceTable';
 
 export const dynamic = 'force-dynamic';
 
-export default function TracesPage() {
+export default async function TracesPage() {
+  const identity = await currentIdentity();
   return (
     <>
       <h1>Traces</h1>
-      <TraceTable />
+      <TraceTable canCurate={identity !== null && hasRole(identity, 'researcher')} />
     </>
   );
 }

@@ -16,6 +16,7 @@ import { useTokenFocus } from './useTokenFocus';
 import { channelColor } from './channel-colors';
 
 const BAND_HEIGHT = 10;
+const SPAN_LANE_HEIGHT = 8;
 const AXIS_BOTTOM = 22;
 const AXIS_LEFT = 30;
 
@@ -36,14 +37,66 @@ export interface ExpertHeatmapProps {
   /** Follow the newest token (live run). */
   follow?: boolean;
   onHoverCell?: (cell: { token: number; layer: number } | null) => void;
+  /** Annotation spans, drawn as a row of bands above the token axis; clicking one calls onSpanClick. */
+  spans?: SpanBand[];
+  onSpanClick?: (id: string) => void;
 }
 
-export function ExpertHeatmap({ data, version = 0, mode, bands, height = 260, follow = false, onHoverCell }: ExpertHeatmapProps) {
+export interface SpanBand {
+  id: string;
+  start: number;
+  /** End exclusive. */
+  end: number;
+  colour: string;
+  /** Shown on hover and to screen readers. */
+  title: string;
+  /** Row of the band, so overlapping spans stack (lib/annotate/navigation.ts spanLanes). */
+  lane: number;
+}
+
+/** The annotation spans in view as one d3-joined rect each (clickable, labelled), the selected one outlined. */
+function drawSpanRow(row: SVGGElement, spans: SpanBand[], selectedId: string | null, xOf: (token: number) => number, width: number, onClick: (id: string) => void) {
+  const visible = spans.filter((span) => xOf(span.end) >= 0 && xOf(span.start) <= width);
+  select(row)
+    .selectAll<SVGRectElement, SpanBand>('rect')
+    .data(visible, (span) => span.id)
+    .join((enter) =>
+      enter
+        .append('rect')
+        .attr('data-testid', 'span-band')
+        .attr('role', 'button')
+        .attr('tabindex', 0)
+        .on('click', (_event, span) => onClick(span.id))
+        .on('keydown', (event: KeyboardEvent, span) => {
+          if (event.key !== 'Enter' && event.key !== ' ') return;
+          event.preventDefault();
+          onClick(span.id);
+        })
+        .call((rect) => rect.append('title')),
+    )
+    .attr('data-span-id', (span) => span.id)
+    .attr('aria-label', (span) => span.title)
+    .attr('x', (span) => Math.max(0, xOf(span.start)))
+    .attr('width', (span) => Math.max(2, Math.min(width, xOf(span.end)) - Math.max(0, xOf(span.start))))
+    .attr('y', (span) => span.lane * SPAN_LANE_HEIGHT + 1)
+    .attr('height', SPAN_LANE_HEIGHT - 2)
+    .attr('fill', (span) => span.colour)
+    .attr('stroke', (span) => (span.id === selectedId ? '#ffd84d' : 'none'))
+    .attr('stroke-width', 2)
+    .attr('class', (span) => (span.id === selectedId ? 'span-band selected' : 'span-band'))
+    .select('title')
+    .text((span) => span.title);
+}
+
+export function ExpertHeatmap({ data, version = 0, mode, bands, height = 260, follow = false, onHoverCell, spans, onSpanClick }: ExpertHeatmapProps) {
   const focus = useTokenFocus();
   const containerRef = useRef<HTMLDivElement>(null);
   const canvasRef = useRef<HTMLCanvasElement>(null);
   const xAxisRef = useRef<SVGGElement>(null);
   const yAxisRef = useRef<SVGGElement>(null);
+  const spanRowRef = useRef<SVGGElement>(null);
+  const spanClickRef = useRef(onSpanClick);
+  spanClickRef.current = onSpanClick;
   const offscreenRef = useRef<HTMLCanvasElement | null>(null);
   const viewRef = useRef<Viewport>(fullViewport(data.numTokens));
   const widthRef = useRef(600);
@@ -98,6 +151,7 @@ export function ExpertHeatmap({ data, version = 0, mode, bands, height = 260, fo
     };
     marker(hovered, 'rgba(255,255,255,0.8)');
     marker(selected, '#ffd84d');
+    if (spanRowRef.current && spans) drawSpanRow(spanRowRef.current, spans, focus.snapshot().spanId, (token) => xOfToken(view, token, width), width, (id) => spanClickRef.current?.(id));
     const x = scaleLinear().domain([view.start, view.start + view.span]).range([0, width]);
     if (xAxisRef.current) select(xAxisRef.current).call(axisBottom(x).ticks(Math.max(2, Math.floor(width / 80))).tickFormat((value) => String(Math.floor(Number(value)))));
     window.__cotscopeDrawTimes?.push(performance.now() - began);
@@ -145,7 +199,7 @@ export function ExpertHeatmap({ data, version = 0, mode, bands, height = 260, fo
 
   // Focus changes (hover, selection) only redraw.
   useEffect(() => focus.subscribe(scheduleDraw), [focus]);
-  useEffect(scheduleDraw, [bands]);
+  useEffect(scheduleDraw, [bands, spans]);
 
   useEffect(() => {
     const container = containerRef.current;
@@ -178,6 +232,11 @@ export function ExpertHeatmap({ data, version = 0, mode, bands, height = 260, fo
 
   return (
     <div className="heatmap" ref={containerRef}>
+      {spans ? (
+        <svg width="100%" height={SPAN_LANE_HEIGHT * Math.max(1, ...spans.map((span) => span.lane + 1))} className="span-row" data-testid="span-bands" role="group" aria-label="annotation spans on the token axis">
+          <g ref={spanRowRef} transform={`translate(${AXIS_LEFT},0)`} />
+        </svg>
+      ) : null}
       <div style={{ display: 'flex' }}>
         <svg width={AXIS_LEFT} height={BAND_HEIGHT + heatHeight} aria-hidden>
           <g ref={yAxisRef} transform={`translate(${AXIS_LEFT - 1},${BAND_HEIGHT})`} className="axis" />

@@ -3,14 +3,21 @@ import { useState } from 'react';
 import type { HeatmapData } from '@/lib/workbench/heatmap-payload';
 import type { HeatmapMode } from '@/lib/workbench/heatmap-raster';
 import type { ChannelBand } from '@/lib/workbench/tokens';
-import { ExpertHeatmap } from './ExpertHeatmap';
+import { ExpertHeatmap, type SpanBand } from './ExpertHeatmap';
 import { ExpertLegend, SequentialLegend } from './Legend';
 import { CHANNEL_LEGEND } from './channel-colors';
 
 type ModeKind = HeatmapMode['kind'];
 
 /** The heatmap with its colouring controls, legend and channel-band key. */
-export function HeatmapPanel({ data, version, bands, follow }: { data: HeatmapData; version?: number; bands: ChannelBand[]; follow?: boolean }) {
+export function HeatmapPanel({ data, version, bands, follow, spans, onSpanClick }: {
+  data: HeatmapData;
+  version?: number;
+  bands: ChannelBand[];
+  follow?: boolean;
+  spans?: SpanBand[];
+  onSpanClick?: (id: string) => void;
+}) {
   const [kind, setKind] = useState<ModeKind>('expert');
   const [rank, setRank] = useState(0);
   const [expert, setExpert] = useState(0);
@@ -43,7 +50,7 @@ export function HeatmapPanel({ data, version, bands, follow }: { data: HeatmapDa
         <span className="muted">drag to pan, wheel to zoom, shift + drag to select a range, arrows to move</span>
         <span className="cell-readout">{cell ? `token ${cell.token}, layer ${cell.layer}` : ''}</span>
       </div>
-      <ExpertHeatmap data={data} version={version} mode={mode} bands={bands} follow={follow} onHoverCell={setCell} />
+      <ExpertHeatmap data={data} version={version} mode={mode} bands={bands} follow={follow} onHoverCell={setCell} spans={spans} onSpanClick={onSpanClick} />
       <div className="legends">
         {kind === 'expert' ? <ExpertLegend numExperts={data.numExperts} selected={undefined} onPick={(picked) => { setExpert(picked); setKind('weight'); }} /> : null}
         {kind === 'weight' ? <SequentialLegend scale="weight" domain={[0, 1]} label={`routing weight of expert ${expert}`} /> : null}

@@ -1,5 +1,5 @@
 'use client';
-import { useDeferredValue, useMemo, useState } from 'react';
+import { useDeferredValue, useEffect, useMemo, useState } from 'react';
 import { interpolateViridis } from 'd3';
 import type { HeatmapData } from '@/lib/workbench/heatmap-payload';
 import { expertUsage } from '@/lib/workbench/routing-stats';
@@ -32,7 +32,12 @@ export function UsageMatrix({ data, channelRanges }: UsageMatrixProps) {
 
 function UsageMatrixView({ data, channelRanges }: UsageMatrixProps) {
   const selection = useFocusState((state) => state.range);
+  const spanId = useFocusState((state) => state.spanId);
   const [scope, setScope] = useState<string>('trace');
+  // Selecting an annotation span answers "which experts fired inside it": the matrix follows the span.
+  useEffect(() => {
+    if (spanId !== null) setScope('selection');
+  }, [spanId]);
   const ranges: TokenRange[] | undefined =
     scope === 'selection' && selection ? [selection] : scope in channelRanges ? channelRanges[scope] : undefined;
   const usage = useMemo(() => {
@@ -52,7 +57,7 @@ function UsageMatrixView({ data, channelRanges }: UsageMatrixProps) {
       <h3>Expert usage <small>(layers x experts)</small></h3>
       <label>
         over{' '}
-        <select value={scope} onChange={(event) => setScope(event.target.value)}>
+        <select value={scope} data-testid="usage-scope" onChange={(event) => setScope(event.target.value)}>
           <option value="trace">whole trace</option>
           {Object.keys(channelRanges).map((channel) => (
             <option key={channel} value={channel}>
@@ -60,7 +65,7 @@ function UsageMatrixView({ data, channelRanges }: UsageMatrixProps) {
             </option>
           ))}
           <option value="selection" disabled={!selection}>
-            {selection ? `selected range ${selection.start}-${selection.end - 1}` : 'selected range (shift + drag on the heatmap)'}
+            {selection ? `selected ${spanId ? 'span' : 'range'} ${selection.start}-${selection.end - 1}` : 'selected range (shift + drag on the heatmap)'}
           </option>
         </select>
       </label>

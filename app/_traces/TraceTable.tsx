@@ -6,11 +6,18 @@ import type { ColumnDef, SortingState, VisibilityState } from '@tanstack/react-t
 import type { SortKey, TraceListPage, TraceRow } from '@/lib/workbench/contracts';
 import { SORT_KEYS, TRACE_STATUSES } from '@/lib/workbench/contracts';
 import { ExportButton } from './ExportButton';
+import { VERDICTS } from '@/lib/annotate/keys';
+import { CurationEditor, CurationNotice, RowActions, type CurationTarget } from './Curation';
 
-const FILTER_FIELDS = ['search', 'model', 'collection', 'effort', 'status', 'tag', 'from', 'to'] as const;
+const FILTER_FIELDS = ['search', 'model', 'collection', 'effort', 'status', 'tag', 'from', 'to', 'hasAnnotations', 'label', 'verdict', 'annotator'] as const;
 type FilterField = (typeof FILTER_FIELDS)[number];
 type Filters = Record<FilterField, string>;
-const EMPTY_FILTERS: Filters = { search: '', model: '', collection: '', effort: '', status: '', tag: '', from: '', to: '' };
+const EMPTY_FILTERS = Object.fromEntries(FILTER_FIELDS.map((field) => [field, ''])) as Filters;
+
+/** "2 unsafe · 1 safe": how many annotators gave each verdict. */
+function verdictSummary(verdicts: TraceRow['verdicts']): string {
+  return VERDICTS.filter((verdict) => verdicts[verdict] > 0).map((verdict) => `${verdicts[verdict]} ${verdict}`).join(' · ');
+}
 
 const number = (value: number | null) => (value === null ? '' : value.toLocaleString(undefined, { maximumFractionDigits: 1 }));
 
@@ -24,6 +31,10 @@ const COLUMNS: ColumnDef<TraceRow>[] = [
   { id: 'decodeTokensPerSecond', header: 'tokens/s', accessorKey: 'decodeTokensPerSecond', enableSorting: false, cell: (info) => number(info.getValue<number | null>()) },
   { id: 'tags', header: 'tags', accessorFn: (row) => row.tags.join(', '), enableSorting: false },
   { id: 'collections', header: 'collections', accessorFn: (row) => row.collections.join(', '), enableSorting: false },
+  { id: 'annotationCount', header: 'spans', accessorKey: 'annotationCount', enableSorting: false },
+  { id: 'labels', header: 'labels', accessorFn: (row) => row.labels.join(', '), enableSorting: false },
+  { id: 'verdicts', header: 'verdicts', accessorFn: (row) => verdictSummary(row.verdicts), enableSorting: false },
+  { id: 'annotators', header: 'annotators', accessorFn: (row) => row.annotators.join(', '), enableSorting: false },
   { id: 'id', header: 'id', accessorKey: 'id', enableSorting: false },
 ];
 
@@ -31,13 +42,17 @@ function isSortKey(id: string): id is SortKey {
   return (SORT_KEYS as readonly string[]).includes(id);
 }
 
-/** Server-side sorted, filtered, searched and keyset-paginated trace table. */
-export function TraceTable() {
+/** Server-side sorted, filtered, searched and keyset-paginated trace table; researchers also curate (tags, collections, delete). */
+export function TraceTable({ canCurate = false }: { canCurate?: boolean }) {
   const router = useRouter();
   const [filters, setFilters] = useState<Filters>(EMPTY_FILTERS);
   const [applied, setApplied] = useState<Filters>(EMPTY_FILTERS);
   const [sorting, setSorting] = useState<SortingState>([{ id: 'createdAt', desc: true }]);
-  const [visibility, setVisibility] = useState<VisibilityState>({ id: false, collections: false });
+  const [visibility, setVisibility] = useState<VisibilityState>({ id: false, collections: false, annotators: false });
+  const [editing, setEditing] = useState<CurationTarget | null>(null);
+  const [deleted, setDeleted] = useState<string[]>([]);
+  const [reloads, setReloads] = useState(0);
+  const reload = () => setReloads((count) => count + 1);
   const [cursors, setCursors] = useState<(string | null)[]>([null]);
   const [page, setPage] = useState<TraceListPage | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -66,11 +81,19 @@ export function TraceTable() {
       })
       .catch((reason: Error) => reason.name !== 'AbortError' && setError(reason.message));
     return () => controller.abort();
-  }, [query]);
+  }, [query, reloads]);
+
+  const columns = useMemo<ColumnDef<TraceRow>[]>(
+    () =>
+      canCurate
+        ? [...COLUMNS, { id: 'actions', header: 'curate', enableSorting: false, enableHiding: false, cell: (info) => <RowActions row={info.row.original} onEdit={setEditing} onDeleted={(id) => { setDeleted((ids) => [...ids, id]); reload(); }} /> }]
+        : COLUMNS,
+    [canCurate],
+  );
 
   const table = useReactTable({
     data: page?.rows ?? [],
-    columns: COLUMNS,
+    columns,
     state: { sorting, columnVisibility: visibility },
     manualSorting: true,
     manualFiltering: true,
@@ -110,6 +133,19 @@ export function TraceTable() {
         <label>tag<input name="tag" value={filters.tag} onChange={(event) => setFilters({ ...filters, tag: event.target.value })} /></label>
         <label>from<input name="from" type="date" value={filters.from} onChange={(event) => setFilters({ ...filters, from: event.target.value })} /></label>
         <label>to<input name="to" type="date" value={filters.to} onChange={(event) => setFilters({ ...filters, to: event.target.value })} /></label>
+        <label>annotated
+          <select name="hasAnnotations" value={filters.hasAnnotations} onChange={(event) => setFilters({ ...filters, hasAnnotations: event.target.value })}>
+            <option value="">any</option><option value="true">with spans</option><option value="false">without spans</option>
+          </select>
+        </label>
+        <label>label<input name="label" placeholder="e.g. deception" value={filters.label} onChange={(event) => setFilters({ ...filters, label: event.target.value })} /></label>
+        <label>verdict
+          <select name="verdict" value={filters.verdict} onChange={(event) => setFilters({ ...filters, verdict: event.target.value })}>
+            <option value="">any</option>
+            {VERDICTS.map((verdict) => <option key={verdict}>{verdict}</option>)}
+          </select>
+        </label>
+        <label>annotator<input name="annotator" value={filters.annotator} onChange={(event) => setFilters({ ...filters, annotator: event.target.value })} /></label>
         <button type="submit">Apply</button>
         <details className="column-chooser">
           <summary>columns</summary>
@@ -122,6 +158,8 @@ export function TraceTable() {
       </form>
       <ExportButton filters={applied} />
       {error ? <p className="error">{error}</p> : null}
+      {editing ? <CurationEditor target={editing} onDone={() => { setEditing(null); reload(); }} /> : null}
+      {deleted.length > 0 ? <CurationNotice deleted={deleted} onRestored={(id) => { setDeleted((ids) => ids.filter((other) => other !== id)); reload(); }} /> : null}
       <p className="muted" data-testid="trace-count">
         {page === null ? 'loading...' : page.total !== null ? `${page.total} trace${page.total === 1 ? '' : 's'} match` : `${page.rows.length}${page.nextCursor ? '+' : ''} trace${page.rows.length === 1 ? '' : 's'} match`}
         {page && page.rows.length > 0 ? `; page ${cursors.length} shows ${page.rows.length}` : ''}

@@ -7,10 +7,12 @@ export interface TokenFocusState {
   selected: number | null;
   /** Token range chosen in the heatmap (shift + drag), end exclusive. */
   range: { start: number; end: number } | null;
+  /** The annotation span whose tokens `range` holds (clicked in the span list or on its band), if any. */
+  spanId: string | null;
 }
 
 export class TokenFocus {
-  private state: TokenFocusState = { hovered: null, selected: null, range: null };
+  private state: TokenFocusState = { hovered: null, selected: null, range: null, spanId: null };
   private readonly listeners = new Set<() => void>();
 
   readonly subscribe = (listener: () => void): (() => void) => {
@@ -29,7 +31,13 @@ export class TokenFocus {
   }
 
   selectRange(range: { start: number; end: number } | null): void {
-    this.update({ range });
+    this.update({ range, spanId: null });
+  }
+
+  /** Selects an annotation span's tokens everywhere at once: its range, its first token, and which span it is. */
+  selectSpan(span: { id: string; tokenStart: number; tokenEnd: number } | null): void {
+    if (!span) this.update({ spanId: null, range: null });
+    else this.update({ spanId: span.id, range: { start: span.tokenStart, end: span.tokenEnd }, selected: span.tokenStart });
   }
 
   private update(change: Partial<TokenFocusState>): void {

@@ -129,6 +129,12 @@ test('the table downloads the traces its filters show as a zipped dataset', asyn
   assert.ok(zip.includes('data/train-00000-of-00001.parquet') && zip.includes('README.md'), 'the data file and the dataset card');
 });
 
+test('a collection page downloads that collection as a zipped dataset', async () => {
+  await page.goto(`${app.url}/collections/demo`);
+  const href = new URL((await page.locator('[data-testid="export-dataset"]').getAttribute('href')) ?? '', app.url);
+  assert.deepEqual([href.pathname, href.searchParams.get('collection'), href.searchParams.get('archive')], ['/api/export', 'demo', 'zip']);
+});
+
 test('compare shows the usage difference of two traces', async () => {
   const ids = await page.goto(app.url).then(() => page.waitForSelector('tr[data-trace-id]')).then(() => page.$$eval('tr[data-trace-id]', (rows) => rows.map((row) => row.getAttribute('data-trace-id'))));
   const other = ids.find((id) => id !== liveTraceId);

@@ -11,7 +11,13 @@ import { TraceWorkbench } from './_components/TraceWorkbench';
 
 export const dynamic = 'force-dynamic';
 
-export default async function TracePage({ params }: { params: Promise<{ id: string }> }) {
+/** The collection named by `?queue=`, when the trace was opened from its review queue. */
+function queueOf(search: { queue?: string | string[] }): string | null {
+  const queue = Array.isArray(search.queue) ? search.queue[0] : search.queue;
+  return queue && queue.length <= 200 ? queue : null;
+}
+
+export default async function TracePage({ params, searchParams }: { params: Promise<{ id: string }>; searchParams: Promise<{ queue?: string | string[] }> }) {
   const parsed = traceIdSchema.safeParse((await params).id);
   if (!parsed.success) notFound();
   let view: TraceViewData;
@@ -29,7 +35,8 @@ export default async function TracePage({ params }: { params: Promise<{ id: stri
   return (
     <>
       <TraceHeaderView header={view.header} />
-      <TraceWorkbench view={view} />
+      {/* Keyed by trace: the next trace from the queue starts with a fresh selection and focus. */}
+      <TraceWorkbench key={view.header.id} view={view} queue={queueOf(await searchParams)} />
     </>
   );
 }

@@ -5,6 +5,8 @@ import { diffSegments, filteredSegments, reasoningText, type Segment } from '@/l
 import { isAnalysisMessage } from '@/lib/trace/visibility';
 import { TokenText } from '@/app/_components/TokenText';
 import { useTokenFocus } from '@/app/_components/useTokenFocus';
+import { AnnotatableText } from '@/app/_annotations/AnnotatableText';
+import { SpanList } from '@/app/_annotations/SpanList';
 
 type ViewMessage = TraceViewData['messages'][number];
 
@@ -57,7 +59,7 @@ export function ReasoningPanel({ view }: { view: TraceViewData }) {
         <summary>Prompt ({prompt.length} tokens)</summary>
         <TokenText indices={prompt} texts={tokenTexts} label="prompt tokens" />
       </details>
-      <div className="columns">
+      <div className="columns with-spans">
         {rawWithheld ? null : (
           <article data-testid="raw-reasoning">
             <h3>
@@ -71,10 +73,11 @@ export function ReasoningPanel({ view }: { view: TraceViewData }) {
             ) : analysis.length === 0 ? (
               <p className="muted">No analysis tokens.</p>
             ) : (
-              <TokenText indices={analysis} texts={tokenTexts} label="raw reasoning tokens" />
+              <AnnotatableText indices={analysis} texts={tokenTexts} />
             )}
           </article>
         )}
+        <SpanList />
         <article data-testid="filtered-reasoning">
           <h3>
             Filtered reasoning{' '}
