@@ -68,12 +68,37 @@ export function clampedSwiglu(g: GraphBuilder, u: string, limit: number, name: N
   return g.op('Mul', [glu, linPlusOne], name('ffn_swiglu'));
 }
 
-/** Reference: all experts densely (float weights only), weighted by the router's top-k softmax. */
-export function referenceExperts(
+/** Float expert weights as graph values (initializers, or int8 blocks dequantized in-graph). */
+export type DenseExpertWeights = Omit<Extract<ExpertWeights, { kind: 'float' }>, 'kind'>;
+
+/** uint8 [E, rows, cols] with the implicit zero point 128 and scales [E, rows, cols/32] -> float [E, rows, cols], exact. */
+function dequantizeBlocks(g: GraphBuilder, weights: string, scales: string, out: string): string {
+  const centered = g.op('Sub', [g.op('Cast', [weights], `${out}.float`, { to: 1 }), g.constFloat([128], [])], `${out}.centered`);
+  const blocks = g.op('Reshape', [centered, g.constInt64([0, 0, -1, QMOE_BLOCK_SIZE])], `${out}.blocks`);
+  const scaled = g.op('Mul', [blocks, g.op('Unsqueeze', [scales, g.constInt64([-1])], `${out}.scales`)], `${out}.scaled`);
+  return g.op('Reshape', [scaled, g.constInt64([0, 0, -1])], out);
+}
+
+/** The float weights of either expert encoding: int8 blocks are dequantized in the graph (lossless for MXFP4). */
+export function denseExpertWeights(g: GraphBuilder, w: ExpertWeights, name: Namer): DenseExpertWeights {
+  if (w.kind === 'float') return w;
+  return {
+    gateUp: dequantizeBlocks(g, w.gateUp, w.gateUpScales, name('ffn_gate_up_exps.dequantized')),
+    gateUpBias: w.gateUpBias,
+    down: dequantizeBlocks(g, w.down, w.downScales, name('ffn_down_exps.dequantized')),
+    downBias: w.downBias,
+  };
+}
+
+/**
+ * All experts densely in standard ops, weighted by the router's top-k softmax (zero outside the top
+ * k): the reference, and the expert block on providers without a right MoE kernel (WebGPU).
+ */
+export function denseExperts(
   g: GraphBuilder,
   x: string,
   routing: RouterOutputs,
-  w: Extract<ExpertWeights, { kind: 'float' }>,
+  w: DenseExpertWeights,
   shape: ExpertShape,
   name: Namer,
 ): string {

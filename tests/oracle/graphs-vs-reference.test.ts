@@ -14,7 +14,10 @@ import os from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { GraphIo } from '../../kernels/io';
-import { buildGptOssGraph } from '../../kernels/model';
+import { buildGptOssGraph, type FusedOps } from '../../kernels/model';
+import { sessionOptions } from '../../kernels/session';
+import type { Device } from '../../kernels/device';
+import { webGpuSkipReason } from '../webgpu';
 import { openCheckpoint, type Checkpoint } from '../../lib/model/checkpoint';
 import { writeGeneratedCheckpoint } from '../../lib/model/generate';
 import { difference, describe as describeDifference, worse, NO_DIFFERENCE, type Difference } from '../reference/compare';
@@ -40,13 +43,25 @@ const TOLERANCE = {
   attentionProbsAbs: 2e-5,
 };
 
-/** The production graph in both expert encodings, and the standard-ops reference graph. */
-const GRAPHS = [
-  { label: 'fused graph, float experts', variant: 'fused', experts: 'float' },
-  { label: 'fused graph, int8 (QMoE) experts', variant: 'fused', experts: 'int8' },
-  { label: 'standard-ops reference graph', variant: 'reference', experts: 'float' },
-] as const;
-type GraphChoice = (typeof GRAPHS)[number];
+/**
+ * The production graph in both expert encodings, the standard-ops reference graph, and the WebGPU
+ * build of the production graph (standard-op attention with a KV cache and dense experts) on the
+ * WebGPU provider, held to the same tolerances.
+ */
+const GRAPHS: readonly GraphChoice[] = [
+  { label: 'fused graph, float experts', variant: 'fused', experts: 'float', ops: 'contrib', device: 'cpu' },
+  { label: 'fused graph, int8 (QMoE) experts', variant: 'fused', experts: 'int8', ops: 'contrib', device: 'cpu' },
+  { label: 'standard-ops reference graph', variant: 'reference', experts: 'float', ops: 'contrib', device: 'cpu' },
+  { label: 'WebGPU: fused graph of standard ops, float experts', variant: 'fused', experts: 'float', ops: 'standard', device: 'webgpu' },
+  { label: 'WebGPU: fused graph of standard ops, int8 experts', variant: 'fused', experts: 'int8', ops: 'standard', device: 'webgpu' },
+];
+interface GraphChoice {
+  label: string;
+  variant: 'fused' | 'reference';
+  experts: 'float' | 'int8';
+  ops: FusedOps;
+  device: Device;
+}
 type Outputs = ort.InferenceSession.ReturnType;
 
 let checkpointDir = '';
@@ -83,8 +98,9 @@ function prefillFeeds(session: ort.InferenceSession): Record<string, ort.Tensor>
 }
 
 async function runGraph(choice: GraphChoice, yarn: YarnMode = 'exact', logits: 'all' | 'last' = 'all'): Promise<{ outputs: Outputs; io: GraphIo }> {
-  const { model, externalData, io } = buildGptOssGraph(weights, {
+  const built = buildGptOssGraph(weights, {
     variant: choice.variant,
+    ops: choice.ops,
     experts: choice.experts,
     capture: { routing: true, attention: true },
     logits,
@@ -92,14 +108,9 @@ async function runGraph(choice: GraphChoice, yarn: YarnMode = 'exact', logits: '
     maxPositions: SEQUENCE_LENGTH,
     debugTaps: true,
   });
-  const session = await ort.InferenceSession.create(model, {
-    externalData,
-    intraOpNumThreads: 1,
-    interOpNumThreads: 1,
-    extra: { session: { intra_op: { allow_spinning: '0' } } },
-  });
+  const session = await ort.InferenceSession.create(built.model, sessionOptions(built, { threads: 1, device: choice.device }));
   try {
-    return { outputs: await session.run(prefillFeeds(session)), io };
+    return { outputs: await session.run(prefillFeeds(session)), io: built.io };
   } finally {
     await session.release();
   }
@@ -135,7 +146,7 @@ function confidentSlots(routerLogits: Float64Array, k: number): boolean[] {
 }
 
 for (const choice of GRAPHS) {
-  describe(`${choice.label} against the fp64 reference`, () => {
+  describe(`${choice.label} against the fp64 reference`, { skip: choice.device === 'webgpu' ? await webGpuSkipReason() : false }, () => {
     let outputs: Outputs;
     let routing: NonNullable<GraphIo['routing']>;
     let attention: NonNullable<GraphIo['attention']>;
