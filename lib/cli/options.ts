@@ -1,3 +1,5 @@
+import { defaultDevice, parseDevice, type Device } from '../../kernels/device';
+
 /** Numeric command-line options shared by `run` and `capture`: a bad value is an error naming the flag, never a silent default. */
 
 export class OptionError extends Error {
@@ -45,3 +47,8 @@ export const threadsOption = (value: string | undefined): number | undefined =>
 export const maxNewTokensOption = (value: string | undefined): number => integerOption(value, '--max-new-tokens', 256, { min: 1 });
 
 export const attentionTopKOption = (value: string | undefined): number => integerOption(value, '--attention-top-k', 8, { min: 1 });
+
+/** --device cpu|webgpu; without the flag, COTSCOPE_DEVICE, else cpu. */
+export const deviceOption = (value: string | undefined): Device => (value === undefined ? defaultDevice() : parseDevice(value, '--device'));
+
+export const DEVICE_HELP = '--device cpu|webgpu      execution provider (default $COTSCOPE_DEVICE, else cpu); webgpu uses the high-performance adapter';

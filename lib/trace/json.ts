@@ -13,6 +13,7 @@ export interface RunJson {
   sampling: RunResult['sampling'];
   stopReason: RunResult['stopReason'];
   timings: RunResult['timings'];
+  device?: string;
   routing: { topK: number; numExperts: number; experts: number[][][]; weights: number[][][]; logits: number[][][] } | null;
   attention: { topK: number; sinkMass: number[][][]; top: { positions: number[][][][]; weights: number[][][][] } } | null;
 }
@@ -62,6 +63,7 @@ export function toRunJson(result: RunResult): RunJson {
     sampling: result.sampling,
     stopReason: result.stopReason,
     timings: result.timings,
+    ...(result.device ? { device: result.device } : {}),
     routing: result.routing ? routingJson(result.routing) : null,
     attention: result.attention ? attentionJson(result.attention) : null,
   };
