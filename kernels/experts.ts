@@ -11,6 +11,7 @@
  * Reference: every expert densely, combined with a [S, E] weight matrix that is zero outside the top-k.
  */
 import { SWIGLU_ALPHA } from '../lib/model/config';
+import { matMulIn, type Precision } from './layers';
 import { MS_DOMAIN, type Attrs, type GraphBuilder, type Namer } from './onnx';
 import type { RouterOutputs } from './router';
 
@@ -101,6 +102,7 @@ export function denseExperts(
   w: DenseExpertWeights,
   shape: ExpertShape,
   name: Namer,
+  precision: Precision = 'fp32',
 ): string {
   const transposeRows = { perm: [0, 2, 1] };
   const gateUpT = g.op('Transpose', [w.gateUp], name('ffn_gate_up_exps.t'), transposeRows);
@@ -110,9 +112,9 @@ export function denseExperts(
   const downBias = g.op('Reshape', [w.downBias, perExpertBias], name('ffn_down_exps_b.rows'));
 
   // [S, H] x [E, H, 2I] broadcasts to [E, S, 2I].
-  const u = g.op('Add', [g.op('MatMul', [x, gateUpT], name('ffn_gate_up_mm')), gateUpBias], name('ffn_gate_up'));
+  const u = g.op('Add', [matMulIn(g, x, gateUpT, name('ffn_gate_up_mm'), precision), gateUpBias], name('ffn_gate_up'));
   const h = clampedSwiglu(g, u, shape.swigluLimit, name);
-  const y = g.op('Add', [g.op('MatMul', [h, downT], name('ffn_down_mm')), downBias], name('ffn_down'));
+  const y = g.op('Add', [matMulIn(g, h, downT, name('ffn_down_mm'), precision), downBias], name('ffn_down'));
 
   const zeros = g.op('ConstantOfShape', [g.op('Shape', [routing.logits], name('ffn_moe_logits_shape'))], name('ffn_moe_zeros'));
   const combine = g.op('ScatterElements', [zeros, routing.topk, routing.weights], name('ffn_moe_combine'), { axis: 1 });

@@ -29,7 +29,7 @@ import {
   type GraphIo,
   type RoutingIo,
 } from './io';
-import { linear, rmsNorm, type GraphVariant } from './layers';
+import { matMulIn, rmsNorm, type GraphVariant, type Precision } from './layers';
 import { GraphBuilder, scope, type BuiltModel, type Namer } from './onnx';
 import { routerLogits, routerSelection } from './router';
 import { denseTensor, expertsFloat, expertsInt8 } from './weights';
@@ -55,6 +55,8 @@ export interface GraphOptions {
   variant: GraphVariant;
   /** Fused only (default 'contrib'). */
   ops?: FusedOps;
+  /** 'standard' ops only (default fp32): fp16 weights and arithmetic for the experts' and lm_head's matmuls. */
+  precision?: Precision;
   capture: CaptureSelection;
   logits: 'last' | 'all';
   yarn: YarnMode;
@@ -199,6 +201,8 @@ export function buildGptOssGraph(source: WeightSource, options: GraphOptions): B
   checkOptions(config, options);
   const fused = options.variant === 'fused';
   const contribKernels = fused && (options.ops ?? 'contrib') === 'contrib';
+  const precision = options.precision ?? 'fp32';
+  if (precision !== 'fp32' && (options.variant !== 'fused' || contribKernels)) throw new Error(`precision ${precision} needs the fused graph of standard ops (ops: 'standard')`);
   const attentionTopK = options.capture.attentionTopK ?? DEFAULT_ATTENTION_TOP_K;
   const wantProbs = options.capture.attention || options.debugTaps === true;
   const g = new GraphBuilder(`gpt-oss-${options.variant}`);
@@ -241,7 +245,7 @@ export function buildGptOssGraph(source: WeightSource, options: GraphOptions): B
     const experts = expertWeights(g, source, l, fused ? options.experts : 'float', name);
     const moeOut = contribKernels
       ? fusedExperts(g, ffnIn, logits, experts, expertShape, name)
-      : denseExperts(g, ffnIn, { logits, ...selection! }, denseExpertWeights(g, experts, name), expertShape, name);
+      : denseExperts(g, ffnIn, { logits, ...selection! }, denseExpertWeights(g, experts, name), expertShape, name, precision);
     x = g.op('Add', [ffnInput, moeOut], name('l_out'));
 
     if (options.capture.routing && selection) routing.push({ logits, ...selection });
@@ -256,7 +260,7 @@ export function buildGptOssGraph(source: WeightSource, options: GraphOptions): B
   const rows =
     options.logits === 'last' ? g.op('Slice', [normed, g.constInt64([-1]), g.constInt64([Number.MAX_SAFE_INTEGER]), g.constInt64([0])], 'result_norm.last') : normed;
   const lmHead = g.initializer('output.weight', denseTensor(source, tensorNames.lmHead, [config.vocabSize, H]), [config.vocabSize, H]);
-  const logitRows = linear(g, rows, lmHead, null, 'result_output');
+  const logitRows = matMulIn(g, rows, lmHead, 'result_output', precision, 'Gemm', { transB: 1 });
   g.op('Unsqueeze', [logitRows, g.constInt64([0])], LOGITS);
   g.op('ReduceLogSumExp', [LOGITS, g.constInt64([-1])], LOGITS_LOGSUMEXP, { keepdims: 0 });
 

@@ -1,4 +1,5 @@
 import { defaultDevice, parseDevice, type Device } from '../../kernels/device';
+import type { Precision } from '../../kernels/layers';
 
 /** Numeric command-line options shared by `run` and `capture`: a bad value is an error naming the flag, never a silent default. */
 
@@ -52,3 +53,11 @@ export const attentionTopKOption = (value: string | undefined): number => intege
 export const deviceOption = (value: string | undefined): Device => (value === undefined ? defaultDevice() : parseDevice(value, '--device'));
 
 export const DEVICE_HELP = '--device cpu|webgpu      execution provider (default $COTSCOPE_DEVICE, else cpu); webgpu uses the high-performance adapter';
+
+export function precisionOption(value: string | undefined): Precision {
+  if (value === undefined) return 'fp32';
+  if (value === 'fp32' || value === 'fp16') return value;
+  throw new OptionError(`--precision must be fp32 or fp16 (got "${value}")`);
+}
+
+export const PRECISION_HELP = '--precision fp32|fp16   webgpu: fp16 experts and lm_head (default fp32; drift per tap in the README)';

@@ -148,6 +148,11 @@ export async function loadRuntime(modelDir: string, options: RuntimeOptions = {}
   const maxSequence = Math.min(options.maxSequence ?? 8192, config.maxPositionEmbeddings);
   const yarn = options.yarn ?? 'exact';
   const device = options.device ?? defaultDevice();
+  const precision = options.precision ?? 'fp32';
+  if (precision !== 'fp32' && device !== 'webgpu') {
+    checkpoint.close();
+    throw new RuntimeInputError(`precision ${precision} is for the WebGPU device; the CPU path computes in fp32`);
+  }
   let expertChoice: ReturnType<typeof chooseExpertPath>;
   let adapter: Awaited<ReturnType<typeof webGpuAdapter>> | null = null;
   try {
@@ -176,6 +181,7 @@ export async function loadRuntime(modelDir: string, options: RuntimeOptions = {}
         const graph = buildGptOssGraph(checkpoint, {
           variant: 'fused',
           ops: device === 'webgpu' ? 'standard' : 'contrib',
+          precision,
           capture: selection,
           logits: 'last',
           yarn,

@@ -3,6 +3,7 @@
  * Implementation: lib/runtime/runtime.ts (`loadRuntime`).
  */
 import type { Device } from '../../kernels/device';
+import type { Precision } from '../../kernels/layers';
 import type { GptOssConfig } from '../model/config';
 import type { RunResult, SamplingParams } from '../trace/types';
 
@@ -74,6 +75,8 @@ export interface RuntimeOptions {
    * int8 blocks dequantized in the graph (or float); the native MXFP4 path is CPU-only.
    */
   device?: Device;
+  /** WebGPU only: fp16 weights and arithmetic for the experts' and lm_head's matmuls (default fp32, for fidelity). */
+  precision?: Precision;
 }
 
 export const DEFAULT_SAMPLING: SamplingParams = { temperature: 1, topP: 1, seed: 0, maxNewTokens: 256 };
