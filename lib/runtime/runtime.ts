@@ -141,22 +141,20 @@ export function attentionChunkSize(start: number, prefillChunk: number, numHeads
 }
 
 export async function loadRuntime(modelDir: string, options: RuntimeOptions = {}): Promise<Runtime> {
+  const device = options.device ?? defaultDevice();
+  const precision = options.precision ?? 'fp32';
+  if (precision !== 'fp32' && device !== 'webgpu') throw new RuntimeInputError(`precision ${precision} is for the WebGPU device; the CPU path computes in fp32`);
+  // The environment before the checkpoint: no adapter is an error whatever the model.
+  const adapter = device === 'webgpu' ? await webGpuAdapter() : null;
   const checkpoint = openCheckpoint(modelDir);
   const config = checkpoint.config;
   const threads = options.threads ?? os.availableParallelism();
   const prefillChunk = options.prefillChunk ?? 256;
   const maxSequence = Math.min(options.maxSequence ?? 8192, config.maxPositionEmbeddings);
   const yarn = options.yarn ?? 'exact';
-  const device = options.device ?? defaultDevice();
-  const precision = options.precision ?? 'fp32';
-  if (precision !== 'fp32' && device !== 'webgpu') {
-    checkpoint.close();
-    throw new RuntimeInputError(`precision ${precision} is for the WebGPU device; the CPU path computes in fp32`);
-  }
+
   let expertChoice: ReturnType<typeof chooseExpertPath>;
-  let adapter: Awaited<ReturnType<typeof webGpuAdapter>> | null = null;
   try {
-    if (device === 'webgpu') adapter = await webGpuAdapter();
     expertChoice = chooseExpertPath(checkpoint, options.experts, device);
   } catch (error) {
     checkpoint.close();

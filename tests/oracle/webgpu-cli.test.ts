@@ -134,3 +134,19 @@ for (const shape of SHAPES) {
     });
   });
 }
+
+describe('device errors', () => {
+  test('with no WebGPU adapter, run --device webgpu fails naming the reason and the install hint', { skip: process.platform !== 'linux' && 'hides Vulkan drivers, which only Linux uses' }, async () => {
+    const noDrivers = { VK_ICD_FILENAMES: '/nonexistent.json', VK_DRIVER_FILES: '/nonexistent.json' };
+    const run = await runCli(['run', '--model', 'models/not-read', '--prompt-ids', '1,2', '--device', 'webgpu'], noDrivers);
+    assert.notEqual(run.code, 0);
+    assert.match(run.stderr, /no WebGPU adapter/);
+    assert.match(run.stderr, /mesa-vulkan-drivers/);
+  });
+
+  test('an unknown device is refused naming the flag', async () => {
+    const run = await runCli(['run', '--model', 'models/not-read', '--prompt-ids', '1,2', '--device', 'tpu']);
+    assert.notEqual(run.code, 0);
+    assert.match(run.stderr, /--device must be cpu or webgpu \(got "tpu"\)/);
+  });
+});
