@@ -20,6 +20,8 @@ import { webGpuSkipReason } from '../webgpu';
 
 const ROUTER_LOGITS_ABS = 2e-3;
 const SINK_MASS_ABS = 1e-3;
+/** The WebGPU capture against the CPU path's (both float32 against fp64 within ~1e-5). */
+const CAPTURE_ABS = 2e-5;
 /** Long enough that the last positions see past the 128-key window. */
 const PROMPT_LENGTH = 140;
 const NEW_TOKENS = 6;
@@ -117,6 +119,34 @@ for (const shape of SHAPES) {
       );
       t.diagnostic(`expert sets compared with the reference: ${compared}`);
       assert.ok(compared > 0.95 * gpu.routing!.experts.length * shape.config.numLayers, 'near ties should be rare');
+    });
+
+    test('the capture holds what the CPU path captures: routing weights, top attended positions and their weights', (t) => {
+      let worst = 0;
+      let comparedPositions = 0;
+      gpu.routing!.weights.forEach((perLayer, position) =>
+        perLayer.forEach((weights, layer) =>
+          weights.forEach((w, slot) => {
+            worst = Math.max(worst, Math.abs(w - cpu.routing!.weights[position][layer][slot]));
+          }),
+        ),
+      );
+      gpu.attention!.top.weights.forEach((perLayer, position) =>
+        perLayer.forEach((perHead, layer) =>
+          perHead.forEach((weights, head) => {
+            const cpuWeights = cpu.attention!.top.weights[position][layer][head];
+            weights.forEach((w, slot) => {
+              worst = Math.max(worst, Math.abs(w - cpuWeights[slot]));
+              const clear = (slot === 0 || cpuWeights[slot - 1] - cpuWeights[slot] > CAPTURE_ABS) && (slot + 1 === weights.length || cpuWeights[slot] - cpuWeights[slot + 1] > CAPTURE_ABS);
+              if (!clear) return;
+              comparedPositions++;
+              assert.equal(gpu.attention!.top.positions[position][layer][head][slot], cpu.attention!.top.positions[position][layer][head][slot]);
+            });
+          }),
+        ),
+      );
+      t.diagnostic(`capture weights: max abs ${worst.toExponential(2)} from the CPU path; attended positions compared ${comparedPositions}`);
+      assert.ok(worst <= CAPTURE_ABS, `max abs ${worst}`);
     });
 
     test('sink mass is within 1e-3 of the reference, past the sliding window too', (t) => {
