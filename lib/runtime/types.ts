@@ -72,7 +72,8 @@ export interface RuntimeOptions {
   /**
    * Execution provider (default COTSCOPE_DEVICE, else 'cpu'). 'webgpu' runs the standard-op build of
    * the graph on the high-performance WebGPU adapter with the KV cache kept on the GPU; experts are
-   * int8 blocks dequantized in the graph (or float); the native MXFP4 path is CPU-only.
+   * int8 blocks dequantized in the graph (folded to fp32 by onnxruntime at session creation) or
+   * float; the native MXFP4 path is CPU-only.
    */
   device?: Device;
   /** WebGPU only: fp16 weights and arithmetic for the experts' and lm_head's matmuls (default fp32, for fidelity). */
