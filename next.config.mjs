@@ -46,6 +46,7 @@ const nextConfig = {
     'node-llama-cpp',
     'hyparquet',
     'hyparquet-writer',
+    'webgpu',
   ],
   // Where COTSCOPE_DIST_DIR is set (tests, benchmarks) builds go there so they do not fight `npm start`.
   distDir: process.env.COTSCOPE_DIST_DIR || '.next',

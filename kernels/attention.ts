@@ -136,6 +136,63 @@ function repeatKvHeads(g: GraphBuilder, t: string, shape: AttentionShape): strin
   return g.op('Reshape', [tiled, g.constInt64([shape.numHeads, -1, shape.headDim])], `${t}.gqa`);
 }
 
+/** Per-query visible keys: offset = query position - key position, 0 <= offset (< window on sliding layers). */
+function visibilityMask(g: GraphBuilder, queryPositions: string, keyPositions: string, window: number | null, name: Namer): string {
+  const rows = g.op('Unsqueeze', [queryPositions, g.constInt64([1])], name('attn_query_pos'));
+  const cols = g.op('Unsqueeze', [keyPositions, g.constInt64([0])], name('attn_key_pos'));
+  const offset = g.op('Sub', [rows, cols], name('attn_offset'));
+  const causal = g.op('GreaterOrEqual', [offset, g.constInt64([0], [])], name('attn_causal'));
+  if (window === null) return causal;
+  return g.op('And', [causal, g.op('Less', [offset, g.constInt64([window], [])], name('attn_in_window'))], name('attn_visible'));
+}
+
+/**
+ * Attention of rotated queries [H, S, d] over rotated keys [KV, T, d] and values [KV, T, d] at explicit
+ * positions, in standard ops: scaled scores, the causal/window mask, an explicit sink column in the
+ * softmax (then dropped), and the output projection. Returns probs [H, S, T] over real keys.
+ */
+function standardAttentionCore(
+  g: GraphBuilder,
+  heads: { q: string; k: string; v: string },
+  positions: { query: string; key: string; queryCount: string },
+  w: AttentionWeights,
+  shape: AttentionShape,
+  name: Namer,
+): AttentionResult {
+  const { numHeads, headDim } = shape;
+  const kT = g.op('Transpose', [repeatKvHeads(g, heads.k, shape)], name('attn_k_t'), { perm: [0, 2, 1] });
+  const rawScores = g.op('MatMul', [heads.q, kT], name('attn_qk'));
+  const scores = g.op('Mul', [rawScores, g.constFloat([attentionScale(headDim)], [])], name('attn_scores'));
+  const visible = visibilityMask(g, positions.query, positions.key, shape.window, name);
+  const masked = g.op('Where', [visible, scores, g.constFloat([-Infinity], [])], name('attn_scores_masked'));
+
+  const keyCount = g.op('Shape', [positions.key], name('attn_key_count_1d'));
+  const sinkShape = g.op('Concat', [g.constInt64([numHeads]), positions.queryCount, g.constInt64([1])], name('attn_sink_shape'), { axis: 0 });
+  const sinkPerHead = g.op('Reshape', [w.sinks, g.constInt64([numHeads, 1, 1])], name('attn_sink_per_head'));
+  const sinkColumn = g.op('Expand', [sinkPerHead, sinkShape], name('attn_sink_column'));
+  const withSink = g.op('Concat', [masked, sinkColumn], name('attn_scores_with_sink'), { axis: -1 });
+  const probsWithSink = g.op('Softmax', [withSink], name('attn_probs_with_sink'), { axis: -1 });
+  const probs = g.op('Slice', [probsWithSink, g.constInt64([0]), keyCount, g.constInt64([-1])], name('attn_probs'));
+
+  const context = g.op('MatMul', [probs, repeatKvHeads(g, heads.v, shape)], name('attn_context_heads'));
+  const contextTokens = g.op('Transpose', [context], name('attn_context_tokens'), { perm: [1, 0, 2] });
+  const contextFlat = g.op('Reshape', [contextTokens, g.constInt64([-1, numHeads * headDim])], name('attn_context'));
+  return { out: linear(g, contextFlat, w.o, w.oBias, name('attn_out')), probs };
+}
+
+/** Positions start..start+count-1 (int64 scalars in, [count] out). */
+function positionRange(g: GraphBuilder, start: string, count: string, out: string): string {
+  return g.op('Range', [start, g.op('Add', [start, count], `${out}.end`), g.constInt64([1], [])], out);
+}
+
+/** Rotary on [n, S, d] heads at the given positions (cos/sin rows gathered from the YaRN tables). */
+function rotateAt(g: GraphBuilder, t: string, rope: RopeInitializers, positions: string, headDim: number): string {
+  const cos = g.op('Gather', [rope.cos, positions], `${t}.rope_cos`, { axis: 0 });
+  const sin = g.op('Gather', [rope.sin, positions], `${t}.rope_sin`, { axis: 0 });
+  return rotate(g, t, cos, sin, headDim);
+}
+
+/** The reference: the whole sequence at positions 0..S-1, no cache. */
 export function referenceAttention(
   g: GraphBuilder,
   x: string,
@@ -146,49 +203,49 @@ export function referenceAttention(
 ): AttentionResult {
   const { numHeads, numKvHeads, headDim } = shape;
   const { q, k, v } = projections(g, x, w, name);
-  const qHeads = splitHeads(g, q, numHeads, headDim);
-  const kHeads = splitHeads(g, k, numKvHeads, headDim);
-  const vHeads = splitHeads(g, v, numKvHeads, headDim);
-
   const seqLen = g.op('Shape', [x], name('attn_seq_len'), { start: 0, end: 1 });
-  const positions = g.op(
-    'Range',
-    [g.constInt64([0], []), g.op('Squeeze', [seqLen], name('attn_seq_len_scalar')), g.constInt64([1], [])],
-    name('attn_positions'),
-  );
-  const cos = g.op('Gather', [rope.cos, positions], name('attn_rope_cos'), { axis: 0 });
-  const sin = g.op('Gather', [rope.sin, positions], name('attn_rope_sin'), { axis: 0 });
-  const qRot = rotate(g, qHeads, cos, sin, headDim);
-  const kRot = repeatKvHeads(g, rotate(g, kHeads, cos, sin, headDim), shape);
-  const vAll = repeatKvHeads(g, vHeads, shape);
+  const positions = positionRange(g, g.constInt64([0], []), g.op('Squeeze', [seqLen], name('attn_seq_len_scalar')), name('attn_positions'));
+  const heads = {
+    q: rotateAt(g, splitHeads(g, q, numHeads, headDim), rope, positions, headDim),
+    k: rotateAt(g, splitHeads(g, k, numKvHeads, headDim), rope, positions, headDim),
+    v: splitHeads(g, v, numKvHeads, headDim),
+  };
+  return standardAttentionCore(g, heads, { query: positions, key: positions, queryCount: seqLen }, w, shape, name);
+}
 
-  const kT = g.op('Transpose', [kRot], name('attn_k_t'), { perm: [0, 2, 1] });
-  const rawScores = g.op('MatMul', [qRot, kT], name('attn_qk'));
-  const scores = g.op('Mul', [rawScores, g.constFloat([attentionScale(headDim)], [])], name('attn_scores'));
-
-  // offset[t, j] = t - j: visible when 0 <= offset (< window on sliding layers).
-  const rows = g.op('Unsqueeze', [positions, g.constInt64([1])], name('attn_query_pos'));
-  const cols = g.op('Unsqueeze', [positions, g.constInt64([0])], name('attn_key_pos'));
-  const offset = g.op('Sub', [rows, cols], name('attn_offset'));
-  const causal = g.op('GreaterOrEqual', [offset, g.constInt64([0], [])], name('attn_causal'));
-  const visible =
-    shape.window === null
-      ? causal
-      : g.op('And', [causal, g.op('Less', [offset, g.constInt64([shape.window], [])], name('attn_in_window'))], name('attn_visible'));
-  const masked = g.op('Where', [visible, scores, g.constFloat([-Infinity], [])], name('attn_scores_masked'));
-
-  const sinkShape = g.op('Concat', [g.constInt64([numHeads]), seqLen, g.constInt64([1])], name('attn_sink_shape'), { axis: 0 });
-  const sinkPerHead = g.op('Reshape', [w.sinks, g.constInt64([numHeads, 1, 1])], name('attn_sink_per_head'));
-  const sinkColumn = g.op('Expand', [sinkPerHead, sinkShape], name('attn_sink_column'));
-  const withSink = g.op('Concat', [masked, sinkColumn], name('attn_scores_with_sink'), { axis: -1 });
-  const probsWithSink = g.op('Softmax', [withSink], name('attn_probs_with_sink'), { axis: -1 });
-  const probs = g.op('Slice', [probsWithSink, g.constInt64([0]), seqLen, g.constInt64([-1])], name('attn_probs'));
-
-  const context = g.op('MatMul', [probs, vAll], name('attn_context_heads'));
-  const contextTokens = g.op('Transpose', [context], name('attn_context_tokens'), { perm: [1, 0, 2] });
-  const contextFlat = g.op('Reshape', [contextTokens, g.constInt64([-1, numHeads * headDim])], name('attn_context'));
-  const out = linear(g, contextFlat, w.o, w.oBias, name('attn_out'));
-  return { out, probs };
+/**
+ * Standard-op attention with a KV cache in GroupQueryAttention's layout (past/present [1, KV, P|T, d],
+ * keys stored rotated), for providers whose GroupQueryAttention computes something else for gpt-oss
+ * (WebGPU: docs/webgpu-kernels.md). The new tokens sit at positions P..P+S-1, P read from the past's shape.
+ */
+export function cachedStandardAttention(
+  g: GraphBuilder,
+  x: string,
+  w: AttentionWeights,
+  shape: AttentionShape,
+  rope: RopeInitializers,
+  cache: KvCacheNames,
+  name: Namer,
+): AttentionResult {
+  const { numHeads, numKvHeads, headDim } = shape;
+  const { q, k, v } = projections(g, x, w, name);
+  const seqLen = g.op('Shape', [x], name('attn_seq_len'), { start: 0, end: 1 });
+  const pastLen = g.op('Squeeze', [g.op('Shape', [cache.pastKey], name('attn_past_len'), { start: 2, end: 3 })], name('attn_past_len_scalar'));
+  const queryPositions = positionRange(g, pastLen, g.op('Squeeze', [seqLen], name('attn_seq_len_scalar')), name('attn_positions'));
+  const batchAxis = g.constInt64([0]);
+  const newKeys = rotateAt(g, splitHeads(g, k, numKvHeads, headDim), rope, queryPositions, headDim);
+  const present = (past: string, fresh: string, out: string) =>
+    g.op('Concat', [past, g.op('Unsqueeze', [fresh, batchAxis], `${fresh}.batched`)], out, { axis: 2 });
+  const presentKey = present(cache.pastKey, newKeys, cache.presentKey);
+  const presentValue = present(cache.pastValue, splitHeads(g, v, numKvHeads, headDim), cache.presentValue);
+  const totalLen = g.op('Shape', [presentKey], name('attn_total_len'), { start: 2, end: 3 });
+  const keyPositions = positionRange(g, g.constInt64([0], []), g.op('Squeeze', [totalLen], name('attn_total_len_scalar')), name('attn_key_positions'));
+  const heads = {
+    q: rotateAt(g, splitHeads(g, q, numHeads, headDim), rope, queryPositions, headDim),
+    k: g.op('Squeeze', [presentKey, batchAxis], name('attn_keys')),
+    v: g.op('Squeeze', [presentValue, batchAxis], name('attn_values')),
+  };
+  return standardAttentionCore(g, heads, { query: queryPositions, key: keyPositions, queryCount: seqLen }, w, shape, name);
 }
 
 export interface AttentionCaptureOutputs {

@@ -11,6 +11,7 @@
  * Reference: every expert densely, combined with a [S, E] weight matrix that is zero outside the top-k.
  */
 import { SWIGLU_ALPHA } from '../lib/model/config';
+import { matMulIn, type Precision } from './layers';
 import { MS_DOMAIN, type Attrs, type GraphBuilder, type Namer } from './onnx';
 import type { RouterOutputs } from './router';
 
@@ -68,14 +69,40 @@ export function clampedSwiglu(g: GraphBuilder, u: string, limit: number, name: N
   return g.op('Mul', [glu, linPlusOne], name('ffn_swiglu'));
 }
 
-/** Reference: all experts densely (float weights only), weighted by the router's top-k softmax. */
-export function referenceExperts(
+/** Float expert weights as graph values (initializers, or int8 blocks dequantized in-graph). */
+export type DenseExpertWeights = Omit<Extract<ExpertWeights, { kind: 'float' }>, 'kind'>;
+
+/** uint8 [E, rows, cols] with the implicit zero point 128 and scales [E, rows, cols/32] -> float [E, rows, cols], exact. */
+function dequantizeBlocks(g: GraphBuilder, weights: string, scales: string, out: string): string {
+  const centered = g.op('Sub', [g.op('Cast', [weights], `${out}.float`, { to: 1 }), g.constFloat([128], [])], `${out}.centered`);
+  const blocks = g.op('Reshape', [centered, g.constInt64([0, 0, -1, QMOE_BLOCK_SIZE])], `${out}.blocks`);
+  const scaled = g.op('Mul', [blocks, g.op('Unsqueeze', [scales, g.constInt64([-1])], `${out}.scales`)], `${out}.scaled`);
+  return g.op('Reshape', [scaled, g.constInt64([0, 0, -1])], out);
+}
+
+/** The float weights of either expert encoding: int8 blocks are dequantized in the graph (lossless for MXFP4). */
+export function denseExpertWeights(g: GraphBuilder, w: ExpertWeights, name: Namer): DenseExpertWeights {
+  if (w.kind === 'float') return w;
+  return {
+    gateUp: dequantizeBlocks(g, w.gateUp, w.gateUpScales, name('ffn_gate_up_exps.dequantized')),
+    gateUpBias: w.gateUpBias,
+    down: dequantizeBlocks(g, w.down, w.downScales, name('ffn_down_exps.dequantized')),
+    downBias: w.downBias,
+  };
+}
+
+/**
+ * All experts densely in standard ops, weighted by the router's top-k softmax (zero outside the top
+ * k): the reference, and the expert block on providers without a right MoE kernel (WebGPU).
+ */
+export function denseExperts(
   g: GraphBuilder,
   x: string,
   routing: RouterOutputs,
-  w: Extract<ExpertWeights, { kind: 'float' }>,
+  w: DenseExpertWeights,
   shape: ExpertShape,
   name: Namer,
+  precision: Precision = 'fp32',
 ): string {
   const transposeRows = { perm: [0, 2, 1] };
   const gateUpT = g.op('Transpose', [w.gateUp], name('ffn_gate_up_exps.t'), transposeRows);
@@ -85,9 +112,9 @@ export function referenceExperts(
   const downBias = g.op('Reshape', [w.downBias, perExpertBias], name('ffn_down_exps_b.rows'));
 
   // [S, H] x [E, H, 2I] broadcasts to [E, S, 2I].
-  const u = g.op('Add', [g.op('MatMul', [x, gateUpT], name('ffn_gate_up_mm')), gateUpBias], name('ffn_gate_up'));
+  const u = g.op('Add', [matMulIn(g, x, gateUpT, name('ffn_gate_up_mm'), precision), gateUpBias], name('ffn_gate_up'));
   const h = clampedSwiglu(g, u, shape.swigluLimit, name);
-  const y = g.op('Add', [g.op('MatMul', [h, downT], name('ffn_down_mm')), downBias], name('ffn_down'));
+  const y = g.op('Add', [matMulIn(g, h, downT, name('ffn_down_mm'), precision), downBias], name('ffn_down'));
 
   const zeros = g.op('ConstantOfShape', [g.op('Shape', [routing.logits], name('ffn_moe_logits_shape'))], name('ffn_moe_zeros'));
   const combine = g.op('ScatterElements', [zeros, routing.topk, routing.weights], name('ffn_moe_combine'), { axis: 1 });

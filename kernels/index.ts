@@ -9,3 +9,4 @@ export * from './weights';
 export * from './model';
 export * from './session';
 export * from './layered';
+export * from './device';

@@ -38,6 +38,8 @@ export interface AttentionIo {
 
 export interface GraphIo {
   variant: 'fused' | 'reference';
+  /** Fused graphs: onnxruntime contrib kernels, or standard ops only (kernels/model.ts FusedOps). */
+  ops: 'contrib' | 'standard';
   inputs: TensorSpec[];
   outputs: TensorSpec[];
   /** 'last': logits [1, 1, V] for the last new token; 'all': [1, S, V]. */

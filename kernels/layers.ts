@@ -26,3 +26,19 @@ export function rmsNorm(g: GraphBuilder, x: string, weight: string, eps: number,
 export function linear(g: GraphBuilder, x: string, weight: string, bias: string | null, out: string): string {
   return g.op('Gemm', bias ? [x, weight, bias] : [x, weight], out, { transB: 1 });
 }
+
+/** Arithmetic of the large matmuls (experts, lm_head) in the WebGPU build; everything else stays fp32. */
+export type Precision = 'fp32' | 'fp16';
+
+const FLOAT = 1;
+const FLOAT16 = 10;
+
+/**
+ * `a`·`b` computed in `precision`: for fp16 both operands are cast (a cast of an initializer is
+ * folded at session creation, so the weight is held in fp16) and the product cast back to fp32.
+ */
+export function matMulIn(g: GraphBuilder, a: string, b: string, out: string, precision: Precision, op: 'MatMul' | 'Gemm' = 'MatMul', attrs = {}): string {
+  if (precision === 'fp32') return g.op(op, [a, b], out, attrs);
+  const half = (t: string) => g.op('Cast', [t], `${t}.fp16.${out}`, { to: FLOAT16 });
+  return g.op('Cast', [g.op(op, [half(a), half(b)], `${out}.fp16`, attrs)], out, { to: FLOAT });
+}

@@ -7,6 +7,7 @@ import type { GptOssConfig } from '../lib/model/config';
 import { tensorNames, type WeightSource } from '../lib/model/weights';
 import {
   attentionCaptures,
+  cachedStandardAttention,
   fusedAttention,
   referenceAttention,
   type AttentionResult,
@@ -15,7 +16,7 @@ import {
   type KvCacheNames,
   type RopeInitializers,
 } from './attention';
-import { fusedExperts, referenceExperts, type ExpertShape, type ExpertWeights } from './experts';
+import { denseExpertWeights, denseExperts, fusedExperts, type ExpertShape, type ExpertWeights } from './experts';
 import {
   INPUT_IDS,
   LOGITS,
@@ -28,7 +29,7 @@ import {
   type GraphIo,
   type RoutingIo,
 } from './io';
-import { linear, rmsNorm, type GraphVariant } from './layers';
+import { matMulIn, rmsNorm, type GraphVariant, type Precision } from './layers';
 import { GraphBuilder, scope, type BuiltModel, type Namer } from './onnx';
 import { routerLogits, routerSelection } from './router';
 import { denseTensor, expertsFloat, expertsInt8 } from './weights';
@@ -43,8 +44,19 @@ export interface CaptureSelection {
   attentionTopK?: number;
 }
 
+/**
+ * The kernels of the fused graph: 'contrib' uses onnxruntime's GroupQueryAttention and MoE/QMoE;
+ * 'standard' builds attention (KV cache, sinks, window) and dense experts from standard ops, for
+ * providers whose contrib kernels compute something else for gpt-oss (WebGPU, docs/webgpu-kernels.md).
+ */
+export type FusedOps = 'contrib' | 'standard';
+
 export interface GraphOptions {
   variant: GraphVariant;
+  /** Fused only (default 'contrib'). */
+  ops?: FusedOps;
+  /** 'standard' ops only (default fp32): fp16 weights and arithmetic for the experts' and lm_head's matmuls. */
+  precision?: Precision;
   capture: CaptureSelection;
   logits: 'last' | 'all';
   yarn: YarnMode;
@@ -120,7 +132,7 @@ export function checkOptions(config: GptOssConfig, options: GraphOptions): void 
   }
   const topK = options.capture.attentionTopK ?? DEFAULT_ATTENTION_TOP_K;
   if (!Number.isInteger(topK) || topK <= 0) throw new Error(`capture.attentionTopK must be a positive integer (got ${topK})`);
-  if (options.variant === 'fused' && config.headDim % 16 !== 0) {
+  if (options.variant === 'fused' && (options.ops ?? 'contrib') === 'contrib' && config.headDim % 16 !== 0) {
     throw new Error(`the fused graph needs head_dim to be a multiple of 16 (GroupQueryAttention on CPU); got ${config.headDim}`);
   }
 }
@@ -153,7 +165,7 @@ export function attentionAndRouter(
   source: WeightSource,
   layer: number,
   x: string,
-  options: { variant: GraphVariant; rope: RopeInitializers; cache: KvCacheNames; wantProbs: boolean },
+  options: { variant: GraphVariant; ops?: FusedOps; rope: RopeInitializers; cache: KvCacheNames; wantProbs: boolean },
 ): LayerFront {
   const config = source.config;
   const H = config.hiddenSize;
@@ -169,9 +181,11 @@ export function attentionAndRouter(
   };
   const aw = attentionWeights(g, source, layer, name);
   const attn =
-    options.variant === 'fused'
-      ? fusedAttention(g, attnIn, aw, shape, options.rope, options.cache, options.wantProbs, name)
-      : referenceAttention(g, attnIn, aw, shape, options.rope, name);
+    options.variant === 'reference'
+      ? referenceAttention(g, attnIn, aw, shape, options.rope, name)
+      : options.ops === 'standard'
+        ? cachedStandardAttention(g, attnIn, aw, shape, options.rope, options.cache, name)
+        : fusedAttention(g, attnIn, aw, shape, options.rope, options.cache, options.wantProbs, name);
   const ffnInput = g.op('Add', [x, attn.out], name('ffn_inp'));
   const ffnNormWeight = g.initializer(name('post_attention_norm.weight'), denseTensor(source, t.postAttnNorm, [H]), [H]);
   const ffnIn = rmsNorm(g, ffnInput, ffnNormWeight, config.rmsNormEps, name('post_attention_norm'), options.variant);
@@ -186,6 +200,9 @@ export function buildGptOssGraph(source: WeightSource, options: GraphOptions): B
   const config = source.config;
   checkOptions(config, options);
   const fused = options.variant === 'fused';
+  const contribKernels = fused && (options.ops ?? 'contrib') === 'contrib';
+  const precision = options.precision ?? 'fp32';
+  if (precision !== 'fp32' && (options.variant !== 'fused' || contribKernels)) throw new Error(`precision ${precision} needs the fused graph of standard ops (ops: 'standard')`);
   const attentionTopK = options.capture.attentionTopK ?? DEFAULT_ATTENTION_TOP_K;
   const wantProbs = options.capture.attention || options.debugTaps === true;
   const g = new GraphBuilder(`gpt-oss-${options.variant}`);
@@ -218,22 +235,17 @@ export function buildGptOssGraph(source: WeightSource, options: GraphOptions): B
     const kv = kvCacheIo(l);
     const { attn, ffnInput, ffnIn, logits } = attentionAndRouter(g, source, l, x, {
       variant: options.variant,
+      ops: options.ops,
       rope,
       cache: { ...kv, seqlensK: SEQLENS_K, totalSequenceLength: TOTAL_SEQUENCE_LENGTH },
       wantProbs,
     });
-    const needSelection = !fused || options.capture.routing;
+    const needSelection = !contribKernels || options.capture.routing;
     const selection = needSelection ? routerSelection(g, logits, config.expertsPerToken, name) : null;
-    const moeOut = fused
-      ? fusedExperts(g, ffnIn, logits, expertWeights(g, source, l, options.experts, name), expertShape, name)
-      : referenceExperts(
-          g,
-          ffnIn,
-          { logits, ...selection! },
-          expertWeights(g, source, l, 'float', name) as Extract<ExpertWeights, { kind: 'float' }>,
-          expertShape,
-          name,
-        );
+    const experts = expertWeights(g, source, l, fused ? options.experts : 'float', name);
+    const moeOut = contribKernels
+      ? fusedExperts(g, ffnIn, logits, experts, expertShape, name)
+      : denseExperts(g, ffnIn, { logits, ...selection! }, denseExpertWeights(g, experts, name), expertShape, name, precision);
     x = g.op('Add', [ffnInput, moeOut], name('l_out'));
 
     if (options.capture.routing && selection) routing.push({ logits, ...selection });
@@ -248,7 +260,7 @@ export function buildGptOssGraph(source: WeightSource, options: GraphOptions): B
   const rows =
     options.logits === 'last' ? g.op('Slice', [normed, g.constInt64([-1]), g.constInt64([Number.MAX_SAFE_INTEGER]), g.constInt64([0])], 'result_norm.last') : normed;
   const lmHead = g.initializer('output.weight', denseTensor(source, tensorNames.lmHead, [config.vocabSize, H]), [config.vocabSize, H]);
-  const logitRows = linear(g, rows, lmHead, null, 'result_output');
+  const logitRows = matMulIn(g, rows, lmHead, 'result_output', precision, 'Gemm', { transB: 1 });
   g.op('Unsqueeze', [logitRows, g.constInt64([0])], LOGITS);
   g.op('ReduceLogSumExp', [LOGITS, g.constInt64([-1])], LOGITS_LOGSUMEXP, { keepdims: 0 });
 
@@ -278,6 +290,7 @@ export function buildGptOssGraph(source: WeightSource, options: GraphOptions): B
   const built = g.build();
   const io: GraphIo = {
     variant: options.variant,
+    ops: options.variant === 'fused' ? options.ops ?? 'contrib' : 'standard',
     ...g.io,
     logits: options.logits,
     numLayers: config.numLayers,

@@ -2,6 +2,7 @@
  * onnxruntime-node sessions for built graphs, and feeds that follow the IO contract (kernels/io.ts).
  */
 import * as ort from 'onnxruntime-node';
+import { WEBGPU_POWER_PREFERENCE, type Device } from './device';
 import { INPUT_IDS, SEQLENS_K, TOTAL_SEQUENCE_LENGTH, type GraphIo } from './io';
 import type { BuiltModel } from './onnx';
 
@@ -11,25 +12,45 @@ export interface SessionSettings {
   /**
    * ORT graph optimization. Default: 'extended' for fused graphs ('all' only adds layout
    * transforms for convolutions and measured 4-6% slower per decode step on the small
-   * checkpoint), 'basic' (constant folding only) for reference graphs, so ORT does not fuse the
-   * standard-op reference into its own contrib kernels.
+   * checkpoint), 'basic' (constant folding only) for standard-op graphs (the reference and the
+   * WebGPU build), so ORT does not fuse them into its own contrib kernels.
    */
   optimization?: 'basic' | 'extended' | 'all';
+  /** Execution provider (default 'cpu'). WebGPU graphs should use the 'standard' ops (kernels/model.ts FusedOps). */
+  device?: Device;
+  /** Outputs left on the device as 'gpu-buffer' tensors (WebGPU only): the KV cache between decode steps. */
+  deviceOutputs?: readonly string[];
 }
 
-function isReferenceGraph(built: BuiltModel): boolean {
-  return 'io' in built && (built as { io: GraphIo }).io.variant === 'reference';
+function executionProviders(device: Device): ort.InferenceSession.SessionOptions['executionProviders'] {
+  // Validation 'basic' (the default) turns WebGPU errors into exceptions instead of crashes.
+  return device === 'webgpu' ? [{ name: 'webgpu', validationMode: 'basic' }] : ['cpu'];
+}
+
+/** The KV cache stays on the GPU; everything else (taps, logits) comes back to the host. */
+function outputLocations(settings: SessionSettings): Pick<ort.InferenceSession.SessionOptions, 'preferredOutputLocation'> {
+  if (settings.device !== 'webgpu' || !settings.deviceOutputs?.length) return {};
+  return { preferredOutputLocation: Object.fromEntries(settings.deviceOutputs.map((name) => [name, 'gpu-buffer'])) };
+}
+
+/** Graphs of standard ops only (the reference, the WebGPU build) must not be fused into contrib kernels. */
+function isStandardOpsGraph(built: BuiltModel): boolean {
+  return 'io' in built && (built as { io: GraphIo }).io.ops === 'standard';
 }
 
 export function sessionOptions(built: BuiltModel, settings: SessionSettings = {}): ort.InferenceSession.SessionOptions {
   return {
     externalData: built.externalData,
-    executionProviders: ['cpu'],
+    executionProviders: executionProviders(settings.device ?? 'cpu'),
+    ...outputLocations(settings),
     intraOpNumThreads: settings.threads ?? 1,
     interOpNumThreads: 1,
-    graphOptimizationLevel: settings.optimization ?? (isReferenceGraph(built) ? 'basic' : 'extended'),
+    graphOptimizationLevel: settings.optimization ?? (isStandardOpsGraph(built) ? 'basic' : 'extended'),
     // Spinning threads hurt when several sessions share two cores (platform notes).
-    extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
+    extra: {
+      session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } },
+      ep: { webgpuexecutionprovider: { powerPreference: WEBGPU_POWER_PREFERENCE } },
+    },
   };
 }
 

@@ -30,7 +30,7 @@ import { HEARTBEAT_INTERVAL_MS } from '../store/owner';
 import { captureKeyHash } from '../trace/capture-key';
 import { storableText, unstorableTextReason } from '../trace/text';
 import type { SamplingParams } from '../trace/types';
-import { attentionTopKOption, integerOption, MAX_SEED, maxNewTokensOption, numberOption, OptionError, seedOption, threadsOption } from './options';
+import { attentionTopKOption, integerOption, MAX_SEED, maxNewTokensOption, DEVICE_HELP, deviceOption, PRECISION_HELP, precisionOption, numberOption, OptionError, seedOption, threadsOption } from './options';
 import { parseCaptureList } from './run';
 import { abortOnStopSignals, signalLabel, SIGNAL_EXIT_CODES } from './signals';
 import { openCheckpoint } from '../model/checkpoint';
@@ -53,6 +53,8 @@ const HELP = `usage: cotscope capture --model DIR --prompts FILE.jsonl [options]
   --top-p P                (default 1)
   --seed S                 base sampler seed, 0..4294967295; sample i uses S+i (default 0)
   --threads N              onnxruntime intra-op threads, at least 1 (default: all cores)
+  ${DEVICE_HELP}
+  ${PRECISION_HELP}
   --enqueue                put the prompt x effort x sample jobs in the PostgreSQL job queue and exit;
                            \`cotscope worker\` processes run them (any machine with DATABASE_URL and the model)
   --retry-limit N          with --enqueue: retries per job after a failed attempt (default 2)
@@ -395,6 +397,8 @@ export async function runCaptureCommand(argv: string[]): Promise<number> {
       'top-p': { type: 'string' },
       seed: { type: 'string' },
       threads: { type: 'string' },
+      device: { type: 'string' },
+      precision: { type: 'string' },
       enqueue: { type: 'boolean', default: false },
       'retry-limit': { type: 'string' },
       help: { type: 'boolean', default: false },
@@ -421,6 +425,7 @@ export async function runCaptureCommand(argv: string[]): Promise<number> {
     },
   };
   const threads = threadsOption(values.threads);
+  const device = deviceOption(values.device);
   const { prompts, problems } = parsePromptFile(readFileSync(values.prompts, 'utf8'));
   for (const problem of problems) console.error(`${values.prompts}:${problem.line}: skipped: ${problem.message}`);
   if (prompts.length === 0) { console.error(`${values.prompts}: no valid prompts`); return 1; }
@@ -440,7 +445,8 @@ export async function runCaptureCommand(argv: string[]): Promise<number> {
   const store = await openStore();
   try {
     await requireCliRole(store, 'researcher');
-    const runtime = await loadRuntime(values.model, { threads });
+    const runtime = await loadRuntime(values.model, { threads, device, precision: precisionOption(values.precision) });
+    console.error(`device: ${runtime.device}`);
     try {
       const report = await runCapture(store, runtime, prompts, settings, controller.signal);
       console.error(`${report.complete} complete, ${report.failed} failed, ${report.skipped} skipped of ${report.planned}` +

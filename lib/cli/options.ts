@@ -1,3 +1,6 @@
+import { defaultDevice, parseDevice, type Device } from '../../kernels/device';
+import type { Precision } from '../../kernels/layers';
+
 /** Numeric command-line options shared by `run` and `capture`: a bad value is an error naming the flag, never a silent default. */
 
 export class OptionError extends Error {
@@ -45,3 +48,16 @@ export const threadsOption = (value: string | undefined): number | undefined =>
 export const maxNewTokensOption = (value: string | undefined): number => integerOption(value, '--max-new-tokens', 256, { min: 1 });
 
 export const attentionTopKOption = (value: string | undefined): number => integerOption(value, '--attention-top-k', 8, { min: 1 });
+
+/** --device cpu|webgpu; without the flag, COTSCOPE_DEVICE, else cpu. */
+export const deviceOption = (value: string | undefined): Device => (value === undefined ? defaultDevice() : parseDevice(value, '--device'));
+
+export const DEVICE_HELP = '--device cpu|webgpu      execution provider (default $COTSCOPE_DEVICE, else cpu); webgpu uses the high-performance adapter';
+
+export function precisionOption(value: string | undefined): Precision {
+  if (value === undefined) return 'fp32';
+  if (value === 'fp32' || value === 'fp16') return value;
+  throw new OptionError(`--precision must be fp32 or fp16 (got "${value}")`);
+}
+
+export const PRECISION_HELP = '--precision fp32|fp16   webgpu: fp16 experts and lm_head (default fp32; drift per tap in the README)';

@@ -6,7 +6,7 @@ import { loadRuntime } from '../runtime/runtime';
 import type { CaptureOptions } from '../runtime/types';
 import { streamableRunJson, writeJsonLine } from '../trace/json-stream';
 import type { RunResult } from '../trace/types';
-import { attentionTopKOption, maxNewTokensOption, numberOption, seedOption, threadsOption } from './options';
+import { attentionTopKOption, DEVICE_HELP, deviceOption, PRECISION_HELP, precisionOption, maxNewTokensOption, numberOption, seedOption, threadsOption } from './options';
 import { abortOnStopSignals, SIGNAL_EXIT_CODES } from './signals';
 
 const HELP = `usage: cotscope run --model DIR (--prompt TEXT | --prompt-ids 1,2,3) [options]
@@ -25,7 +25,9 @@ const HELP = `usage: cotscope run --model DIR (--prompt TEXT | --prompt-ids 1,2,
   --attention-top-k K    attended positions kept per head (default 8)
   --threads N            onnxruntime intra-op threads, at least 1 (default: all cores)
   --yarn exact|llamacpp  rope correction range (default exact)
-  --experts mxfp4|int8|float  expert kernel (default mxfp4 when the native kernels load, else int8)
+  --experts mxfp4|int8|float  expert kernel (default mxfp4 when the native kernels load, else int8; int8 on webgpu)
+  ${DEVICE_HELP}
+  ${PRECISION_HELP}
   --json                 print one JSON document (format in README)`;
 
 /** Parses "routing,attention" | "none" into capture flags. */
@@ -91,6 +93,8 @@ export async function runRunCommand(argv: string[]): Promise<number> {
       threads: { type: 'string' },
       yarn: { type: 'string', default: 'exact' },
       experts: { type: 'string' },
+      device: { type: 'string' },
+      precision: { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -121,7 +125,8 @@ export async function runRunCommand(argv: string[]): Promise<number> {
 
   const experts = values.experts;
   if (experts !== undefined && experts !== 'mxfp4' && experts !== 'int8' && experts !== 'float') throw new Error(`--experts must be mxfp4, int8 or float (got "${experts}")`);
-  const runtime = await loadRuntime(values.model!, { threads, yarn: values.yarn, experts });
+  const device = deviceOption(values.device);
+  const runtime = await loadRuntime(values.model!, { threads, yarn: values.yarn, experts, device, precision: precisionOption(values.precision) });
   const controller = new AbortController();
   const stopSignals = abortOnStopSignals(controller);
   try {
@@ -129,6 +134,7 @@ export async function runRunCommand(argv: string[]): Promise<number> {
     if (values.json) await writeJsonLine(process.stdout, streamableRunJson(result));
     else {
       if (runtime.generated) console.log(`model ${runtime.name}: a generated checkpoint with random weights (output is not language)\n`);
+      console.log(`device: ${runtime.device}\n`);
       console.log(formatHuman(result));
     }
     const signal = stopSignals.received();

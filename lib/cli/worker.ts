@@ -11,19 +11,18 @@ import { CaptureWorker } from '../jobs/worker';
 import { loadRuntime } from '../runtime/runtime';
 import type { Runtime } from '../runtime/types';
 import { openStore } from '../store/index';
+import { DEVICE_HELP, deviceOption } from './options';
 
 const HELP = `usage: cotscope worker --model DIR [options]
 
   --model DIR            HF-layout gpt-oss checkpoint folder; the worker takes this model's jobs
-  --device cpu           execution device (cpu is the one this build runs)
+  ${DEVICE_HELP}
   --concurrency N        jobs at a time, each with its own runtime (default 1)
   --threads N            onnxruntime intra-op threads per runtime (default: cores / concurrency)
   --lease-seconds S      an attempt silent this long is failed and retried elsewhere (default ${DEFAULT_LEASE_SECONDS})
   --grace-seconds S      on SIGTERM, how long running jobs may take to finish before release (default 60)
 
 Needs DATABASE_URL (PostgreSQL): the queue lives in the trace store's database.`;
-
-const DEVICES = ['cpu'] as const;
 
 function positiveInteger(value: string | undefined, flag: string, fallback: number): number {
   if (value === undefined) return fallback;
@@ -38,7 +37,7 @@ export async function runWorkerCommand(argv: string[]): Promise<number> {
     strict: true,
     options: {
       model: { type: 'string' },
-      device: { type: 'string', default: 'cpu' },
+      device: { type: 'string' },
       concurrency: { type: 'string' },
       threads: { type: 'string' },
       'lease-seconds': { type: 'string' },
@@ -48,7 +47,7 @@ export async function runWorkerCommand(argv: string[]): Promise<number> {
   });
   if (values.help) { console.log(HELP); return 0; }
   if (!values.model) { console.error(`--model is required\n\n${HELP}`); return 2; }
-  if (!DEVICES.includes(values.device as (typeof DEVICES)[number])) throw new Error(`--device takes ${DEVICES.join(', ')} (got "${values.device}")`);
+  const device = deviceOption(values.device);
   if (!process.env.DATABASE_URL) throw new Error('a worker needs DATABASE_URL: the job queue lives in the PostgreSQL trace store');
   const concurrency = positiveInteger(values.concurrency, '--concurrency', 1);
   const threads = positiveInteger(values.threads, '--threads', Math.max(1, Math.floor(os.availableParallelism() / concurrency)));
@@ -60,9 +59,9 @@ export async function runWorkerCommand(argv: string[]): Promise<number> {
   let queue: CaptureQueue | null = null;
   const log = (line: string) => console.error(`${new Date().toISOString()} ${line}`);
   try {
-    for (let slot = 0; slot < concurrency; slot++) runtimes.push(await loadRuntime(values.model, { threads }));
+    for (let slot = 0; slot < concurrency; slot++) runtimes.push(await loadRuntime(values.model, { threads, device }));
     queue = await CaptureQueue.open(store);
-    const worker = new CaptureWorker(store, queue, runtimes, { device: values.device!, leaseSeconds, log });
+    const worker = new CaptureWorker(store, queue, runtimes, { device: runtimes[0].device, leaseSeconds, log });
     let signals = 0;
     const onSignal = (signal: string) => {
       signals += 1;

@@ -55,7 +55,7 @@ export function ensureAppWorker(store: Store, modelDir: string): Promise<unknown
     if (process.env.COTSCOPE_APP_WORKER === '0') return null;
     const queue = await appQueue(store);
     const runtime = await loadRuntime(modelDir);
-    const worker = new CaptureWorker(store, queue, [runtime], { device: 'cpu', log: (line) => console.log(`app worker: ${line}`) });
+    const worker = new CaptureWorker(store, queue, [runtime], { device: runtime.device, log: (line) => console.log(`app worker: ${line}`) });
     worker.start().catch((error) => console.error(`app worker stopped: ${(error as Error).message}`));
     return { worker, runtime };
   })().catch((error) => {

@@ -196,6 +196,9 @@ export class LayeredForward {
     return { logits, logSumExp: native.logSumExp(logits), read, cache: nextCache };
   }
 
+  /** The layer graphs run on the CPU: nothing to free. */
+  releaseCache(): void {}
+
   async release(): Promise<void> {
     for (const session of this.sessions) await session.release();
   }

@@ -5,7 +5,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import type ort from 'onnxruntime-node';
-import { buildGptOssGraph, createSession, LOGITS, LOGITS_LOGSUMEXP, DEFAULT_ATTENTION_TOP_K, emptyKvCache, forwardFeeds, nextKvCache, type CaptureSelection, type KvCache } from '../../kernels';
+import { buildGptOssGraph, createSession, defaultDevice, deviceLabel, webGpuAdapter, LOGITS, LOGITS_LOGSUMEXP, DEFAULT_ATTENTION_TOP_K, emptyKvCache, forwardFeeds, nextKvCache, type CaptureSelection, type Device, type GraphIo, type KvCache } from '../../kernels';
 import { loadNativeKernels, type NativeKernels } from '../../kernels/native';
 import { parseTokens } from '../harmony/parser';
 import { STOP_TOKENS } from '../harmony/tokenizer';
@@ -49,15 +49,28 @@ interface Engine {
   emptyCache(): KvCache;
   /** Runs `ids` at positions past..past+S-1 and returns the cache extended by them. */
   forward(ids: readonly number[], past: number, cache: KvCache): Promise<ForwardResult & { cache: KvCache }>;
+  /** Frees a cache that will not be fed again (GPU buffers on WebGPU). */
+  releaseCache(cache: KvCache): void;
   release(): Promise<void>;
 }
 
-/** The whole model as one graph (fp32 or int8 QMoE experts inside onnxruntime). */
-function graphEngine(session: ort.InferenceSession, io: ReturnType<typeof buildGptOssGraph>['io'], native: NativeKernels | null): Engine {
+/** Frees KV tensors that live on the GPU (IO binding); CPU tensors are left to the garbage collector. */
+function releaseDeviceCache(cache: KvCache): void {
+  for (const tensor of Object.values(cache)) if (tensor.location === 'gpu-buffer') tensor.dispose();
+}
+
+/** The present KV outputs: kept on the GPU between decode steps when the graph runs on WebGPU. */
+export function kvCacheOutputs(io: GraphIo): string[] {
+  return io.kvCache.flatMap((kv) => [kv.presentKey, kv.presentValue]);
+}
+
+/** The whole model as one graph (fp32 or int8 experts inside onnxruntime, on the CPU or WebGPU provider). */
+function graphEngine(session: ort.InferenceSession, io: GraphIo, native: NativeKernels | null): Engine {
   return {
     emptyCache: () => emptyKvCache(io),
     async forward(ids, _past, cache) {
       const outputs = await session.run(forwardFeeds(io, ids, cache));
+      releaseDeviceCache(cache);
       const read: TapReader = (tap) => {
         const tensor = outputs[tap];
         if (!tensor) throw new Error(`graph output ${tap} is missing`);
@@ -69,6 +82,7 @@ function graphEngine(session: ort.InferenceSession, io: ReturnType<typeof buildG
       const logSumExp = native ? native.logSumExp(logits) : graphLogSumExp?.[graphLogSumExp.length - 1];
       return { logits, logSumExp, read, cache: nextKvCache(io, outputs) };
     },
+    releaseCache: releaseDeviceCache,
     release: () => session.release(),
   };
 }
@@ -77,7 +91,15 @@ function graphEngine(session: ort.InferenceSession, io: ReturnType<typeof buildG
  * The expert path: native MXFP4 when asked for or by default when the native kernels load and
  * pass their self-test; otherwise int8 QMoE, saying why. An explicit 'mxfp4' that cannot run is an error.
  */
-export function chooseExpertPath(checkpoint: Checkpoint, requested: ExpertPath | undefined): { path: ExpertPath; native: NativeKernels | null; fallbackReason: string | null } {
+export function chooseExpertPath(
+  checkpoint: Checkpoint,
+  requested: ExpertPath | undefined,
+  device: Device = 'cpu',
+): { path: ExpertPath; native: NativeKernels | null; fallbackReason: string | null } {
+  if (device === 'webgpu') {
+    if (requested === 'mxfp4') throw new RuntimeInputError('native MXFP4 experts run on the CPU only: use --experts int8 or float with --device webgpu');
+    return { path: requested ?? FALLBACK_EXPERTS, native: null, fallbackReason: null };
+  }
   const load = loadNativeKernels();
   const native = load.ok ? load.kernels : null;
   if (requested === 'float' || requested === 'int8') return { path: requested, native, fallbackReason: null };
@@ -119,15 +141,21 @@ export function attentionChunkSize(start: number, prefillChunk: number, numHeads
 }
 
 export async function loadRuntime(modelDir: string, options: RuntimeOptions = {}): Promise<Runtime> {
+  const device = options.device ?? defaultDevice();
+  const precision = options.precision ?? 'fp32';
+  if (precision !== 'fp32' && device !== 'webgpu') throw new RuntimeInputError(`precision ${precision} is for the WebGPU device; the CPU path computes in fp32`);
+  // The environment before the checkpoint: no adapter is an error whatever the model.
+  const adapter = device === 'webgpu' ? await webGpuAdapter() : null;
   const checkpoint = openCheckpoint(modelDir);
   const config = checkpoint.config;
   const threads = options.threads ?? os.availableParallelism();
   const prefillChunk = options.prefillChunk ?? 256;
   const maxSequence = Math.min(options.maxSequence ?? 8192, config.maxPositionEmbeddings);
   const yarn = options.yarn ?? 'exact';
+
   let expertChoice: ReturnType<typeof chooseExpertPath>;
   try {
-    expertChoice = chooseExpertPath(checkpoint, options.experts);
+    expertChoice = chooseExpertPath(checkpoint, options.experts, device);
   } catch (error) {
     checkpoint.close();
     throw error;
@@ -137,6 +165,7 @@ export async function loadRuntime(modelDir: string, options: RuntimeOptions = {}
   const nativeWeights = experts === 'mxfp4' && native ? NativeWeights.open(checkpoint, native) : null;
   const sessions = new Map<string, Promise<Engine>>();
   const name = path.basename(path.resolve(modelDir));
+  const deviceName = deviceLabel(device, adapter);
   let closed = false;
 
   const sessionFor = (capture: CaptureOptions) => {
@@ -149,6 +178,8 @@ export async function loadRuntime(modelDir: string, options: RuntimeOptions = {}
       } else {
         const graph = buildGptOssGraph(checkpoint, {
           variant: 'fused',
+          ops: device === 'webgpu' ? 'standard' : 'contrib',
+          precision,
           capture: selection,
           logits: 'last',
           yarn,
@@ -157,7 +188,7 @@ export async function loadRuntime(modelDir: string, options: RuntimeOptions = {}
         });
         // Only the IO contract is kept: the model bytes and initializers are ORT's copy from here on.
         const io = graph.io;
-        entry = createSession(graph, { threads }).then((session) => graphEngine(session, io, native));
+        entry = createSession(graph, { threads, device, deviceOutputs: kvCacheOutputs(io) }).then((session) => graphEngine(session, io, native));
       }
       sessions.set(key, entry);
     }
@@ -209,82 +240,87 @@ export async function loadRuntime(modelDir: string, options: RuntimeOptions = {}
     const logprobs: number[] = [];
     const cache: Sequence = { length: 0, kv: session.emptyCache() };
     let stopReason: StopReason = 'max_tokens';
-
-    const prefillStart = performance.now();
-    let logits: Float32Array = new Float32Array(0);
-    let logSumExp: number | undefined;
     try {
-      for (let start = 0, size = 0; start < tokens.length; start += size) {
-        throwIfAborted();
-        size = attention ? attentionChunkSize(start, prefillChunk, config.numHeads) : prefillChunk;
-        const chunk = tokens.slice(start, start + size);
-        const pass = await forward(session, cache, chunk);
-        record(pass.read, chunk.length);
+
+      const prefillStart = performance.now();
+      let logits: Float32Array = new Float32Array(0);
+      let logSumExp: number | undefined;
+      try {
+        for (let start = 0, size = 0; start < tokens.length; start += size) {
+          throwIfAborted();
+          size = attention ? attentionChunkSize(start, prefillChunk, config.numHeads) : prefillChunk;
+          const chunk = tokens.slice(start, start + size);
+          const pass = await forward(session, cache, chunk);
+          record(pass.read, chunk.length);
+          ({ logits, logSumExp } = pass);
+        }
+      } catch (error) {
+        if (error instanceof CancelledError) stopReason = 'cancelled';
+        else throw error;
+      }
+      const prefillMs = performance.now() - prefillStart;
+
+      const decodeStart = performance.now();
+      let decodeSteps = 0;
+      while (stopReason !== 'cancelled') {
+        if (signal?.aborted) {
+          stopReason = 'cancelled';
+          break;
+        }
+        const { token: next, logprob } = sampler.pick(logits, logSumExp, tokens.length - 1);
+        tokens.push(next);
+        logprobs.push(logprob);
+        const index = tokens.length - 1;
+        request.onToken?.({ index, token: next, logprob, ...(routing ? routing.tokenRouting(index - 1) : {}) });
+        if (stopTokens.includes(next)) {
+          stopReason = 'stop_token';
+          break;
+        }
+        if (logprobs.length >= sampling.maxNewTokens) {
+          stopReason = 'max_tokens';
+          break;
+        }
+        if (tokens.length >= maxSequence) {
+          stopReason = 'context_full';
+          break;
+        }
+        const pass = await forward(session, cache, [next]);
+        record(pass.read, 1);
         ({ logits, logSumExp } = pass);
+        decodeSteps++;
       }
-    } catch (error) {
-      if (error instanceof CancelledError) stopReason = 'cancelled';
-      else throw error;
-    }
-    const prefillMs = performance.now() - prefillStart;
+      const decodeMs = performance.now() - decodeStart;
 
-    const decodeStart = performance.now();
-    let decodeSteps = 0;
-    while (stopReason !== 'cancelled') {
-      if (signal?.aborted) {
-        stopReason = 'cancelled';
-        break;
+      // The last sampled token was never fed; one more pass gives it a capture row too, so capture
+      // rows align one to one with `tokens`. (A prefill cut short by cancellation leaves fewer rows.)
+      const pending = tokens.length - cache.length;
+      if ((routing || attention) && pending === 1) {
+        const pass = await forward(session, cache, tokens.slice(cache.length));
+        record(pass.read, 1);
       }
-      const { token: next, logprob } = sampler.pick(logits, logSumExp, tokens.length - 1);
-      tokens.push(next);
-      logprobs.push(logprob);
-      const index = tokens.length - 1;
-      request.onToken?.({ index, token: next, logprob, ...(routing ? routing.tokenRouting(index - 1) : {}) });
-      if (stopTokens.includes(next)) {
-        stopReason = 'stop_token';
-        break;
-      }
-      if (logprobs.length >= sampling.maxNewTokens) {
-        stopReason = 'max_tokens';
-        break;
-      }
-      if (tokens.length >= maxSequence) {
-        stopReason = 'context_full';
-        break;
-      }
-      const pass = await forward(session, cache, [next]);
-      record(pass.read, 1);
-      ({ logits, logSumExp } = pass);
-      decodeSteps++;
-    }
-    const decodeMs = performance.now() - decodeStart;
 
-    // The last sampled token was never fed; one more pass gives it a capture row too, so capture
-    // rows align one to one with `tokens`. (A prefill cut short by cancellation leaves fewer rows.)
-    const pending = tokens.length - cache.length;
-    if ((routing || attention) && pending === 1) {
-      const pass = await forward(session, cache, tokens.slice(cache.length));
-      record(pass.read, 1);
+      const prefilled = cache.length > 0 ? Math.min(request.promptIds.length, cache.length) : 0;
+      return {
+        model: { name, configHash: configHash(config) },
+        device: deviceName,
+        tokens,
+        promptLength: request.promptIds.length,
+        messages: parseTokens(tokens),
+        logprobs,
+        routing: routing?.finish() ?? null,
+        attention: attention?.finish() ?? null,
+        sampling,
+        stopReason,
+        timings: {
+          prefillMs,
+          decodeMs,
+          prefillTokensPerSecond: prefillMs > 0 ? (prefilled / prefillMs) * 1000 : 0,
+          decodeTokensPerSecond: decodeMs > 0 && decodeSteps > 0 ? (decodeSteps / decodeMs) * 1000 : 0,
+        },
+      };
+    } finally {
+      session.releaseCache(cache.kv);
     }
-
-    const prefilled = cache.length > 0 ? Math.min(request.promptIds.length, cache.length) : 0;
-    return {
-      model: { name, configHash: configHash(config) },
-      tokens,
-      promptLength: request.promptIds.length,
-      messages: parseTokens(tokens),
-      logprobs,
-      routing: routing?.finish() ?? null,
-      attention: attention?.finish() ?? null,
-      sampling,
-      stopReason,
-      timings: {
-        prefillMs,
-        decodeMs,
-        prefillTokensPerSecond: prefillMs > 0 ? (prefilled / prefillMs) * 1000 : 0,
-        decodeTokensPerSecond: decodeMs > 0 && decodeSteps > 0 ? (decodeSteps / decodeMs) * 1000 : 0,
-      },
-    };
   };
 
   return {
@@ -294,6 +330,7 @@ export async function loadRuntime(modelDir: string, options: RuntimeOptions = {}
     generated: checkpoint.generated !== null,
     experts,
     fallbackReason,
+    device: deviceName,
     generate,
     async close() {
       closed = true;

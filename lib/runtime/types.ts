@@ -2,6 +2,8 @@
  * The runtime's public contract: what the CLI, store (batch capture) and app (live run) call.
  * Implementation: lib/runtime/runtime.ts (`loadRuntime`).
  */
+import type { Device } from '../../kernels/device';
+import type { Precision } from '../../kernels/layers';
 import type { GptOssConfig } from '../model/config';
 import type { RunResult, SamplingParams } from '../trace/types';
 
@@ -48,6 +50,8 @@ export interface Runtime {
   readonly experts: ExpertPath;
   /** Why the native MXFP4 path is not used, when it was the default and could not run. */
   readonly fallbackReason: string | null;
+  /** Where the graphs run: 'cpu' or 'webgpu (adapter name)'. */
+  readonly device: string;
   generate(request: GenerateRequest): Promise<RunResult>;
   close(): Promise<void>;
 }
@@ -65,6 +69,15 @@ export interface RuntimeOptions {
    * and pass their self-test), lossless int8 QMoE blocks (the fallback) or float32, both in onnxruntime.
    */
   experts?: ExpertPath;
+  /**
+   * Execution provider (default COTSCOPE_DEVICE, else 'cpu'). 'webgpu' runs the standard-op build of
+   * the graph on the high-performance WebGPU adapter with the KV cache kept on the GPU; experts are
+   * int8 blocks dequantized in the graph (folded to fp32 by onnxruntime at session creation) or
+   * float; the native MXFP4 path is CPU-only.
+   */
+  device?: Device;
+  /** WebGPU only: fp16 weights and arithmetic for the experts' and lm_head's matmuls (default fp32, for fidelity). */
+  precision?: Precision;
 }
 
 export const DEFAULT_SAMPLING: SamplingParams = { temperature: 1, topP: 1, seed: 0, maxNewTokens: 256 };

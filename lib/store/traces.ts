@@ -102,10 +102,11 @@ export async function completeTrace(backend: Backend, id: string, result: RunRes
     const timings = result.timings;
     await query(
       `UPDATE traces SET status = $2::"TraceStatus", stop_reason = $3, prompt_tokens = $4, token_count = $5, prefill_ms = $6, decode_ms = $7,
-              prefill_tps = $8, decode_tps = $9, capture_sections = string_to_array($10, ','), attention_top_k = $11,
+              prefill_tps = $8, decode_tps = $9, capture_sections = string_to_array($10, ','), attention_top_k = $11, device = $12,
               heartbeat_at = now(), completed_at = now() WHERE id = $1`,
       [id, status, result.stopReason, result.promptLength, result.tokens.length, timings.prefillMs, timings.decodeMs,
-        timings.prefillTokensPerSecond, timings.decodeTokensPerSecond, capturedSections(result, options).join(','), result.attention?.topK ?? null]);
+        timings.prefillTokensPerSecond, timings.decodeTokensPerSecond, capturedSections(result, options).join(','), result.attention?.topK ?? null,
+        result.device ?? null]);
   }), { location: backend.location }).catch((error: unknown) => {
     if (isSecondCompletion(error)) throw new TraceStateError(`trace ${id}: its job already has a complete trace`, { cause: error });
     throw error;
@@ -352,6 +353,7 @@ export async function getTrace(backend: Backend, id: string, options: GetOptions
       prefillMs: trace.prefillMs ?? 0, decodeMs: trace.decodeMs ?? 0,
       prefillTokensPerSecond: trace.prefillTps ?? 0, decodeTokensPerSecond: trace.decodeTps ?? 0,
     },
+    ...(trace.device ? { device: trace.device } : {}),
     metadata: {
       promptId: trace.promptId,
       prompt,

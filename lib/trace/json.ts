@@ -13,6 +13,7 @@ export interface RunJson {
   sampling: RunResult['sampling'];
   stopReason: RunResult['stopReason'];
   timings: RunResult['timings'];
+  device?: string;
   routing: { topK: number; numExperts: number; experts: number[][][]; weights: number[][][]; logits: number[][][] } | null;
   attention: { topK: number; sinkMass: number[][][]; top: { positions: number[][][][]; weights: number[][][][] } } | null;
 }
@@ -58,6 +59,7 @@ export function runJsonWith<T>(result: RunResult, tensor: TensorBuilder<T>): Run
     sampling: result.sampling,
     stopReason: result.stopReason,
     timings: result.timings,
+    ...(result.device ? { device: result.device } : {}),
     routing: result.routing ? routingJson(result.routing, tensor) : null,
     attention: result.attention ? attentionJson(result.attention, tensor) : null,
   };

@@ -80,4 +80,6 @@ export interface RunResult {
   sampling: SamplingParams;
   stopReason: StopReason;
   timings: RunTimings;
+  /** Where the forward passes ran: 'cpu' or 'webgpu (adapter name)'; absent on traces stored before it was recorded. */
+  device?: string;
 }

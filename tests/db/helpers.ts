@@ -134,6 +134,7 @@ export function syntheticRun(shape: RunShape, seed: number, texts = { user: 'Wha
     sampling: { temperature: 0.7, topP: 0.95, seed, maxNewTokens: shape.generated },
     stopReason: 'stop_token',
     timings: { prefillMs: 12.5, decodeMs: 80.25, prefillTokensPerSecond: 960, decodeTokensPerSecond: 249.2 },
+    device: 'webgpu (test adapter)',
   };
 }
 

@@ -37,6 +37,7 @@ for (const backend of backendsUnderTest()) {
       assert.deepEqual(stored.messages, run.messages);
       assert.deepEqual(stored.sampling, run.sampling);
       assert.deepEqual(stored.timings, run.timings);
+      assert.equal(stored.device, run.device, 'where the run ran is trace metadata');
       assert.equal(stored.promptLength, run.promptLength);
       assert.equal(stored.stopReason, run.stopReason);
       assert.deepEqual(stored.model, run.model);

@@ -1,0 +1,4 @@
+-- Where a trace's forward passes ran: "cpu" or "webgpu (adapter name)".
+
+-- AlterTable
+ALTER TABLE "traces" ADD COLUMN "device" TEXT;
