@@ -43,6 +43,7 @@ function syntheticRow(index: number): DatasetRow {
     prompt_id: `p${index}`, reasoning_effort: 'medium', sample_index: 0, sampling: { temperature: 1, top_p: 1, seed: BigInt(index), max_new_tokens: 4096 },
     stop_reason: 'max_tokens', created_at: new Date(Date.UTC(2026, 0, 1) + index * 1000), completed_at: new Date(Date.UTC(2026, 0, 1) + index * 1000 + 500),
     timings: { prefill_ms: 10, decode_ms: 1000, prefill_tokens_per_second: 1000, decode_tokens_per_second: 40 },
+    device: 'cpu',
     collections: ['bench'], tags: [], capture_sections: ['tokens', 'routing'],
     prompt: [{ role: 'user', content: 'a prompt', channel: null }],
     messages: [

@@ -18,10 +18,11 @@ export interface DatasetStats {
   filterVersions: Set<string>;
   sections: Set<string>;
   attentionTopK: Set<number>;
+  devices: Set<string>;
 }
 
 export function emptyStats(): DatasetStats {
-  return { rows: 0, tokens: 0, dataBytes: 0, files: [], models: new Map(), efforts: {}, labels: {}, verdicts: {}, filterVersions: new Set(), sections: new Set(), attentionTopK: new Set() };
+  return { rows: 0, tokens: 0, dataBytes: 0, files: [], models: new Map(), efforts: {}, labels: {}, verdicts: {}, filterVersions: new Set(), sections: new Set(), attentionTopK: new Set(), devices: new Set() };
 }
 
 const bump = (counts: Record<string, number>, key: string) => { counts[key] = (counts[key] ?? 0) + 1; };
@@ -35,6 +36,7 @@ export function countRow(stats: DatasetStats, row: DatasetRow): void {
   for (const verdict of row.verdicts ?? []) bump(stats.verdicts, verdict.verdict);
   if (row.filter_name && row.filter_version) stats.filterVersions.add(`${row.filter_name}@${row.filter_version}`);
   for (const section of row.capture_sections) stats.sections.add(section);
+  if (row.device) stats.devices.add(row.device);
   const topK = row.attention_top_positions?.shape[3];
   if (topK !== undefined) stats.attentionTopK.add(topK);
 }
@@ -102,7 +104,7 @@ export function datasetCard(stats: DatasetStats, settings: CardSettings): string
       tokens: stats.tokens,
       files: stats.files,
       models: models.map((model) => ({ ...model })),
-      capture: { sections: [...stats.sections].sort(), attention_top_k: [...stats.attentionTopK].sort((a, b) => a - b) },
+      capture: { sections: [...stats.sections].sort(), attention_top_k: [...stats.attentionTopK].sort((a, b) => a - b), devices: [...stats.devices].sort() },
       filter_versions: [...stats.filterVersions].sort(),
       reasoning_effort_distribution: sorted(stats.efforts),
       label_distribution: sorted(stats.labels),

@@ -87,6 +87,7 @@ const BASE_COLUMNS: Field[] = [
   { name: 'completed_at', type: 'timestamp', nullable: true, doc: 'capture end' },
   { name: 'timings', type: struct(['prefill_ms', 'decode_ms', 'prefill_tokens_per_second', 'decode_tokens_per_second'].map((name) => ({ name, type: 'float64' as const }))),
     doc: 'prefill and decode time and speed' },
+  { name: 'device', type: 'string', nullable: true, doc: 'where it ran: `cpu`, or `webgpu (<adapter>)`; null when not recorded' },
   { name: 'collections', type: list('string'), doc: 'collection names' },
   { name: 'tags', type: list('string'), doc: 'tag names' },
   { name: 'capture_sections', type: list('string'), doc: 'what the store recorded: tokens, routing, logits, attention' },

@@ -38,6 +38,7 @@ const recordSchema = z.object({
   sample_index: count,
   sampling: z.object({ temperature: z.number(), top_p: z.number(), seed: z.union([z.number().int().min(0), z.bigint().min(0n)]), max_new_tokens: count }),
   stop_reason: nullableText,
+  device: nullableText.optional(),
   prompt: z.array(z.object({ role: text, content: nullableText, channel: nullableText })),
   messages: z.array(z.object({ role: text, channel: nullableText, recipient: nullableText, content_type: nullableText, token_start: count, token_end: count, complete: z.boolean(), text: nullableText })),
   prompt_length: count,
@@ -94,6 +95,7 @@ export function rowFromRecord(record: Json, where = 'row'): DatasetRow {
     sampling: { ...sampling, seed: BigInt(sampling.seed as number | bigint) },
     created_at: asDate(record.created_at),
     completed_at: asNullableDate(record.completed_at),
+    device: record.device ?? null,
     collections: list(record.collections),
     tags: list(record.tags),
     capture_sections: list(record.capture_sections),
@@ -142,7 +144,7 @@ export function rowFromRunDocument(document: Json, text: string, where = 'docume
     model: model.name, model_config_hash: model.configHash, model_shape: shape,
     prompt_id: metadata.promptId ?? null, reasoning_effort: metadata.effort ?? null, sample_index: metadata.sampleIndex ?? 0,
     sampling: { temperature: sampling.temperature, top_p: sampling.topP, seed: sampling.seed, max_new_tokens: sampling.maxNewTokens },
-    stop_reason: document.stopReason ?? null,
+    stop_reason: document.stopReason ?? null, device: document.device ?? null,
     created_at: metadata.createdAt ?? new Date(0).toISOString(), completed_at: metadata.completedAt ?? null,
     timings: { prefill_ms: timings.prefillMs, decode_ms: timings.decodeMs, prefill_tokens_per_second: timings.prefillTokensPerSecond, decode_tokens_per_second: timings.decodeTokensPerSecond },
     collections: metadata.collections ?? [], tags: metadata.tags ?? [], capture_sections: [],
@@ -247,15 +249,15 @@ export async function importRow(store: Store, row: DatasetRow, actor: string): P
     await ensureModel(query, model);
     const inserted = await query(
       `INSERT INTO traces (id, model_id, prompt_id, prompt, effort, sample_index, temperature, top_p, seed, max_new_tokens, status, stop_reason,
-                           prompt_tokens, token_count, prefill_ms, decode_ms, prefill_tps, decode_tps, capture_sections, attention_top_k, created_at, completed_at)
+                           prompt_tokens, token_count, prefill_ms, decode_ms, prefill_tps, decode_tps, capture_sections, attention_top_k, created_at, completed_at, device)
        SELECT $1, m.id, $4, $5::jsonb, $6, $7, $8, $9, $10::bigint, $11, $12::"TraceStatus", $13, $14, $15, $16, $17, $18, $19,
-              string_to_array($20, ','), $21, $22, $23
+              string_to_array($20, ','), $21, $22, $23, $24
          FROM models m WHERE m.name = $2 AND m.config_hash = $3
        ON CONFLICT (id) DO NOTHING RETURNING id`,
       [row.id, model.name, model.configHash, row.prompt_id, JSON.stringify(promptFromRow(row)), row.reasoning_effort, row.sample_index,
         run.sampling.temperature, run.sampling.topP, row.sampling.seed.toString(), run.sampling.maxNewTokens, row.status, row.stop_reason,
         run.promptLength, run.tokens.length, run.timings.prefillMs, run.timings.decodeMs, run.timings.prefillTokensPerSecond, run.timings.decodeTokensPerSecond,
-        sections.join(','), run.attention?.topK ?? null, row.created_at, row.completed_at]);
+        sections.join(','), run.attention?.topK ?? null, row.created_at, row.completed_at, row.device ?? null]);
     if (inserted.length === 0) return false;
     await writeChunks(query, copyIn, fast.bytes, row.id, encodeCaptureLazily(run, { includeLogits: row.router_logits !== null && row.router_logits !== undefined }));
     await insertMessages(query, row.id, run.messages);

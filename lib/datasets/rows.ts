@@ -52,6 +52,7 @@ export interface DatasetRow {
   created_at: Date;
   completed_at: Date | null;
   timings: { prefill_ms: number; decode_ms: number; prefill_tokens_per_second: number; decode_tokens_per_second: number };
+  device: string | null;
   collections: string[];
   tags: string[];
   capture_sections: string[];
@@ -158,6 +159,7 @@ export function rowFromTrace(trace: StoredTrace, review: ReviewData, include: re
       prefill_ms: trace.timings.prefillMs, decode_ms: trace.timings.decodeMs,
       prefill_tokens_per_second: trace.timings.prefillTokensPerSecond, decode_tokens_per_second: trace.timings.decodeTokensPerSecond,
     },
+    device: trace.device ?? null,
     collections: metadata.collections,
     tags: metadata.tags,
     capture_sections: metadata.capture.sections,
@@ -236,6 +238,7 @@ export function runFromRow(row: DatasetRow): RunResult {
       prefillMs: row.timings.prefill_ms, decodeMs: row.timings.decode_ms,
       prefillTokensPerSecond: row.timings.prefill_tokens_per_second, decodeTokensPerSecond: row.timings.decode_tokens_per_second,
     },
+    ...(row.device ? { device: row.device } : {}),
   };
 }
 

@@ -122,6 +122,7 @@ for (const backend of backendsUnderTest()) {
       assert.ok(stored?.routing && stored.attention);
       const row = rows.find((candidate) => candidate.id === capturedId)!;
       assert.deepEqual(row.tokens, stored.tokens);
+      assert.deepEqual([row.device, stored.device], ['cpu', 'cpu'], 'the device that ran the capture, stored and exported');
       const { numLayers: L, topK: k, numTokens: T } = stored.routing;
       const experts = row.routing_experts as number[][][];
       const weights = row.routing_weights as number[][][];
@@ -141,6 +142,7 @@ for (const backend of backendsUnderTest()) {
       assert.match(card, /^---\nlicense: "other"\n/);
       assert.match(card, /label_distribution:\n {4}"?deception"?: 1\n/);
       assert.match(card, /filter_versions:\n {4}- "policy@v1"\n/);
+      assert.match(card, /devices:\n {6}- "cpu"\n/);
     });
 
     test('a viewer\'s export holds no raw reasoning anywhere, and a viewer cannot ask for it', async () => {
