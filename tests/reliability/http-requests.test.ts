@@ -188,18 +188,29 @@ describe('GET /api/export (streamed datasets)', () => {
   const get = (query: string, token: string) => fetch(`${app.url}/api/export?${query}`, { headers: { authorization: `Bearer ${token}` } });
 
   test("a viewer's streamed JSON Lines export holds no raw reasoning; raw needs researcher (403); a bad format is 400 naming it", async () => {
-    const view = (await (await fetch(`${app.url}/api/traces/${demoTraceId}`, { headers: { authorization: `Bearer ${RESEARCHER}` } })).json()) as { messages: { channel: string | null; content: string }[] };
-    const analysis = view.messages.filter((message) => message.channel === 'analysis').map((message) => message.content).filter((text) => text.trim().length >= 8);
-    const response = await get(`ids=${demoTraceId}&format=jsonl&archive=none&include=routing,annotations`, VIEWER);
+    // Viewers may read the filtered reasoning, so what must be absent is what the filter redacted.
+    type View = { messages: { channel: string | null; content: string }[]; filtered: { redactions: { charStart: number; charEnd: number }[] } };
+    const list = (await (await fetch(`${app.url}/api/traces?limit=50`, { headers: { authorization: `Bearer ${RESEARCHER}` } })).json()) as { rows: { id: string }[] };
+    let traceId = '';
+    let redacted: string[] = [];
+    for (const { id } of list.rows) {
+      const view = (await (await fetch(`${app.url}/api/traces/${id}`, { headers: { authorization: `Bearer ${RESEARCHER}` } })).json()) as View;
+      const raw = view.messages.filter((message) => message.channel === 'analysis').map((message) => message.content).join('\n\n');
+      redacted = view.filtered.redactions.map((redaction) => raw.slice(redaction.charStart, redaction.charEnd)).filter((text) => text.length >= 4);
+      traceId = id;
+      if (redacted.length > 0) break;
+    }
+    assert.ok(redacted.length > 0, 'the demo has a trace whose reasoning the filter redacts');
+    const response = await get(`ids=${traceId}&format=jsonl&archive=none&include=routing,annotations`, VIEWER);
     assert.equal(response.status, 200);
     assert.equal(response.headers.get('content-type'), 'application/x-ndjson');
     const body = await response.text();
     const row = JSON.parse(body.trim()) as { id: string; raw_cot: string | null; raw_cot_included: boolean; messages: { channel: string | null; text: string | null }[]; routing_experts: number[][][] };
-    assert.equal(row.id, demoTraceId);
+    assert.equal(row.id, traceId);
     assert.equal(row.raw_cot, null);
     assert.equal(row.raw_cot_included, false);
     assert.ok(row.messages.filter((message) => message.channel === 'analysis').every((message) => message.text === null));
-    for (const text of analysis) assert.ok(!body.includes(text), 'no analysis text in the export');
+    for (const text of redacted) assert.ok(!body.includes(JSON.stringify(text).slice(1, -1)), `redacted text ${JSON.stringify(text)} is not in the export`);
     assert.ok(row.routing_experts.length > 0);
     const refused = await get('include=raw', VIEWER);
     assert.equal(refused.status, 403);

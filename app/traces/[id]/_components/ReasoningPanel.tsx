@@ -7,6 +7,7 @@ import { TokenText } from '@/app/_components/TokenText';
 import { useTokenFocus } from '@/app/_components/useTokenFocus';
 import { AnnotatableText } from '@/app/_annotations/AnnotatableText';
 import { SpanList } from '@/app/_annotations/SpanList';
+import { useOptionalAnnotations } from '@/app/_annotations/AnnotationContext';
 
 type ViewMessage = TraceViewData['messages'][number];
 
@@ -52,6 +53,8 @@ export function ReasoningPanel({ view }: { view: TraceViewData }) {
   const answer = useMemo(() => messageTokens(messages, isFinalAnswer), [messages]);
   const prompt = useMemo(() => messageTokens(messages, isPromptMessage), [messages]);
   const filteredParts = useMemo(() => filteredSegments(filtered.text, filtered.redactions), [filtered]);
+  // Compare shows two traces side by side without annotation state: plain token text there.
+  const annotating = useOptionalAnnotations() !== null;
   const diffParts = useMemo(() => (rawWithheld ? [] : diffSegments(reasoningText(messages), filtered.redactions)), [messages, filtered, rawWithheld]);
   return (
     <section className="reasoning" aria-label="Reasoning">
@@ -72,12 +75,14 @@ export function ReasoningPanel({ view }: { view: TraceViewData }) {
               <MarkedText segments={diffParts} testId="reasoning-diff" />
             ) : analysis.length === 0 ? (
               <p className="muted">No analysis tokens.</p>
-            ) : (
+            ) : annotating ? (
               <AnnotatableText indices={analysis} texts={tokenTexts} />
+            ) : (
+              <TokenText indices={analysis} texts={tokenTexts} label="raw reasoning tokens" />
             )}
           </article>
         )}
-        <SpanList />
+        {annotating ? <SpanList /> : null}
         <article data-testid="filtered-reasoning">
           <h3>
             Filtered reasoning{' '}
