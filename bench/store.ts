@@ -27,6 +27,7 @@ const VARIANTS: Variant[] = [
   { name: 'routing + logits + attention top-8', logits: true, attention: true, tokens: 1024, traces: 1 },
 ];
 const LOAD_TOKENS = 8192;
+const LOAD_REPEATS = 7;
 const ATTENTION_TOP_K = 8;
 const PROMPT_TOKENS = 256;
 
@@ -141,14 +142,14 @@ async function benchBackend(label: string, options: StoreOptions): Promise<void>
         const run = syntheticRun(shape, LOAD_TOKENS, { logits: withLogits, attention: false }, 99);
         const { id } = await ingest(store, shape, run, withLogits);
         const times: number[] = [];
-        for (let repeat = 0; repeat < 3; repeat++) {
+        for (let repeat = 0; repeat < LOAD_REPEATS; repeat++) {
           const started = performance.now();
           const trace = await store.traces.get(id, { includeRawCot: true, sections: withLogits ? ['routing', 'logits'] : ['routing'] });
           times.push(performance.now() - started);
           if (trace?.tokens.length !== LOAD_TOKENS) throw new Error('loaded trace has the wrong length');
         }
         times.sort((a, b) => a - b);
-        console.log(`${shape.name.padEnd(13)} load one ${LOAD_TOKENS}-token trace, ${withLogits ? 'routing + logits' : 'routing'}`.padEnd(51) + `   median ${times[1].toFixed(0)} ms`);
+        console.log(`${shape.name.padEnd(13)} load one ${LOAD_TOKENS}-token trace, ${withLogits ? 'routing + logits' : 'routing'}`.padEnd(51) + `   median ${times[LOAD_REPEATS >> 1].toFixed(0)} ms (min ${times[0].toFixed(0)}, max ${times[LOAD_REPEATS - 1].toFixed(0)}, ${LOAD_REPEATS} loads)`);
       }
     }
   } finally {

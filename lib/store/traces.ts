@@ -260,9 +260,13 @@ async function readChunks(backend: Backend, id: string, sections: ChunkSection[]
   if (at !== undefined) {
     chunks = (await selectChunks(fast, `${ofTrace} AND ${inSections} AND token_start <= ${Math.trunc(at)} AND token_end > ${Math.trunc(at)}`)).map(toChunk);
   } else {
-    // Whole sections: chunk by chunk over several connections, so PostgreSQL detoasts one while this process verifies the last.
-    const keys = await fast.query<{ section: ChunkSection; token_start: number }>(
-      `SELECT section, token_start FROM trace_chunks WHERE ${ofTrace} AND ${inSections} ORDER BY section, token_start`);
+    // Whole sections: large ones chunk by chunk over several connections, so PostgreSQL detoasts one while this
+    // process verifies the last; small ones in one statement, where the round trips would cost more than they save.
+    const keys = await fast.query<{ section: ChunkSection; token_start: number; bytes: number }>(
+      `SELECT section, token_start, octet_length(data) AS bytes FROM trace_chunks WHERE ${ofTrace} AND ${inSections} ORDER BY section, token_start`);
+    if (keys.reduce((total, key) => total + Number(key.bytes), 0) <= SINGLE_READ_BYTES) {
+      return checkCaptured(id, sections, captured, (await selectChunks(fast, `${ofTrace} AND ${inSections}`)).map(toChunk));
+    }
     chunks = [];
     let next = 0;
     const reader = async () => {
@@ -275,6 +279,11 @@ async function readChunks(backend: Backend, id: string, sections: ChunkSection[]
     };
     await Promise.all(Array.from({ length: Math.min(PARALLEL_CHUNK_READS, keys.length) }, reader));
   }
+  return checkCaptured(id, sections, captured, chunks);
+}
+
+/** The chunks, once every captured section among those asked for has some. */
+function checkCaptured(id: string, sections: ChunkSection[], captured: readonly string[], chunks: StoredChunk[]): StoredChunk[] {
   for (const section of sections) {
     if (captured.includes(section) && !chunks.some((chunk) => chunk.section === section)) {
       throw new CorruptBlobError(`the trace records a ${section} capture but its chunks are missing`, { traceId: id, section });
@@ -313,6 +322,8 @@ export async function getChunksAt(backend: Backend, id: string, index: number, s
 
 /** Chunk reads in flight at once: PostgreSQL detoasts each on its own backend while this process decodes the last. */
 const PARALLEL_CHUNK_READS = 4;
+/** A trace part up to this size is read in one statement. */
+const SINGLE_READ_BYTES = 8 * 1024 * 1024;
 
 export async function getTrace(backend: Backend, id: string, options: GetOptions): Promise<StoredTrace | null> {
   const trace = await backend.prisma.trace.findUnique({

@@ -93,6 +93,20 @@ for (const backend of backendsUnderTest()) {
       assert.equal(tokensOnly?.tokens.length, TINY_SHAPE.promptLength + TINY_SHAPE.generated);
     });
 
+    test('a trace part over 8 MB, read chunk by chunk over several connections, reads back equal and still reports a corrupt chunk', async () => {
+      const wide = { ...TINY_SHAPE, numLayers: 36, numExperts: 128, generated: 1200 }; // router logits ~10 MB as f16
+      const run = syntheticRun(wide, 8);
+      const id = await store.traces.create({ ...newTrace(8), model: modelIdentity(wide, 'synthetic-wide') });
+      await store.traces.complete(id, run, { chunkTokens: 256 });
+      const stored = await store.traces.get(id, { includeRawCot: true, sections: ['routing', 'logits'] });
+      assert.ok(stored?.routing && run.routing);
+      assert.deepEqual(Array.from(stored.routing.experts), Array.from(run.routing.experts));
+      assert.ok(maxRelativeError(stored.routing.logits, run.routing.logits) <= HALF_RELATIVE_ERROR);
+      await store.backend.prisma.$executeRawUnsafe(
+        `UPDATE trace_chunks SET data = set_byte(data, 500, (get_byte(data, 500) + 1) % 256) WHERE trace_id = $1 AND section = 'logits' AND token_start = 512`, id);
+      await assert.rejects(store.traces.get(id, { includeRawCot: true, sections: ['routing', 'logits'] }), new RegExp(`trace ${id}.*section logits.*token 512.*sha256 mismatch`));
+    });
+
     test('a missing chunk is reported, not filled with zeros', async () => {
       const id = await store.traces.create(newTrace(6));
       await store.traces.complete(id, syntheticRun(TINY_SHAPE, 6), { chunkTokens: 16 });
