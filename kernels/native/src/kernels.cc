@@ -86,6 +86,10 @@ float bf16DotScalar(const uint16_t* w, const float* x, int n) {
   return total;
 }
 
+void bf16DotTokensScalar(const uint16_t* w, const float* x, size_t stride, int tokens, int n, float* out) {
+  for (int t = 0; t < tokens; t++) out[t] = bf16DotScalar(w, x + t * stride, n);
+}
+
 // ---- AVX2 + FMA ----
 
 #pragma GCC push_options
@@ -132,16 +136,46 @@ static inline __m256 bf16LoadAvx2(const uint16_t* w) {
   return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
 }
 
-float bf16DotAvx2(const uint16_t* w, const float* x, int n) {
-  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+// T tokens against one weight row: each weight vector is widened once and used T times; every
+// token keeps its own four accumulators, so its result is bitwise the one-token dot's.
+template <int T>
+static inline void bf16DotTokensAvx2T(const uint16_t* w, const float* x, size_t stride, int n, float* out) {
+  __m256 acc[T][4];
+  for (int t = 0; t < T; t++) for (int a = 0; a < 4; a++) acc[t][a] = _mm256_setzero_ps();
   int i = 0;
   for (; i + 32 <= n; i += 32) {
-    for (int a = 0; a < 4; a++) acc[a] = _mm256_fmadd_ps(bf16LoadAvx2(w + i + 8 * a), _mm256_loadu_ps(x + i + 8 * a), acc[a]);
+    _mm_prefetch(reinterpret_cast<const char*>(w + i) + kBf16PrefetchBytes, _MM_HINT_T0);
+    for (int a = 0; a < 4; a++) {
+      const __m256 wv = bf16LoadAvx2(w + i + 8 * a);
+      for (int t = 0; t < T; t++) acc[t][a] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + t * stride + i + 8 * a), acc[t][a]);
+    }
   }
-  for (int a = 0; i + 8 <= n; i += 8, a++) acc[a] = _mm256_fmadd_ps(bf16LoadAvx2(w + i), _mm256_loadu_ps(x + i), acc[a]);
-  float total = horizontalSumAvx2(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
-  for (; i < n; i++) total += bitsToFloat(static_cast<uint32_t>(w[i]) << 16) * x[i];
-  return total;
+  for (int a = 0; i + 8 <= n; i += 8, a++) {
+    const __m256 wv = bf16LoadAvx2(w + i);
+    for (int t = 0; t < T; t++) acc[t][a] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + t * stride + i), acc[t][a]);
+  }
+  for (int t = 0; t < T; t++) {
+    float total = horizontalSumAvx2(_mm256_add_ps(_mm256_add_ps(acc[t][0], acc[t][1]), _mm256_add_ps(acc[t][2], acc[t][3])));
+    for (int j = i; j < n; j++) total += bitsToFloat(static_cast<uint32_t>(w[j]) << 16) * x[t * stride + j];
+    out[t] = total;
+  }
+}
+
+float bf16DotAvx2(const uint16_t* w, const float* x, int n) {
+  float out;
+  bf16DotTokensAvx2T<1>(w, x, 0, n, &out);
+  return out;
+}
+
+void bf16DotTokensAvx2(const uint16_t* w, const float* x, size_t stride, int tokens, int n, float* out) {
+  for (int t = 0; t < tokens; t += kBf16TokenBlock) {
+    switch (std::min(tokens - t, kBf16TokenBlock)) {
+      case 1: bf16DotTokensAvx2T<1>(w, x + t * stride, stride, n, out + t); break;
+      case 2: bf16DotTokensAvx2T<2>(w, x + t * stride, stride, n, out + t); break;
+      case 3: bf16DotTokensAvx2T<3>(w, x + t * stride, stride, n, out + t); break;
+      default: bf16DotTokensAvx2T<4>(w, x + t * stride, stride, n, out + t); break;
+    }
+  }
 }
 
 #pragma GCC pop_options
@@ -175,16 +209,45 @@ static inline __m512 bf16LoadAvx512(const uint16_t* w) {
   return _mm512_castsi512_ps(_mm512_slli_epi32(wide, 16));
 }
 
-float bf16DotAvx512(const uint16_t* w, const float* x, int n) {
-  __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+template <int T>
+static inline void bf16DotTokensAvx512T(const uint16_t* w, const float* x, size_t stride, int n, float* out) {
+  __m512 acc[T][4];
+  for (int t = 0; t < T; t++) for (int a = 0; a < 4; a++) acc[t][a] = _mm512_setzero_ps();
   int i = 0;
   for (; i + 64 <= n; i += 64) {
-    for (int a = 0; a < 4; a++) acc[a] = _mm512_fmadd_ps(bf16LoadAvx512(w + i + 16 * a), _mm512_loadu_ps(x + i + 16 * a), acc[a]);
+    _mm_prefetch(reinterpret_cast<const char*>(w + i) + kBf16PrefetchBytes, _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(w + i) + kBf16PrefetchBytes + 64, _MM_HINT_T0);
+    for (int a = 0; a < 4; a++) {
+      const __m512 wv = bf16LoadAvx512(w + i + 16 * a);
+      for (int t = 0; t < T; t++) acc[t][a] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + t * stride + i + 16 * a), acc[t][a]);
+    }
   }
-  for (int a = 0; i + 16 <= n; i += 16, a++) acc[a] = _mm512_fmadd_ps(bf16LoadAvx512(w + i), _mm512_loadu_ps(x + i), acc[a]);
-  float total = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
-  for (; i < n; i++) total += bitsToFloat(static_cast<uint32_t>(w[i]) << 16) * x[i];
-  return total;
+  for (int a = 0; i + 16 <= n; i += 16, a++) {
+    const __m512 wv = bf16LoadAvx512(w + i);
+    for (int t = 0; t < T; t++) acc[t][a] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + t * stride + i), acc[t][a]);
+  }
+  for (int t = 0; t < T; t++) {
+    float total = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[t][0], acc[t][1]), _mm512_add_ps(acc[t][2], acc[t][3])));
+    for (int j = i; j < n; j++) total += bitsToFloat(static_cast<uint32_t>(w[j]) << 16) * x[t * stride + j];
+    out[t] = total;
+  }
+}
+
+float bf16DotAvx512(const uint16_t* w, const float* x, int n) {
+  float out;
+  bf16DotTokensAvx512T<1>(w, x, 0, n, &out);
+  return out;
+}
+
+void bf16DotTokensAvx512(const uint16_t* w, const float* x, size_t stride, int tokens, int n, float* out) {
+  for (int t = 0; t < tokens; t += kBf16TokenBlock) {
+    switch (std::min(tokens - t, kBf16TokenBlock)) {
+      case 1: bf16DotTokensAvx512T<1>(w, x + t * stride, stride, n, out + t); break;
+      case 2: bf16DotTokensAvx512T<2>(w, x + t * stride, stride, n, out + t); break;
+      case 3: bf16DotTokensAvx512T<3>(w, x + t * stride, stride, n, out + t); break;
+      default: bf16DotTokensAvx512T<4>(w, x + t * stride, stride, n, out + t); break;
+    }
+  }
 }
 
 #pragma GCC pop_options
@@ -194,14 +257,14 @@ float bf16DotAvx512(const uint16_t* w, const float* x, int n) {
 namespace {
 
 using Mxfp4Dot = float (*)(const uint8_t*, const uint8_t*, int, const float*);
-using Bf16Dot = float (*)(const uint16_t*, const float*, int);
+using Bf16DotTokens = void (*)(const uint16_t*, const float*, size_t, int, int, float*);
 
 Mxfp4Dot mxfp4DotFor(Isa isa) {
   return isa == Isa::Avx512 ? mxfp4DotAvx512 : isa == Isa::Avx2 ? mxfp4DotAvx2 : mxfp4DotScalar;
 }
 
-Bf16Dot bf16DotFor(Isa isa) {
-  return isa == Isa::Avx512 ? bf16DotAvx512 : isa == Isa::Avx2 ? bf16DotAvx2 : bf16DotScalar;
+Bf16DotTokens bf16DotTokensFor(Isa isa) {
+  return isa == Isa::Avx512 ? bf16DotTokensAvx512 : isa == Isa::Avx2 ? bf16DotTokensAvx2 : bf16DotTokensScalar;
 }
 
 // Where element i of a vector goes in the kernel's input order (identity for scalar).
@@ -281,14 +344,31 @@ void moeForward(const MoeProblem& p, Isa isa) {
   });
 }
 
-void bf16MatMul(const uint16_t* w, int rows, int cols, const float* x, int tokens, float* out, Isa isa) {
-  const Bf16Dot dot = bf16DotFor(isa);
-  pool()->parallelFor(rows, [&](long begin, long end) {
+void bf16Linear(const Bf16Projection* projections, int count, int cols, const float* x, int tokens, Isa isa) {
+  const Bf16DotTokens dot = bf16DotTokensFor(isa);
+  long totalRows = 0;
+  for (int p = 0; p < count; p++) totalRows += projections[p].rows;
+  pool()->parallelFor(totalRows, [&](long begin, long end) {
+    std::vector<float> dots(tokens);
+    int p = 0;
+    long first = 0;  // the first row of projection p in [0, totalRows)
     for (long r = begin; r < end; r++) {
-      const uint16_t* row = w + static_cast<size_t>(r) * cols;
-      for (int t = 0; t < tokens; t++) out[static_cast<size_t>(t) * rows + r] = dot(row, x + static_cast<size_t>(t) * cols, cols);
+      while (r >= first + projections[p].rows) first += projections[p++].rows;
+      const Bf16Projection& proj = projections[p];
+      const int row = static_cast<int>(r - first);
+      dot(proj.w + static_cast<size_t>(row) * cols, x, cols, tokens, cols, dots.data());
+      for (int t = 0; t < tokens; t++) {
+        const size_t at = static_cast<size_t>(t) * proj.rows + row;
+        const float value = proj.bias ? dots[t] + proj.bias[row] : dots[t];
+        proj.out[at] = proj.residual ? proj.residual[at] + value : value;
+      }
     }
   });
+}
+
+void bf16MatMul(const uint16_t* w, int rows, int cols, const float* x, int tokens, float* out, Isa isa) {
+  const Bf16Projection projection{w, rows, nullptr, nullptr, out};
+  bf16Linear(&projection, 1, cols, x, tokens, isa);
 }
 
 void bf16GatherRows(const uint16_t* table, int cols, const int32_t* ids, int count, float* out) {
