@@ -30,15 +30,13 @@ void splitEvenOdd(const float* x, int length, float* out);
 float bf16DotScalar(const uint16_t* w, const float* x, int n);
 float bf16DotAvx2(const uint16_t* w, const float* x, int n);
 float bf16DotAvx512(const uint16_t* w, const float* x, int n);
-// out[t] = w . x[t * stride ..] for t < tokens: each widened weight vector serves up to
-// kBf16TokenBlock tokens, and each token's result is bitwise its one-token dot.
+// out[r * tokens + t] = W[r, :] . x[t, :] for W bf16 [rows, cols], x [tokens, cols]: each widened
+// weight vector serves up to kBf16TokenBlock tokens, and each token's result is bitwise its
+// one-token dot (bf16Dot*), so prefill and decode agree.
 constexpr int kBf16TokenBlock = 4;
-// How far ahead of the FMAs the weight row is prefetched (rows are contiguous, so this reaches
-// into the next row at a row's end; prefetches never fault).
-constexpr int kBf16PrefetchBytes = 1024;
-void bf16DotTokensScalar(const uint16_t* w, const float* x, size_t stride, int tokens, int n, float* out);
-void bf16DotTokensAvx2(const uint16_t* w, const float* x, size_t stride, int tokens, int n, float* out);
-void bf16DotTokensAvx512(const uint16_t* w, const float* x, size_t stride, int tokens, int n, float* out);
+void bf16DotRowsScalar(const uint16_t* w, int rows, int cols, const float* x, int tokens, float* out);
+void bf16DotRowsAvx2(const uint16_t* w, int rows, int cols, const float* x, int tokens, float* out);
+void bf16DotRowsAvx512(const uint16_t* w, int rows, int cols, const float* x, int tokens, float* out);
 
 struct Mxfp4Weights {
   const uint8_t* blocks;  // [E, rows, cols/32, 16]
