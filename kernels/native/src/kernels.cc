@@ -172,16 +172,17 @@ float bf16DotAvx2(const uint16_t* w, const float* x, int n) {
 }
 
 void bf16DotRowsAvx2(const uint16_t* w, int rows, int cols, const float* x, int tokens, float* out) {
-  for (int r = 0; r < rows; r++) {
-    const uint16_t* row = w + static_cast<size_t>(r) * cols;
-    float* dots = out + static_cast<size_t>(r) * tokens;
-    for (int t = 0; t < tokens; t += kBf16TokenBlock) {
-      const float* xt = x + static_cast<size_t>(t) * cols;
-      switch (std::min(tokens - t, kBf16TokenBlock)) {
-        case 1: bf16DotTokensAvx2T<1>(row, xt, cols, cols, dots + t); break;
-        case 2: bf16DotTokensAvx2T<2>(row, xt, cols, cols, dots + t); break;
-        case 3: bf16DotTokensAvx2T<3>(row, xt, cols, cols, dots + t); break;
-        default: bf16DotTokensAvx2T<4>(row, xt, cols, cols, dots + t); break;
+  for (int t = 0; t < tokens; t += kBf16TokenBlock) {
+    const float* xt = x + static_cast<size_t>(t) * cols;
+    const int block = std::min(tokens - t, kBf16TokenBlock);
+    for (int r = 0; r < rows; r++) {
+      const uint16_t* row = w + static_cast<size_t>(r) * cols;
+      float* dots = out + static_cast<size_t>(r) * tokens + t;
+      switch (block) {
+        case 1: bf16DotTokensAvx2T<1>(row, xt, cols, cols, dots); break;
+        case 2: bf16DotTokensAvx2T<2>(row, xt, cols, cols, dots); break;
+        case 3: bf16DotTokensAvx2T<3>(row, xt, cols, cols, dots); break;
+        default: bf16DotTokensAvx2T<4>(row, xt, cols, cols, dots); break;
       }
     }
   }
@@ -250,16 +251,17 @@ float bf16DotAvx512(const uint16_t* w, const float* x, int n) {
 }
 
 void bf16DotRowsAvx512(const uint16_t* w, int rows, int cols, const float* x, int tokens, float* out) {
-  for (int r = 0; r < rows; r++) {
-    const uint16_t* row = w + static_cast<size_t>(r) * cols;
-    float* dots = out + static_cast<size_t>(r) * tokens;
-    for (int t = 0; t < tokens; t += kBf16TokenBlock) {
-      const float* xt = x + static_cast<size_t>(t) * cols;
-      switch (std::min(tokens - t, kBf16TokenBlock)) {
-        case 1: bf16DotTokensAvx512T<1>(row, xt, cols, cols, dots + t); break;
-        case 2: bf16DotTokensAvx512T<2>(row, xt, cols, cols, dots + t); break;
-        case 3: bf16DotTokensAvx512T<3>(row, xt, cols, cols, dots + t); break;
-        default: bf16DotTokensAvx512T<4>(row, xt, cols, cols, dots + t); break;
+  for (int t = 0; t < tokens; t += kBf16TokenBlock) {
+    const float* xt = x + static_cast<size_t>(t) * cols;
+    const int block = std::min(tokens - t, kBf16TokenBlock);
+    for (int r = 0; r < rows; r++) {
+      const uint16_t* row = w + static_cast<size_t>(r) * cols;
+      float* dots = out + static_cast<size_t>(r) * tokens + t;
+      switch (block) {
+        case 1: bf16DotTokensAvx512T<1>(row, xt, cols, cols, dots); break;
+        case 2: bf16DotTokensAvx512T<2>(row, xt, cols, cols, dots); break;
+        case 3: bf16DotTokensAvx512T<3>(row, xt, cols, cols, dots); break;
+        default: bf16DotTokensAvx512T<4>(row, xt, cols, cols, dots); break;
       }
     }
   }
@@ -361,7 +363,9 @@ void moeForward(const MoeProblem& p, Isa isa) {
 
 void bf16Linear(const Bf16Projection* projections, int count, int cols, const float* x, int tokens, Isa isa) {
   const Bf16DotRows dotRows = bf16DotRowsFor(isa);
-  // Rows per kernel call: the per-row bias/residual pass runs over a block that is still in L1.
+  // Rows per kernel call. The kernel walks token blocks outermost, so a block's weight rows
+  // (64 x 5.6 KB at the 20b shape) stay in L2 while every 4-token slice of x passes over them:
+  // in prefill the weights come from memory once and x from cache once per row block.
   constexpr int kRowBlock = 64;
   long totalRows = 0;
   for (int p = 0; p < count; p++) totalRows += projections[p].rows;

@@ -32,7 +32,8 @@ float bf16DotAvx2(const uint16_t* w, const float* x, int n);
 float bf16DotAvx512(const uint16_t* w, const float* x, int n);
 // out[r * tokens + t] = W[r, :] . x[t, :] for W bf16 [rows, cols], x [tokens, cols]: each widened
 // weight vector serves up to kBf16TokenBlock tokens, and each token's result is bitwise its
-// one-token dot (bf16Dot*), so prefill and decode agree.
+// one-token dot (bf16Dot*), so prefill and decode agree. Token blocks are the outer loop (the
+// rows of one call stay in cache across them).
 constexpr int kBf16TokenBlock = 4;
 void bf16DotRowsScalar(const uint16_t* w, int rows, int cols, const float* x, int tokens, float* out);
 void bf16DotRowsAvx2(const uint16_t* w, int rows, int cols, const float* x, int tokens, float* out);
