@@ -390,10 +390,10 @@ void bf16Linear(const Bf16Projection* projections, int count, int cols, const fl
       r += block;
     }
   };
-  // Below this many weights a second thread costs more to wake than it saves (small's 512 x 512
-  // projections); lm_head and the 20b shape's projections are far above it.
-  constexpr long kParallelWeights = 1L << 20;
-  if (totalRows * cols < kParallelWeights) body(0, totalRows);
+  // Below this many multiply-adds a second thread costs more to wake than it saves (a decode
+  // step of small's 512 x 512 projections); lm_head, prefill and the 20b shape are above it.
+  constexpr long kParallelMultiplyAdds = 1L << 20;
+  if (totalRows * cols * tokens < kParallelMultiplyAdds) body(0, totalRows);
   else pool()->parallelFor(totalRows, body);
 }
 
