@@ -1,8 +1,10 @@
 /**
  * `npm run bench:bandwidth`: this machine's memory read bandwidth (a 2 GiB buffer read by the
  * native kernels' thread pool, 1 and 2 threads interleaved, median and spread of BENCH_REPEATS >= 5),
- * and the decode bound it implies for each checkpoint shape on the native MXFP4 path
- * (bytes per token from nativeDecodeBytesPerToken). Writes bench/results/bandwidth.json, which
+ * the native bf16 GEMV reading the same buffer as a bf16 matrix [rows, 2880] (lm_head and the
+ * attention projections run that kernel), as a fraction of the plain read, and the decode bound
+ * the read bandwidth implies for each checkpoint shape on the native MXFP4 path (bytes per token
+ * from nativeDecodeBytesPerToken). Writes bench/results/bandwidth.json, which
  * bench:peer reads to state decode as a fraction of the bound.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -15,6 +17,10 @@ import { BANDWIDTH_RESULTS_FILE, median, nativeDecodeBytesPerToken, spread } fro
 const REPEATS = Math.max(5, Number(process.env.BENCH_REPEATS ?? 5));
 const BYTES = Number(process.env.BENCH_BANDWIDTH_BYTES ?? 2 ** 31);
 const THREADS = [1, 2];
+/** The GEMV's row width: gpt-oss-20b's hidden size. */
+const GEMV_COLS = 2880;
+type Probe = 'read' | 'bf16 GEMV';
+const PROBES: Probe[] = ['read', 'bf16 GEMV'];
 
 function main(): void {
   const load = loadNativeKernels();
@@ -22,19 +28,41 @@ function main(): void {
   const native = load.kernels;
   const buffer = new Uint8Array(BYTES);
   for (let i = 0; i < buffer.length; i += 4096) buffer[i] = i & 0xff; // touch every page
-  const samples = new Map<number, number[]>(THREADS.map((t) => [t, []]));
+  const gemvRows = Math.floor(BYTES / 2 / GEMV_COLS);
+  const weights = new Uint16Array(buffer.buffer, 0, gemvRows * GEMV_COLS);
+  const x = Float32Array.from({ length: GEMV_COLS }, (_, i) => Math.sin(i));
+  const out = new Float32Array(gemvRows);
+  const run: Record<Probe, () => number> = {
+    read: () => {
+      native.readAll(buffer);
+      return BYTES;
+    },
+    'bf16 GEMV': () => {
+      native.bf16MatMul(weights, gemvRows, GEMV_COLS, x, 1, out);
+      return weights.byteLength;
+    },
+  };
+  const key = (probe: Probe, threads: number) => `${probe} ${threads}`;
+  const samples = new Map<string, number[]>(PROBES.flatMap((p) => THREADS.map((t) => [key(p, t), []] as [string, number[]])));
+  const cases = PROBES.flatMap((probe) => THREADS.map((threads) => ({ probe, threads })));
   for (let r = -1; r < REPEATS; r++) {
-    for (let i = 0; i < THREADS.length; i++) {
-      const threads = THREADS[(i + Math.max(r, 0)) % THREADS.length];
+    for (let i = 0; i < cases.length; i++) {
+      const { probe, threads } = cases[(i + Math.max(r, 0)) % cases.length];
       native.setThreads(threads);
       const start = performance.now();
-      native.readAll(buffer);
+      const bytes = run[probe]();
       const seconds = (performance.now() - start) / 1000;
-      if (r >= 0) samples.get(threads)!.push(BYTES / seconds / 1e9); // round -1 warms up
+      if (r >= 0) samples.get(key(probe, threads))!.push(bytes / seconds / 1e9); // round -1 warms up
     }
   }
   native.setThreads(1);
-  const rows = THREADS.map((threads) => ({ threads, medianGBps: median(samples.get(threads)!), spread: spread(samples.get(threads)!), samplesGBps: samples.get(threads)! }));
+  const summary = (probe: Probe) =>
+    THREADS.map((threads) => {
+      const values = samples.get(key(probe, threads))!;
+      return { threads, medianGBps: median(values), spread: spread(values), samplesGBps: values };
+    });
+  const rows = summary('read');
+  const gemv = summary('bf16 GEMV').map((row, i) => ({ ...row, fractionOfRead: row.medianGBps / rows[i].medianGBps }));
   const best = Math.max(...rows.map((r) => r.medianGBps));
   const bounds = Object.entries(TINY_PRESETS).map(([preset, config]) => {
     const bytes = nativeDecodeBytesPerToken(config);
@@ -42,11 +70,13 @@ function main(): void {
   });
   console.log(`memory read bandwidth, ${(BYTES / 2 ** 30).toFixed(1)} GiB buffer, median of ${REPEATS} interleaved runs`);
   for (const row of rows) console.log(`  ${row.threads} thread(s): ${row.medianGBps.toFixed(1)} GB/s (spread ${(row.spread * 100).toFixed(0)}%)`);
+  console.log(`native bf16 GEMV [${gemvRows}, ${GEMV_COLS}] over the same buffer`);
+  for (const row of gemv) console.log(`  ${row.threads} thread(s): ${row.medianGBps.toFixed(1)} GB/s (spread ${(row.spread * 100).toFixed(0)}%), ${(row.fractionOfRead * 100).toFixed(0)}% of the read`);
   for (const bound of bounds) {
     console.log(`  ${bound.preset}: ${(bound.bytesPerToken.total / 1e9).toFixed(3)} GB of weights per decoded token -> at most ${bound.decodeBoundTokensPerSecond.toFixed(1)} tok/s`);
   }
   mkdirSync(path.dirname(BANDWIDTH_RESULTS_FILE), { recursive: true });
-  const report = { machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', loadAverage: os.loadavg() }, bufferBytes: BYTES, repeats: REPEATS, rows, bestGBps: best, bounds };
+  const report = { machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', loadAverage: os.loadavg() }, bufferBytes: BYTES, repeats: REPEATS, rows, bf16Gemv: gemv, bestGBps: best, bounds };
   writeFileSync(BANDWIDTH_RESULTS_FILE, `${JSON.stringify(report, null, 2)}\n`);
   console.log(`wrote ${BANDWIDTH_RESULTS_FILE}`);
 }

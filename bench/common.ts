@@ -32,14 +32,14 @@ export function spread(values: number[]): number {
 
 /**
  * Weight bytes one decoded token must read on the native MXFP4 path: the top-k experts in MXFP4
- * (17 bytes per 32 weights), attention projections and router as float32 inside onnxruntime,
- * lm_head in bf16 (the embedding row and norms are negligible).
+ * (17 bytes per 32 weights), the attention projections (q, k, v, o), router and lm_head in bf16
+ * as the checkpoint stores them (the embedding row, biases and norms are negligible).
  */
 export function nativeDecodeBytesPerToken(config: GptOssConfig): { experts: number; attention: number; router: number; lmHead: number; total: number } {
   const { numLayers: L, hiddenSize: H, intermediateSize: I, numHeads, numKvHeads, headDim, numExperts: E, expertsPerToken: k, vocabSize: V } = config;
   const experts = L * k * 3 * H * I * (17 / 32);
-  const attention = L * 4 * (2 * numHeads * headDim * H + 2 * numKvHeads * headDim * H);
-  const router = L * 4 * E * H;
+  const attention = L * 2 * (2 * numHeads * headDim * H + 2 * numKvHeads * headDim * H);
+  const router = L * 2 * E * H;
   const lmHead = 2 * V * H;
   return { experts, attention, router, lmHead, total: experts + attention + router + lmHead };
 }

@@ -12,8 +12,8 @@
  * 20b-shape: cotscope and llama.cpp files together (~28 GB) exceed this machine's memory, and
  * one llama.cpp instance of that model peaks at ~21 GB resident, so there the cotscope engines run
  * interleaved first, then llama.cpp at 1 thread, then at 2 (one instance at a time), and routing
- * plus attention is left out unless BENCH_20B_ATTENTION=1 (its sessions hold another float32
- * copy of the attention weights). Each group's medians are printed as soon as it finishes.
+ * plus attention is left out unless BENCH_20B_ATTENTION=1 (to keep the run short: a capture
+ * mode's layer sessions hold no weights, all modes read the same mapped bf16 bytes). Each group's medians are printed as soon as it finishes.
  *
  * Environment: BENCH_REPEATS (5), BENCH_PROMPT_TOKENS (256; 64 for 20b-shape),
  * BENCH_NEW_TOKENS (64; 16 for 20b-shape), BENCH_PRESETS (tiny,small; add 20b-shape).

@@ -76,14 +76,31 @@ export function fusedAttention(
   wantProbs: boolean,
   name: Namer,
 ): AttentionResult {
-  const { q, k, v } = projections(g, x, w, name);
+  const { context, probs } = fusedAttentionCore(g, projections(g, x, w, name), w.sinks, shape, rope, cache, wantProbs, name);
+  return { out: linear(g, context, w.o, w.oBias, name('attn_out')), probs };
+}
+
+/**
+ * GroupQueryAttention from projected q [S, H*d], k and v [S, KV*d] (rotary, cache, sinks, window)
+ * to the context [S, H*d] that the output projection takes; the native path projects outside.
+ */
+export function fusedAttentionCore(
+  g: GraphBuilder,
+  qkv: { q: string; k: string; v: string },
+  sinks: string,
+  shape: AttentionShape,
+  rope: RopeInitializers,
+  cache: KvCacheNames,
+  wantProbs: boolean,
+  name: Namer,
+): { context: string; probs: string | null } {
   const batchAxis = g.constInt64([0]);
-  const [qB, kB, vB] = [q, k, v].map((t) => g.op('Unsqueeze', [t, batchAxis], `${t}.batched`));
+  const [qB, kB, vB] = [qkv.q, qkv.k, qkv.v].map((t) => g.op('Unsqueeze', [t, batchAxis], `${t}.batched`));
   const probsBatched = name('attn_probs.batched');
   const outputs = [name('attn_context.batched'), cache.presentKey, cache.presentValue, ...(wantProbs ? [probsBatched] : [])];
   g.node(
     'GroupQueryAttention',
-    [qB, kB, vB, cache.pastKey, cache.pastValue, cache.seqlensK, cache.totalSequenceLength, rope.cos, rope.sin, '', '', w.sinks],
+    [qB, kB, vB, cache.pastKey, cache.pastValue, cache.seqlensK, cache.totalSequenceLength, rope.cos, rope.sin, '', '', sinks],
     outputs,
     {
       num_heads: shape.numHeads,
@@ -97,9 +114,8 @@ export function fusedAttention(
     MS_DOMAIN,
   );
   const context = g.op('Squeeze', [outputs[0], batchAxis], name('attn_context'));
-  const out = linear(g, context, w.o, w.oBias, name('attn_out'));
   const probs = wantProbs ? g.op('Squeeze', [probsBatched, batchAxis], name('attn_probs')) : null;
-  return { out, probs };
+  return { context, probs };
 }
 
 /** [S, n*d] -> [n, S, d] */

@@ -52,6 +52,26 @@ export interface MoeCall {
   isa?: Isa;
 }
 
+/** One weight of a `bf16Linear` call: out [tokens, rows] = x W^T + bias (+ residual). */
+export interface Bf16Projection {
+  /** bf16 [rows, cols] */
+  weight: WeightBytes;
+  rows: number;
+  bias?: Float32Array;
+  /** [tokens, rows], added after the bias. */
+  residual?: Float32Array;
+  out: Float32Array;
+}
+
+export interface Bf16LinearCall {
+  /** [tokens, cols], shared by every projection. */
+  x: Float32Array;
+  tokens: number;
+  cols: number;
+  projections: Bf16Projection[];
+  isa?: Isa;
+}
+
 export interface NativeKernels {
   MappedFile: new (file: string) => MappedFile;
   moe(call: MoeCall): void;
@@ -59,6 +79,8 @@ export interface NativeKernels {
   mxfp4MatVec(blocks: WeightBytes, scales: WeightBytes, rows: number, cols: number, x: Float32Array, isa?: Isa): Float32Array;
   /** out[t, r] = W[r, :] . x[t, :], W bf16 [rows, cols]. */
   bf16MatMul(weight: WeightBytes, rows: number, cols: number, x: Float32Array, tokens: number, out: Float32Array, isa?: Isa): void;
+  /** Every projection of one input in one parallel pass (q, k and v; o with the residual). */
+  bf16Linear(call: Bf16LinearCall): void;
   bf16GatherRows(table: WeightBytes, rows: number, cols: number, ids: Int32Array, out: Float32Array): void;
   rmsNorm(x: Float32Array, weight: Float32Array, rows: number, cols: number, eps: number, out: Float32Array): void;
   /** log(sum(exp(x))): exp per term in float32, summed in float64 (error ~1e-9 at 201k logits). */

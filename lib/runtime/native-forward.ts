@@ -1,16 +1,20 @@
 /**
- * The forward pass with native MXFP4 experts (ARCHITECTURE.md, "Native experts"): per-layer ONNX
- * sessions for attention and the router (kernels/layered.ts), the native kernels between them
- * for the experts, and native bf16 embedding and lm_head. Expert blocks and scales, the
- * embedding and lm_head are read straight from the memory-mapped safetensors shards.
+ * The forward pass of the native MXFP4 path (ARCHITECTURE.md, "Native experts"). Per layer: native
+ * input RMSNorm and q/k/v projections (bf16 GEMM with bias), an onnxruntime session for rotary
+ * and GroupQueryAttention with sinks, window, KV cache and the attention taps
+ * (kernels/layered.ts), native o projection plus residual, post-attention norm, router and top-k,
+ * then the native MXFP4 experts; embedding, final norm and lm_head natively too. Every bf16
+ * matrix and the expert blocks and scales are read straight from the memory-mapped safetensors
+ * shards; biases, norms and sinks are decoded to float32 (they are small).
  */
 import * as ort from 'onnxruntime-node';
-import { buildLayerGraph, createSession, LAYER_HIDDEN_INPUT, SEQLENS_K, TOTAL_SEQUENCE_LENGTH, type CaptureSelection, type KvCache, type LayerGraphIo } from '../../kernels';
+import { blockName, buildLayerGraph, createSession, SEQLENS_K, TOTAL_SEQUENCE_LENGTH, type CaptureSelection, type KvCache, type LayerGraphIo } from '../../kernels';
 import type { MappedFile, MoeCall, NativeKernels, WeightBytes } from '../../kernels/native';
 import type { Checkpoint } from '../model/checkpoint';
-import { SWIGLU_ALPHA } from '../model/config';
+import { SWIGLU_ALPHA, type GptOssConfig } from '../model/config';
+import { CheckpointError } from '../model/errors';
 import { tensorNames } from '../model/weights';
-import type { TapReader } from './capture';
+import { tapNames, type TapReader } from './capture';
 import type { YarnMode } from '../../kernels/yarn';
 
 /** What one forward pass returns to the generation loop. */
@@ -22,12 +26,29 @@ export interface ForwardResult {
   read: TapReader;
 }
 
-/** The dense tensors the native path reads as bf16 bytes; everything else may be any float dtype. */
-const NATIVE_BF16_TENSORS = [tensorNames.embed, tensorNames.lmHead];
+type Tap = ReturnType<TapReader>;
+
+/** The matrices the native path reads as bf16 bytes, with their [rows, cols]; everything else may be any float dtype. */
+function nativeBf16Matrices(config: GptOssConfig): { name: string; dims: [number, number] }[] {
+  const { hiddenSize: H, vocabSize: V, numHeads, numKvHeads, headDim, numExperts: E } = config;
+  const qWidth = numHeads * headDim;
+  const kvWidth = numKvHeads * headDim;
+  const layers = Array.from({ length: config.numLayers }, (_, l) => {
+    const t = tensorNames.layer(l);
+    return [
+      { name: t.qWeight, dims: [qWidth, H] as [number, number] },
+      { name: t.kWeight, dims: [kvWidth, H] as [number, number] },
+      { name: t.vWeight, dims: [kvWidth, H] as [number, number] },
+      { name: t.oWeight, dims: [H, qWidth] as [number, number] },
+      { name: t.routerWeight, dims: [E, H] as [number, number] },
+    ];
+  });
+  return [{ name: tensorNames.embed, dims: [V, H] }, ...layers.flat(), { name: tensorNames.lmHead, dims: [V, H] }];
+}
 
 /** Why this checkpoint cannot run on the native path, or null. */
 export function nativeUnsupportedReason(checkpoint: Checkpoint): string | null {
-  for (const name of NATIVE_BF16_TENSORS) {
+  for (const { name } of nativeBf16Matrices(checkpoint.config)) {
     const dtype = checkpoint.entry(name).dtype;
     if (dtype !== 'BF16') return `${name} is ${dtype}; the native path reads it as BF16`;
   }
@@ -37,15 +58,32 @@ export function nativeUnsupportedReason(checkpoint: Checkpoint): string | null {
 /** One layer's expert weights, as the native MoE call takes them. */
 type LayerExperts = Pick<MoeCall, 'gateUpBlocks' | 'gateUpScales' | 'gateUpBias' | 'downBlocks' | 'downScales' | 'downBias'>;
 
+/** One layer's dense weights: bf16 matrices as mapped bytes, the small vectors as float32. */
+interface LayerDense {
+  inputNorm: Float32Array;
+  q: WeightBytes;
+  qBias: Float32Array;
+  k: WeightBytes;
+  kBias: Float32Array;
+  v: WeightBytes;
+  vBias: Float32Array;
+  o: WeightBytes;
+  oBias: Float32Array;
+  postAttentionNorm: Float32Array;
+  router: WeightBytes;
+  routerBias: Float32Array;
+}
+
 /**
- * Checkpoint weights the native kernels read: shards mapped once, experts and bf16 tables as
- * offsets into them, small tensors (biases, final norm) decoded.
+ * Checkpoint weights the native kernels read: shards mapped once, experts and bf16 matrices as
+ * offsets into them, small tensors (biases, norms) decoded.
  */
 export class NativeWeights {
   private constructor(
     readonly native: NativeKernels,
     private readonly files: MappedFile[],
     readonly experts: LayerExperts[],
+    readonly dense: LayerDense[],
     readonly embed: WeightBytes,
     readonly lmHead: WeightBytes,
     readonly finalNorm: Float32Array,
@@ -62,6 +100,16 @@ export class NativeWeights {
       }
       return { file, offset: entry.offset };
     };
+    const bf16Shapes = new Map(nativeBf16Matrices(checkpoint.config).map(({ name, dims }) => [name, dims]));
+    /** A bf16 matrix of the shape the kernels will read. */
+    const matrix = (name: string): WeightBytes => {
+      const { dtype, shape } = checkpoint.entry(name);
+      const dims = bf16Shapes.get(name)!;
+      if (dtype !== 'BF16' || shape.join() !== dims.join()) {
+        throw new CheckpointError(`is ${dtype} [${shape.join(', ')}]; the native path reads BF16 [${dims.join(', ')}]`, { tensor: name });
+      }
+      return ref(name);
+    };
     try {
       const experts = Array.from({ length: checkpoint.config.numLayers }, (_, l): LayerExperts => {
         const t = tensorNames.layer(l);
@@ -74,7 +122,24 @@ export class NativeWeights {
           downBias: checkpoint.dense(t.downBias),
         };
       });
-      return new NativeWeights(native, [...mapped.values()], experts, ref(tensorNames.embed), ref(tensorNames.lmHead), checkpoint.dense(tensorNames.finalNorm));
+      const dense = Array.from({ length: checkpoint.config.numLayers }, (_, l): LayerDense => {
+        const t = tensorNames.layer(l);
+        return {
+          inputNorm: checkpoint.dense(t.inputNorm),
+          q: matrix(t.qWeight),
+          qBias: checkpoint.dense(t.qBias),
+          k: matrix(t.kWeight),
+          kBias: checkpoint.dense(t.kBias),
+          v: matrix(t.vWeight),
+          vBias: checkpoint.dense(t.vBias),
+          o: matrix(t.oWeight),
+          oBias: checkpoint.dense(t.oBias),
+          postAttentionNorm: checkpoint.dense(t.postAttnNorm),
+          router: matrix(t.routerWeight),
+          routerBias: checkpoint.dense(t.routerBias),
+        };
+      });
+      return new NativeWeights(native, [...mapped.values()], experts, dense, matrix(tensorNames.embed), matrix(tensorNames.lmHead), checkpoint.dense(tensorNames.finalNorm));
     } catch (error) {
       for (const file of mapped.values()) file.close();
       throw error;
@@ -84,6 +149,28 @@ export class NativeWeights {
   close(): void {
     for (const file of this.files) file.close();
   }
+}
+
+/**
+ * Top-k experts by raw router logit (descending; equal logits: the lower id first, as
+ * onnxruntime's TopK orders them) and the softmax over only those k logits (spec §4.5).
+ */
+export function selectExperts(logits: Float32Array, tokens: number, experts: number, k: number): { topk: BigInt64Array; weights: Float32Array } {
+  const topk = new BigInt64Array(tokens * k);
+  const weights = new Float32Array(tokens * k);
+  const order = Array.from({ length: experts }, (_, e) => e);
+  for (let s = 0; s < tokens; s++) {
+    const row = logits.subarray(s * experts, (s + 1) * experts);
+    order.sort((a, b) => row[b] - row[a] || a - b);
+    const top = row[order[0]];
+    let sum = 0;
+    for (let j = 0; j < k; j++) sum += Math.exp(row[order[j]] - top);
+    for (let j = 0; j < k; j++) {
+      topk[s * k + j] = BigInt(order[j]);
+      weights[s * k + j] = Math.exp(row[order[j]] - top) / sum;
+    }
+  }
+  return { topk, weights };
 }
 
 export interface LayeredSettings {
@@ -137,10 +224,15 @@ export class LayeredForward {
 
   /** Runs `ids` at positions past..past+S-1; returns the new cache with the result. */
   async forward(ids: readonly number[], past: number, cache: KvCache): Promise<ForwardResult & { cache: KvCache }> {
-    const { native, experts, embed, lmHead, finalNorm } = this.weights;
+    const { native, experts, dense, embed, lmHead, finalNorm } = this.weights;
     const config = this.checkpoint.config;
     const S = ids.length;
     const H = config.hiddenSize;
+    const E = config.numExperts;
+    const k = config.expertsPerToken;
+    const eps = config.rmsNormEps;
+    const qWidth = config.numHeads * config.headDim;
+    const kvWidth = config.numKvHeads * config.headDim;
     const total = past + S;
     if (S === 0) throw new Error('forward pass needs at least one token');
     if (total > this.maxPositions) throw new Error(`sequence of ${total} exceeds maxPositions ${this.maxPositions}`);
@@ -151,47 +243,86 @@ export class LayeredForward {
       [SEQLENS_K]: new ort.Tensor('int32', Int32Array.of(total - 1), [1]),
       [TOTAL_SEQUENCE_LENGTH]: new ort.Tensor('int32', Int32Array.of(total), []),
     };
-    const taps = new Map<string, ort.Tensor>();
+    const taps = new Map<string, Tap>();
     const nextCache: KvCache = {};
     for (let l = 0; l < this.layers.length; l++) {
       const io = this.layers[l];
+      const w = dense[l];
+      const name = (suffix: string) => `${blockName(l)}.${suffix}`;
+
+      const attnNorm = new Float32Array(S * H);
+      native.rmsNorm(hidden, w.inputNorm, S, H, eps, attnNorm);
+      const q = new Float32Array(S * qWidth);
+      const kk = new Float32Array(S * kvWidth);
+      const v = new Float32Array(S * kvWidth);
+      native.bf16Linear({
+        x: attnNorm,
+        tokens: S,
+        cols: H,
+        projections: [
+          { weight: w.q, rows: qWidth, bias: w.qBias, out: q },
+          { weight: w.k, rows: kvWidth, bias: w.kBias, out: kk },
+          { weight: w.v, rows: kvWidth, bias: w.vBias, out: v },
+        ],
+      });
       const outputs = await this.sessions[l].run({
-        [LAYER_HIDDEN_INPUT]: new ort.Tensor('float32', hidden, [S, H]),
+        [io.q]: new ort.Tensor('float32', q, [S, qWidth]),
+        [io.k]: new ort.Tensor('float32', kk, [S, kvWidth]),
+        [io.v]: new ort.Tensor('float32', v, [S, kvWidth]),
         [io.kv.pastKey]: cache[io.kv.pastKey],
         [io.kv.pastValue]: cache[io.kv.pastValue],
         ...positionFeeds,
       });
       nextCache[io.kv.pastKey] = outputs[io.kv.presentKey];
       nextCache[io.kv.pastValue] = outputs[io.kv.presentValue];
-      for (const name of io.outputs) taps.set(name, outputs[name]);
-      const topk = outputs[io.routing.topk].data as BigInt64Array;
+      for (const output of io.outputs) taps.set(output, { data: outputs[output].data as Tap['data'], dims: outputs[output].dims });
+
+      // ffn_inp = hidden + (context o^T + o_bias): the residual stream after attention.
+      const ffnInput = new Float32Array(S * H);
+      native.bf16Linear({
+        x: outputs[io.context].data as Float32Array,
+        tokens: S,
+        cols: qWidth,
+        projections: [{ weight: w.o, rows: H, bias: w.oBias, residual: hidden, out: ffnInput }],
+      });
+      const ffnNorm = new Float32Array(S * H);
+      native.rmsNorm(ffnInput, w.postAttentionNorm, S, H, eps, ffnNorm);
+      const routerLogits = new Float32Array(S * E);
+      native.bf16Linear({ x: ffnNorm, tokens: S, cols: H, projections: [{ weight: w.router, rows: E, bias: w.routerBias, out: routerLogits }] });
+      const { topk, weights } = selectExperts(routerLogits, S, E, k);
+      taps.set(name('ffn_inp'), { data: ffnInput, dims: [S, H] });
+      taps.set(name('post_attention_norm'), { data: ffnNorm, dims: [S, H] });
+      taps.set(tapNames.routerLogits(l), { data: routerLogits, dims: [S, E] });
+      taps.set(tapNames.routerTopK(l), { data: topk, dims: [S, k] });
+      taps.set(tapNames.routerWeights(l), { data: weights, dims: [S, k] });
+
       const next = new Float32Array(S * H);
       native.moe({
         tokens: S,
         hidden: H,
         intermediate: config.intermediateSize,
-        experts: config.numExperts,
-        k: config.expertsPerToken,
+        experts: E,
+        k,
         swigluLimit: config.swigluLimit,
         swigluAlpha: SWIGLU_ALPHA,
         ...experts[l],
-        x: outputs[io.ffnNorm].data as Float32Array,
+        x: ffnNorm,
         ids: Int32Array.from(topk, Number),
-        weights: outputs[io.routing.weights].data as Float32Array,
-        residual: outputs[io.ffnInput].data as Float32Array,
+        weights,
+        residual: ffnInput,
         out: next,
       });
       hidden = next;
     }
 
     const normed = new Float32Array(H);
-    native.rmsNorm(hidden.subarray((S - 1) * H), finalNorm, 1, H, config.rmsNormEps, normed);
+    native.rmsNorm(hidden.subarray((S - 1) * H), finalNorm, 1, H, eps, normed);
     const logits = new Float32Array(config.vocabSize);
     native.bf16MatMul(lmHead, config.vocabSize, H, normed, 1, logits);
-    const read: TapReader = (name) => {
-      const tensor = taps.get(name);
-      if (!tensor) throw new Error(`layer output ${name} is missing`);
-      return { data: tensor.data as Float32Array | BigInt64Array, dims: tensor.dims };
+    const read: TapReader = (tapName) => {
+      const tap = taps.get(tapName);
+      if (!tap) throw new Error(`layer output ${tapName} is missing`);
+      return tap;
     };
     return { logits, logSumExp: native.logSumExp(logits), read, cache: nextCache };
   }

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "kernels.h"
 
@@ -210,6 +211,31 @@ Napi::Value Bf16MatMul(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// bf16Linear({ x [tokens, cols], tokens, cols, projections: [{ weight, rows, bias?, residual?, out }], isa? }):
+// out = x W^T + bias (+ residual) for every projection, in one parallel pass.
+Napi::Value Bf16Linear(const Napi::CallbackInfo& info) {
+  const Napi::Env env = info.Env();
+  const Napi::Object a = info[0].As<Napi::Object>();
+  const int tokens = positive(env, a, "tokens");
+  const int cols = positive(env, a, "cols");
+  const float* x = floats(env, a.Get("x"), static_cast<size_t>(tokens) * cols, "x");
+  if (!a.Get("projections").IsArray()) throw Napi::TypeError::New(env, "projections must be an array");
+  const Napi::Array list = a.Get("projections").As<Napi::Array>();
+  std::vector<cotscope::Bf16Projection> projections;
+  for (uint32_t i = 0; i < list.Length(); i++) {
+    const Napi::Object p = list.Get(i).As<Napi::Object>();
+    const int rows = positive(env, p, "rows");
+    const size_t outputs = static_cast<size_t>(tokens) * rows;
+    const Napi::Value bias = p.Get("bias"), residual = p.Get("residual");
+    projections.push_back({reinterpret_cast<const uint16_t*>(weightBytes(env, p.Get("weight"), static_cast<size_t>(rows) * cols * 2, "weight")), rows,
+                           bias.IsUndefined() || bias.IsNull() ? nullptr : floats(env, bias, rows, "bias"),
+                           residual.IsUndefined() || residual.IsNull() ? nullptr : floats(env, residual, outputs, "residual"),
+                           floats(env, p.Get("out"), outputs, "out")});
+  }
+  cotscope::bf16Linear(projections.data(), static_cast<int>(projections.size()), cols, x, tokens, isaArgument(env, a.Get("isa")));
+  return env.Undefined();
+}
+
 // bf16GatherRows(table, rows, cols, ids Int32Array, out [ids, cols])
 Napi::Value Bf16GatherRows(const Napi::CallbackInfo& info) {
   const Napi::Env env = info.Env();
@@ -301,6 +327,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("moe", Napi::Function::New(env, Moe));
   exports.Set("mxfp4MatVec", Napi::Function::New(env, Mxfp4MatVec));
   exports.Set("bf16MatMul", Napi::Function::New(env, Bf16MatMul));
+  exports.Set("bf16Linear", Napi::Function::New(env, Bf16Linear));
   exports.Set("bf16GatherRows", Napi::Function::New(env, Bf16GatherRows));
   exports.Set("rmsNorm", Napi::Function::New(env, RmsNorm));
   exports.Set("logSumExp", Napi::Function::New(env, LogSumExp));

@@ -86,6 +86,12 @@ float bf16DotScalar(const uint16_t* w, const float* x, int n) {
   return total;
 }
 
+void bf16DotRowsScalar(const uint16_t* w, int rows, int cols, const float* x, int tokens, float* out) {
+  for (int r = 0; r < rows; r++) {
+    for (int t = 0; t < tokens; t++) out[static_cast<size_t>(r) * tokens + t] = bf16DotScalar(w + static_cast<size_t>(r) * cols, x + static_cast<size_t>(t) * cols, cols);
+  }
+}
+
 // ---- AVX2 + FMA ----
 
 #pragma GCC push_options
@@ -132,16 +138,54 @@ static inline __m256 bf16LoadAvx2(const uint16_t* w) {
   return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
 }
 
-float bf16DotAvx2(const uint16_t* w, const float* x, int n) {
-  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+// T tokens (x rows `stride` apart) against one weight row: each weight vector is widened once
+// and used T times; every token keeps its own four accumulators (the remainder's vectors go to
+// accumulators 0, 1, 2 in turn, then a scalar tail), so its result is bitwise the one-token dot's.
+template <int T>
+__attribute__((always_inline)) static inline void bf16DotTokensAvx2T(const uint16_t* w, const float* x, size_t stride, int n, float* out) {
+  __m256 acc[T][4];
+  for (int t = 0; t < T; t++) for (int a = 0; a < 4; a++) acc[t][a] = _mm256_setzero_ps();
   int i = 0;
   for (; i + 32 <= n; i += 32) {
-    for (int a = 0; a < 4; a++) acc[a] = _mm256_fmadd_ps(bf16LoadAvx2(w + i + 8 * a), _mm256_loadu_ps(x + i + 8 * a), acc[a]);
+    for (int a = 0; a < 4; a++) {
+      const __m256 wv = bf16LoadAvx2(w + i + 8 * a);
+      for (int t = 0; t < T; t++) acc[t][a] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + t * stride + i + 8 * a), acc[t][a]);
+    }
   }
-  for (int a = 0; i + 8 <= n; i += 8, a++) acc[a] = _mm256_fmadd_ps(bf16LoadAvx2(w + i), _mm256_loadu_ps(x + i), acc[a]);
-  float total = horizontalSumAvx2(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
-  for (; i < n; i++) total += bitsToFloat(static_cast<uint32_t>(w[i]) << 16) * x[i];
-  return total;
+  for (int a = 0; a < 3; a++) {
+    if (i + 8 > n) break;
+    const __m256 wv = bf16LoadAvx2(w + i);
+    for (int t = 0; t < T; t++) acc[t][a] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + t * stride + i), acc[t][a]);
+    i += 8;
+  }
+  for (int t = 0; t < T; t++) {
+    float total = horizontalSumAvx2(_mm256_add_ps(_mm256_add_ps(acc[t][0], acc[t][1]), _mm256_add_ps(acc[t][2], acc[t][3])));
+    for (int j = i; j < n; j++) total += bitsToFloat(static_cast<uint32_t>(w[j]) << 16) * x[t * stride + j];
+    out[t] = total;
+  }
+}
+
+float bf16DotAvx2(const uint16_t* w, const float* x, int n) {
+  float out;
+  bf16DotTokensAvx2T<1>(w, x, 0, n, &out);
+  return out;
+}
+
+void bf16DotRowsAvx2(const uint16_t* w, int rows, int cols, const float* x, int tokens, float* out) {
+  for (int t = 0; t < tokens; t += kBf16TokenBlock) {
+    const float* xt = x + static_cast<size_t>(t) * cols;
+    const int block = std::min(tokens - t, kBf16TokenBlock);
+    for (int r = 0; r < rows; r++) {
+      const uint16_t* row = w + static_cast<size_t>(r) * cols;
+      float* dots = out + static_cast<size_t>(r) * tokens + t;
+      switch (block) {
+        case 1: bf16DotTokensAvx2T<1>(row, xt, cols, cols, dots); break;
+        case 2: bf16DotTokensAvx2T<2>(row, xt, cols, cols, dots); break;
+        case 3: bf16DotTokensAvx2T<3>(row, xt, cols, cols, dots); break;
+        default: bf16DotTokensAvx2T<4>(row, xt, cols, cols, dots); break;
+      }
+    }
+  }
 }
 
 #pragma GCC pop_options
@@ -175,16 +219,52 @@ static inline __m512 bf16LoadAvx512(const uint16_t* w) {
   return _mm512_castsi512_ps(_mm512_slli_epi32(wide, 16));
 }
 
-float bf16DotAvx512(const uint16_t* w, const float* x, int n) {
-  __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+// As bf16DotTokensAvx2T, 16 lanes per vector.
+template <int T>
+__attribute__((always_inline)) static inline void bf16DotTokensAvx512T(const uint16_t* w, const float* x, size_t stride, int n, float* out) {
+  __m512 acc[T][4];
+  for (int t = 0; t < T; t++) for (int a = 0; a < 4; a++) acc[t][a] = _mm512_setzero_ps();
   int i = 0;
   for (; i + 64 <= n; i += 64) {
-    for (int a = 0; a < 4; a++) acc[a] = _mm512_fmadd_ps(bf16LoadAvx512(w + i + 16 * a), _mm512_loadu_ps(x + i + 16 * a), acc[a]);
+    for (int a = 0; a < 4; a++) {
+      const __m512 wv = bf16LoadAvx512(w + i + 16 * a);
+      for (int t = 0; t < T; t++) acc[t][a] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + t * stride + i + 16 * a), acc[t][a]);
+    }
   }
-  for (int a = 0; i + 16 <= n; i += 16, a++) acc[a] = _mm512_fmadd_ps(bf16LoadAvx512(w + i), _mm512_loadu_ps(x + i), acc[a]);
-  float total = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
-  for (; i < n; i++) total += bitsToFloat(static_cast<uint32_t>(w[i]) << 16) * x[i];
-  return total;
+  for (int a = 0; a < 3; a++) {
+    if (i + 16 > n) break;
+    const __m512 wv = bf16LoadAvx512(w + i);
+    for (int t = 0; t < T; t++) acc[t][a] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + t * stride + i), acc[t][a]);
+    i += 16;
+  }
+  for (int t = 0; t < T; t++) {
+    float total = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[t][0], acc[t][1]), _mm512_add_ps(acc[t][2], acc[t][3])));
+    for (int j = i; j < n; j++) total += bitsToFloat(static_cast<uint32_t>(w[j]) << 16) * x[t * stride + j];
+    out[t] = total;
+  }
+}
+
+float bf16DotAvx512(const uint16_t* w, const float* x, int n) {
+  float out;
+  bf16DotTokensAvx512T<1>(w, x, 0, n, &out);
+  return out;
+}
+
+void bf16DotRowsAvx512(const uint16_t* w, int rows, int cols, const float* x, int tokens, float* out) {
+  for (int t = 0; t < tokens; t += kBf16TokenBlock) {
+    const float* xt = x + static_cast<size_t>(t) * cols;
+    const int block = std::min(tokens - t, kBf16TokenBlock);
+    for (int r = 0; r < rows; r++) {
+      const uint16_t* row = w + static_cast<size_t>(r) * cols;
+      float* dots = out + static_cast<size_t>(r) * tokens + t;
+      switch (block) {
+        case 1: bf16DotTokensAvx512T<1>(row, xt, cols, cols, dots); break;
+        case 2: bf16DotTokensAvx512T<2>(row, xt, cols, cols, dots); break;
+        case 3: bf16DotTokensAvx512T<3>(row, xt, cols, cols, dots); break;
+        default: bf16DotTokensAvx512T<4>(row, xt, cols, cols, dots); break;
+      }
+    }
+  }
 }
 
 #pragma GCC pop_options
@@ -194,14 +274,14 @@ float bf16DotAvx512(const uint16_t* w, const float* x, int n) {
 namespace {
 
 using Mxfp4Dot = float (*)(const uint8_t*, const uint8_t*, int, const float*);
-using Bf16Dot = float (*)(const uint16_t*, const float*, int);
+using Bf16DotRows = void (*)(const uint16_t*, int, int, const float*, int, float*);
 
 Mxfp4Dot mxfp4DotFor(Isa isa) {
   return isa == Isa::Avx512 ? mxfp4DotAvx512 : isa == Isa::Avx2 ? mxfp4DotAvx2 : mxfp4DotScalar;
 }
 
-Bf16Dot bf16DotFor(Isa isa) {
-  return isa == Isa::Avx512 ? bf16DotAvx512 : isa == Isa::Avx2 ? bf16DotAvx2 : bf16DotScalar;
+Bf16DotRows bf16DotRowsFor(Isa isa) {
+  return isa == Isa::Avx512 ? bf16DotRowsAvx512 : isa == Isa::Avx2 ? bf16DotRowsAvx2 : bf16DotRowsScalar;
 }
 
 // Where element i of a vector goes in the kernel's input order (identity for scalar).
@@ -281,14 +361,45 @@ void moeForward(const MoeProblem& p, Isa isa) {
   });
 }
 
-void bf16MatMul(const uint16_t* w, int rows, int cols, const float* x, int tokens, float* out, Isa isa) {
-  const Bf16Dot dot = bf16DotFor(isa);
-  pool()->parallelFor(rows, [&](long begin, long end) {
-    for (long r = begin; r < end; r++) {
-      const uint16_t* row = w + static_cast<size_t>(r) * cols;
-      for (int t = 0; t < tokens; t++) out[static_cast<size_t>(t) * rows + r] = dot(row, x + static_cast<size_t>(t) * cols, cols);
+void bf16Linear(const Bf16Projection* projections, int count, int cols, const float* x, int tokens, Isa isa) {
+  const Bf16DotRows dotRows = bf16DotRowsFor(isa);
+  // Rows per kernel call. The kernel walks token blocks outermost, so a block's weight rows
+  // (64 x 5.6 KB at the 20b shape) stay in L2 while every 4-token slice of x passes over them:
+  // in prefill the weights come from memory once and x from cache once per row block.
+  constexpr int kRowBlock = 64;
+  long totalRows = 0;
+  for (int p = 0; p < count; p++) totalRows += projections[p].rows;
+  const auto body = [&](long begin, long end) {
+    std::vector<float> dots(static_cast<size_t>(kRowBlock) * tokens);
+    int p = 0;
+    long first = 0;  // the first row of projection p in [0, totalRows)
+    for (long r = begin; r < end;) {
+      while (r >= first + projections[p].rows) first += projections[p++].rows;
+      const Bf16Projection& proj = projections[p];
+      const int row = static_cast<int>(r - first);
+      const int block = static_cast<int>(std::min<long>({kRowBlock, end - r, first + proj.rows - r}));
+      dotRows(proj.w + static_cast<size_t>(row) * cols, block, cols, x, tokens, dots.data());
+      for (int b = 0; b < block; b++) {
+        for (int t = 0; t < tokens; t++) {
+          const size_t at = static_cast<size_t>(t) * proj.rows + row + b;
+          const float dot = dots[static_cast<size_t>(b) * tokens + t];
+          const float value = proj.bias ? dot + proj.bias[row + b] : dot;
+          proj.out[at] = proj.residual ? proj.residual[at] + value : value;
+        }
+      }
+      r += block;
     }
-  });
+  };
+  // Below this many multiply-adds a second thread costs more to wake than it saves (a decode
+  // step of small's 512 x 512 projections); lm_head, prefill and the 20b shape are above it.
+  constexpr long kParallelMultiplyAdds = 1L << 20;
+  if (totalRows * cols * tokens < kParallelMultiplyAdds) body(0, totalRows);
+  else pool()->parallelFor(totalRows, body);
+}
+
+void bf16MatMul(const uint16_t* w, int rows, int cols, const float* x, int tokens, float* out, Isa isa) {
+  const Bf16Projection projection{w, rows, nullptr, nullptr, out};
+  bf16Linear(&projection, 1, cols, x, tokens, isa);
 }
 
 void bf16GatherRows(const uint16_t* table, int cols, const int32_t* ids, int count, float* out) {

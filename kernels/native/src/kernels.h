@@ -30,6 +30,14 @@ void splitEvenOdd(const float* x, int length, float* out);
 float bf16DotScalar(const uint16_t* w, const float* x, int n);
 float bf16DotAvx2(const uint16_t* w, const float* x, int n);
 float bf16DotAvx512(const uint16_t* w, const float* x, int n);
+// out[r * tokens + t] = W[r, :] . x[t, :] for W bf16 [rows, cols], x [tokens, cols]: each widened
+// weight vector serves up to kBf16TokenBlock tokens, and each token's result is bitwise its
+// one-token dot (bf16Dot*), so prefill and decode agree. Token blocks are the outer loop (the
+// rows of one call stay in cache across them).
+constexpr int kBf16TokenBlock = 4;
+void bf16DotRowsScalar(const uint16_t* w, int rows, int cols, const float* x, int tokens, float* out);
+void bf16DotRowsAvx2(const uint16_t* w, int rows, int cols, const float* x, int tokens, float* out);
+void bf16DotRowsAvx512(const uint16_t* w, int rows, int cols, const float* x, int tokens, float* out);
 
 struct Mxfp4Weights {
   const uint8_t* blocks;  // [E, rows, cols/32, 16]
@@ -51,6 +59,20 @@ struct MoeProblem {
 
 // Top-k MoE with the clamped alpha-SwiGLU; only the selected experts' rows are read.
 void moeForward(const MoeProblem& p, Isa isa);
+
+// One weight of a bf16 linear call: out[t, r] = (W[r, :] . x[t, :] + bias[r]) + residual[t, r],
+// bias and residual optional, W bf16 [rows, cols], out and residual [tokens, rows].
+struct Bf16Projection {
+  const uint16_t* w;
+  int rows;
+  const float* bias;
+  const float* residual;
+  float* out;
+};
+
+// Every projection of one input x [tokens, cols] (q, k and v of a layer) in one parallel pass
+// over all their rows.
+void bf16Linear(const Bf16Projection* projections, int count, int cols, const float* x, int tokens, Isa isa);
 
 // out[t, r] = W[r, :] . x[t, :] for bf16 W [rows, cols] and float x [tokens, cols].
 void bf16MatMul(const uint16_t* w, int rows, int cols, const float* x, int tokens, float* out, Isa isa);

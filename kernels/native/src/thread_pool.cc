@@ -1,9 +1,16 @@
 #include "thread_pool.h"
 
+#include <algorithm>
+
 namespace cotscope {
 
+namespace {
+// Enough chunks that a thread finishing early finds work; few enough that taking one is cheap.
+constexpr long kChunksPerThread = 4;
+}  // namespace
+
 ThreadPool::ThreadPool(int threads) {
-  for (int i = 1; i < threads; i++) workers_.emplace_back([this, i] { work(i); });
+  for (int i = 1; i < threads; i++) workers_.emplace_back([this] { work(); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -15,31 +22,34 @@ ThreadPool::~ThreadPool() {
   for (auto& worker : workers_) worker.join();
 }
 
-static void chunk(long count, int parts, int index, long* begin, long* end) {
-  *begin = count * index / parts;
-  *end = count * (index + 1) / parts;
+void ThreadPool::runChunks(const Job& job) {
+  for (;;) {
+    uint64_t ticket = next_.load(std::memory_order_acquire);
+    do {
+      if (static_cast<uint32_t>(ticket >> 32) != job.generation || static_cast<long>(ticket & 0xFFFFFFFFu) >= job.chunks) return;
+    } while (!next_.compare_exchange_weak(ticket, ticket + 1, std::memory_order_acq_rel));
+    const long chunk = static_cast<long>(ticket & 0xFFFFFFFFu);
+    const long begin = job.count * chunk / job.chunks, end = job.count * (chunk + 1) / job.chunks;
+    if (begin < end) (*job.body)(begin, end);
+    if (finished_.fetch_add(1, std::memory_order_acq_rel) + 1 == job.chunks) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      done_.notify_one();
+    }
+  }
 }
 
-void ThreadPool::work(int index) {
-  unsigned long seen = 0;
+void ThreadPool::work() {
+  uint32_t seen = 0;
   for (;;) {
-    const std::function<void(long, long)>* body;
-    long count;
+    Job job;
     {
       std::unique_lock<std::mutex> lock(mutex_);
-      wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
+      wake_.wait(lock, [&] { return stopping_ || job_.generation != seen; });
       if (stopping_) return;
-      seen = generation_;
-      body = body_;
-      count = count_;
+      job = job_;
+      seen = job.generation;
     }
-    long begin, end;
-    chunk(count, size(), index, &begin, &end);
-    if (begin < end) (*body)(begin, end);
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (--pending_ == 0) done_.notify_one();
-    }
+    runChunks(job);
   }
 }
 
@@ -48,19 +58,18 @@ void ThreadPool::parallelFor(long count, const std::function<void(long, long)>& 
     if (count > 0) body(0, count);
     return;
   }
+  Job job;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    body_ = &body;
-    count_ = count;
-    pending_ = static_cast<int>(workers_.size());
-    generation_++;
+    job = {job_.generation + 1, &body, count, std::min<long>(count, kChunksPerThread * size())};
+    finished_.store(0, std::memory_order_relaxed);
+    next_.store(static_cast<uint64_t>(job.generation) << 32, std::memory_order_release);
+    job_ = job;
   }
   wake_.notify_all();
-  long begin, end;
-  chunk(count, size(), 0, &begin, &end);
-  if (begin < end) body(begin, end);
+  runChunks(job);
   std::unique_lock<std::mutex> lock(mutex_);
-  done_.wait(lock, [&] { return pending_ == 0; });
+  done_.wait(lock, [&] { return finished_.load(std::memory_order_acquire) == job.chunks; });
 }
 
 }  // namespace cotscope

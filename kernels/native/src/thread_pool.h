@@ -1,8 +1,11 @@
-// A fixed pool of worker threads; parallelFor splits [0, count) into contiguous chunks, one per
-// thread, the calling thread taking the first. Chunking never changes a result: each output
-// element is produced by exactly one call of the body.
+// A fixed pool of worker threads; parallelFor splits [0, count) into contiguous chunks (a few per
+// thread) that the calling thread and the workers take in turn, so a thread the OS delays on a
+// shared core does not hold up the others. Chunking never changes a result: each output element
+// is produced by exactly one call of the body, with the same code whichever thread runs it.
 #pragma once
+#include <atomic>
 #include <condition_variable>
+#include <cstdint>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -18,14 +21,23 @@ class ThreadPool {
   void parallelFor(long count, const std::function<void(long begin, long end)>& body);
 
  private:
-  void work(int index);
+  struct Job {
+    uint32_t generation;
+    const std::function<void(long, long)>* body;
+    long count;
+    long chunks;
+  };
+  void work();
+  // Takes chunks of `job` until none is left; false once the pool has moved to another job.
+  void runChunks(const Job& job);
+
   std::vector<std::thread> workers_;
   std::mutex mutex_;
   std::condition_variable wake_, done_;
-  const std::function<void(long, long)>* body_ = nullptr;
-  long count_ = 0;
-  unsigned long generation_ = 0;
-  int pending_ = 0;
+  Job job_{0, nullptr, 0, 0};
+  // (generation << 32) | next chunk: a worker that wakes late cannot take a chunk of a later job.
+  std::atomic<uint64_t> next_{0};
+  std::atomic<long> finished_{0};
   bool stopping_ = false;
 };
 

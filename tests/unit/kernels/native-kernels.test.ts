@@ -220,6 +220,90 @@ describe('bf16 and helpers', () => {
     }
   });
 
+  /** bf16 bytes with random signs and |w| in [2^-8, 1). */
+  function bf16Matrix(rows: number, cols: number, seed: number): Uint16Array {
+    const bytes = randomBytes(rows * cols * 2, seed);
+    for (let i = 1; i < bytes.length; i += 2) bytes[i] = (bytes[i] & 0x83) | 0x3c;
+    return new Uint16Array(bytes.buffer);
+  }
+
+  test('a fused q/k/v call adds each bias (and the residual after it) and matches fp64 and the scalar reference', () => {
+    const [cols, tokens] = [2880 + 37, 6];
+    const shapes = [13, 5, 5];
+    const weights = shapes.map((rows, i) => bf16Matrix(rows, cols, 40 + i));
+    const biases = shapes.map((rows, i) => randomFloats(rows, 50 + i));
+    const residual = randomFloats(tokens * shapes[2], 60, 4);
+    const x = randomFloats(tokens * cols, 61);
+    const results = new Map<Isa, Float32Array[]>();
+    for (const isa of isas) {
+      const outs = shapes.map((rows) => new Float32Array(tokens * rows));
+      native.bf16Linear({
+        x,
+        tokens,
+        cols,
+        isa,
+        projections: shapes.map((rows, i) => ({ weight: weights[i], rows, bias: biases[i], residual: i === 2 ? residual : undefined, out: outs[i] })),
+      });
+      results.set(isa, outs);
+      shapes.forEach((rows, i) => {
+        const w = decodeBf16(new Uint8Array(weights[i].buffer));
+        for (let t = 0; t < tokens; t++) {
+          for (let r = 0; r < rows; r++) {
+            let sum = 0;
+            let magnitude = 0;
+            for (let c = 0; c < cols; c++) {
+              sum += w[r * cols + c] * x[t * cols + c];
+              magnitude += Math.abs(w[r * cols + c] * x[t * cols + c]);
+            }
+            const want = sum + biases[i][r] + (i === 2 ? residual[t * rows + r] : 0);
+            const got = outs[i][t * rows + r];
+            assert.ok(Math.abs(got - want) <= cols * 2 ** -24 * magnitude + 2 ** -22 * (Math.abs(want) + 8), `${isa} projection ${i} token ${t} row ${r}: ${got} vs ${want}`);
+          }
+        }
+      });
+    }
+    const scalar = results.get('scalar')!;
+    for (const [isa, outs] of results) {
+      outs.forEach((out, i) => {
+        for (let j = 0; j < out.length; j++) assert.ok(Math.abs(out[j] - scalar[i][j]) <= 1e-4 * Math.max(1, Math.abs(scalar[i][j])), `${isa} against scalar, projection ${i} element ${j}`);
+      });
+    }
+  });
+
+  test('a token\'s bf16 product is bitwise the same alone (decode) as in a block of tokens (prefill)', () => {
+    const [rows, cols, tokens] = [9, 1000, 7];
+    const w = bf16Matrix(rows, cols, 70);
+    const x = randomFloats(tokens * cols, 71);
+    for (const isa of isas) {
+      const block = new Float32Array(tokens * rows);
+      native.bf16MatMul(w, rows, cols, x, tokens, block, isa);
+      for (let t = 0; t < tokens; t++) {
+        const alone = new Float32Array(rows);
+        native.bf16MatMul(w, rows, cols, x.slice(t * cols, (t + 1) * cols), 1, alone, isa);
+        assert.deepEqual(Array.from(alone), Array.from(block.subarray(t * rows, (t + 1) * rows)), `${isa} token ${t}`);
+      }
+    }
+  });
+
+  test('bf16 products are bitwise identical at 1 and 2 threads', () => {
+    const [cols, tokens] = [512, 5];
+    const shapes = [517, 64, 3];
+    const weights = shapes.map((rows, i) => bf16Matrix(rows, cols, 80 + i));
+    const x = randomFloats(tokens * cols, 89);
+    const run = (isa: Isa) => {
+      const outs = shapes.map((rows) => new Float32Array(tokens * rows));
+      native.bf16Linear({ x, tokens, cols, isa, projections: shapes.map((rows, i) => ({ weight: weights[i], rows, out: outs[i] })) });
+      return Buffer.concat(outs.map((out) => Buffer.from(out.buffer)));
+    };
+    for (const isa of isas) {
+      native.setThreads(1);
+      const one = run(isa);
+      native.setThreads(2);
+      assert.deepEqual(run(isa), one, isa);
+    }
+    native.setThreads(1);
+  });
+
   test('embedding rows are gathered exactly; a row outside the table is refused', () => {
     const bytes = randomBytes(6 * 32 * 2, 9);
     const table = decodeBf16(bytes);
