@@ -6,7 +6,14 @@ import type { QueueProgress } from '@/lib/annotate/contracts';
 import { collectionsApi } from './api';
 import { useAnnotations } from './AnnotationContext';
 
-export const queueHref = (collection: string, traceId: string) => `/traces/${encodeURIComponent(traceId)}?queue=${encodeURIComponent(collection)}`;
+const queueHref = (collection: string, traceId: string) => `/traces/${encodeURIComponent(traceId)}?queue=${encodeURIComponent(collection)}`;
+
+/** Asks the collection's queue for the caller's next trace and opens it in queue mode; says whether there was one. */
+export async function openNextInQueue(collection: string, router: { push(href: string): void }): Promise<{ progress: QueueProgress; opened: boolean }> {
+  const { traceId, progress } = await collectionsApi.next(collection);
+  if (traceId) router.push(queueHref(collection, traceId));
+  return { progress, opened: traceId !== null };
+}
 
 /** Review-queue mode of the trace view: progress, skip, and submit-and-next (the verdict is the submission). */
 export function QueueBar({ collection }: { collection: string }) {
@@ -25,10 +32,9 @@ export function QueueBar({ collection }: { collection: string }) {
     setBusy(true);
     try {
       await step();
-      const next = await collectionsApi.next(collection);
+      const next = await openNextInQueue(collection, router);
       setProgress(next.progress);
-      if (next.traceId) router.push(queueHref(collection, next.traceId));
-      else setMessage('Queue finished: no trace left for you in this collection.');
+      if (!next.opened) setMessage('Queue finished: no trace left for you in this collection.');
     } catch (reason) {
       setMessage((reason as Error).message);
     } finally {

@@ -259,7 +259,7 @@ export async function importRow(store: Store, row: DatasetRow, actor: string): P
         run.promptLength, run.tokens.length, run.timings.prefillMs, run.timings.decodeMs, run.timings.prefillTokensPerSecond, run.timings.decodeTokensPerSecond,
         sections.join(','), run.attention?.topK ?? null, row.created_at, row.completed_at, row.device ?? null]);
     if (inserted.length === 0) return false;
-    await writeChunks(query, copyIn, fast.bytes, row.id, encodeCaptureLazily(run, { includeLogits: row.router_logits !== null && row.router_logits !== undefined }));
+    await writeChunks(query, copyIn, row.id, encodeCaptureLazily(run, { includeLogits: row.router_logits !== null && row.router_logits !== undefined }));
     await insertMessages(query, row.id, run.messages);
     if (run.routing) await insertUsage(query, row.id, summarizeExpertUsage(run.routing, run.messages));
     for (const collection of row.collections) await addToCollection(query, collection, [row.id]);

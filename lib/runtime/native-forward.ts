@@ -159,15 +159,19 @@ export function selectExperts(logits: Float32Array, tokens: number, experts: num
   const topk = new BigInt64Array(tokens * k);
   const weights = new Float32Array(tokens * k);
   const order = Array.from({ length: experts }, (_, e) => e);
+  const exps = new Float64Array(k);
   for (let s = 0; s < tokens; s++) {
     const row = logits.subarray(s * experts, (s + 1) * experts);
     order.sort((a, b) => row[b] - row[a] || a - b);
     const top = row[order[0]];
     let sum = 0;
-    for (let j = 0; j < k; j++) sum += Math.exp(row[order[j]] - top);
+    for (let j = 0; j < k; j++) {
+      exps[j] = Math.exp(row[order[j]] - top);
+      sum += exps[j];
+    }
     for (let j = 0; j < k; j++) {
       topk[s * k + j] = BigInt(order[j]);
-      weights[s * k + j] = Math.exp(row[order[j]] - top) / sum;
+      weights[s * k + j] = exps[j] / sum;
     }
   }
   return { topk, weights };

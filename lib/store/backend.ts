@@ -39,9 +39,9 @@ export interface DirectSql {
 export type SqlQuery = <Row>(sql: string, params?: unknown[]) => Promise<Row[]>;
 
 /**
- * How bytea travels in plain SQL: as base64 text through decode()/encode() (PGlite binds
- * Uint8Array slowly; node-postgres reads bytea as hex text, twice the bytes). PostgreSQL moves
- * chunk bytes by binary COPY instead (FastSql.copyOut, the transaction's copyIn).
+ * How bytea travels in plain SQL, which is how PGlite moves chunk bytes: as base64 text through
+ * decode()/encode() (PGlite binds Uint8Array slowly). PostgreSQL moves them by binary COPY instead
+ * (FastSql.copyOut, the transaction's copyIn).
  */
 export interface BytesCodec {
   /** SQL expression turning parameter $index into bytea. */
@@ -52,7 +52,7 @@ export interface BytesCodec {
   read(value: unknown): Uint8Array;
 }
 
-const BASE64_BYTES: BytesCodec = {
+export const BASE64_BYTES: BytesCodec = {
   param: (index) => `decode($${index}, 'base64')`,
   value: (bytes) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64'),
   select: (column) => `encode(${column}, 'base64')`,
@@ -67,7 +67,6 @@ const BASE64_BYTES: BytesCodec = {
 export type CopyIn = (sql: string, data: Iterable<Uint8Array>) => Promise<void>;
 
 export interface FastSql {
-  bytes: BytesCodec;
   query: SqlQuery;
   /**
    * PostgreSQL: the whole output of `COPY (...) TO STDOUT (FORMAT binary)`, bytea as raw bytes
@@ -214,7 +213,6 @@ async function openPostgres(databaseUrl: string, schemaOption: string | undefine
     prisma,
     direct,
     fast: {
-      bytes: BASE64_BYTES,
       query: async <Row>(sql: string, params: unknown[] = []) => (await pool.query(sql, params)).rows as Row[],
       copyOut: async (sql) => {
         const client = await pool.connect();
@@ -282,7 +280,6 @@ async function openPglite(dataDir: string): Promise<Backend> {
       query: async <Row>(sql: string, params: unknown[] = []) => (await db.query<Row>(sql, params)).rows,
     },
     fast: {
-      bytes: BASE64_BYTES,
       query: async <Row>(sql: string, params: unknown[] = []) => (await db.query<Row>(sql, params)).rows,
       copyOut: null,
       // PGlite runs a transaction exclusively: Prisma's queries wait until it ends.

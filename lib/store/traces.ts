@@ -8,7 +8,7 @@ import pg from 'pg';
 import { assembleCapture, CHUNK_SECTIONS, CorruptBlobError, decodeChunk, encodeCaptureLazily, verifyChunk, type ChunkSection, type EncodedChunk } from '../trace/codec';
 import { summarizeExpertUsage, type LayerUsageRow } from '../trace/summary';
 import type { RunResult, StopReason, TraceMessage } from '../trace/types';
-import { retryOnConnectionLoss, type Backend, type BytesCodec, type CopyIn, type FastSql, type SqlQuery } from './backend';
+import { BASE64_BYTES, retryOnConnectionLoss, type Backend, type CopyIn, type FastSql, type SqlQuery } from './backend';
 import { COPY_HEADER, COPY_TRAILER, copyRow, readCopyRows } from './binary-copy';
 import { currentOwner, staleReason } from './owner';
 import { isPlainlyVisible } from '../trace/visibility';
@@ -96,7 +96,7 @@ export async function completeTrace(backend: Backend, id: string, result: RunRes
     if (tryNumber > 0 && rows[0].status === status && rows[0].token_count === result.tokens.length) return;
     if (rows[0].status !== 'running') throw new TraceStateError(`trace ${id} is ${rows[0].status}, not running: it cannot be completed`);
     // Encoded afresh on each try: the lazy encoder is used up by a try that lost its connection.
-    await writeChunks(query, copyIn, backend.fast.bytes, id, encodeCaptureLazily(result, options));
+    await writeChunks(query, copyIn, id, encodeCaptureLazily(result, options));
     await insertMessages(query, id, result.messages);
     if (usage.length > 0) await insertUsage(query, id, usage);
     const timings = result.timings;
@@ -163,8 +163,8 @@ export async function insertUsage(query: SqlQuery, traceId: string, usage: Layer
 const CHUNK_COLUMNS = 'trace_id, section, token_start, token_end, version, byte_length, sha256, data';
 
 /** Writes a trace's chunks inside a transaction: by binary COPY where the backend has it (PostgreSQL), else by INSERT. */
-export async function writeChunks(query: SqlQuery, copyIn: CopyIn | null, bytes: BytesCodec, traceId: string, chunks: Iterable<EncodedChunk>): Promise<void> {
-  await (copyIn ? copyChunks(copyIn, traceId, chunks) : insertChunks(query, bytes, traceId, chunks));
+export async function writeChunks(query: SqlQuery, copyIn: CopyIn | null, traceId: string, chunks: Iterable<EncodedChunk>): Promise<void> {
+  await (copyIn ? copyChunks(copyIn, traceId, chunks) : insertChunks(query, traceId, chunks));
 }
 
 /** PostgreSQL: one binary COPY streaming the chunks as they are encoded (bytea as raw bytes, not hex text). */
@@ -183,7 +183,7 @@ async function copyChunks(copyIn: CopyIn, traceId: string, chunks: Iterable<Enco
  * PGlite: sends each batch of chunks without waiting for it before encoding the next: the database stores
  * one batch while this process encodes the next (at most one batch in flight).
  */
-async function insertChunks(query: SqlQuery, bytes: BytesCodec, traceId: string, chunks: Iterable<EncodedChunk>): Promise<void> {
+async function insertChunks(query: SqlQuery, traceId: string, chunks: Iterable<EncodedChunk>): Promise<void> {
   let batch: EncodedChunk[] = [];
   let batchBytes = 0;
   let inFlight: Promise<unknown> = Promise.resolve();
@@ -192,8 +192,8 @@ async function insertChunks(query: SqlQuery, bytes: BytesCodec, traceId: string,
     const params: unknown[] = [traceId];
     const tuples = batch.map((chunk) => {
       const base = params.length;
-      params.push(chunk.section, chunk.tokenStart, chunk.tokenEnd, chunk.version, chunk.bytes.length, chunk.sha256, bytes.value(chunk.bytes));
-      return `($1, $${base + 1}, $${base + 2}, $${base + 3}, $${base + 4}, $${base + 5}, $${base + 6}, ${bytes.param(base + 7)})`;
+      params.push(chunk.section, chunk.tokenStart, chunk.tokenEnd, chunk.version, chunk.bytes.length, chunk.sha256, BASE64_BYTES.value(chunk.bytes));
+      return `($1, $${base + 1}, $${base + 2}, $${base + 3}, $${base + 4}, $${base + 5}, $${base + 6}, ${BASE64_BYTES.param(base + 7)})`;
     });
     await inFlight;
     inFlight = query(`INSERT INTO trace_chunks (${CHUNK_COLUMNS}) VALUES ${tuples.join(', ')}`, params);
@@ -250,7 +250,7 @@ export interface StoredChunk { section: ChunkSection; tokenStart: number; tokenE
 async function readChunks(backend: Backend, id: string, sections: ChunkSection[], captured: readonly string[], at?: number): Promise<StoredChunk[]> {
   const { fast } = backend;
   const toChunk = (row: ChunkRow): StoredChunk => {
-    const bytes = row.data instanceof Uint8Array ? row.data : fast.bytes.read(row.data);
+    const bytes = row.data instanceof Uint8Array ? row.data : BASE64_BYTES.read(row.data);
     verifyChunk(bytes, { traceId: id, section: row.section, tokenStart: row.token_start });
     return { section: row.section, tokenStart: row.token_start, tokenEnd: row.token_end, bytes };
   };
@@ -299,7 +299,7 @@ function checkCaptured(id: string, sections: ChunkSection[], captured: readonly 
 async function selectChunks(fast: FastSql, condition: string): Promise<ChunkRow[]> {
   const columns = 'section, token_start, token_end';
   if (fast.copyOut) return copiedChunkRows(await fast.copyOut(`COPY (SELECT ${columns}, data FROM trace_chunks WHERE ${condition}) TO STDOUT (FORMAT binary)`));
-  return fast.query<ChunkRow>(`SELECT ${columns}, ${fast.bytes.select('data')} AS data FROM trace_chunks WHERE ${condition}`);
+  return fast.query<ChunkRow>(`SELECT ${columns}, ${BASE64_BYTES.select('data')} AS data FROM trace_chunks WHERE ${condition}`);
 }
 
 /** Rows of `COPY (SELECT section, token_start, token_end, data ...) TO STDOUT (FORMAT binary)`. */

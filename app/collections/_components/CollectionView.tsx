@@ -5,7 +5,7 @@ import type { Agreement, CollectionSummary, QueueProgress } from '@/lib/annotate
 import { parseTaxonomyText, taxonomyToText } from '@/lib/annotate/taxonomy-text';
 import { labelColour, labelName } from '@/lib/annotate/colors';
 import { collectionsApi } from '@/app/_annotations/api';
-import { queueHref } from '@/app/_annotations/QueueBar';
+import { openNextInQueue } from '@/app/_annotations/QueueBar';
 import { ExportButton } from '@/app/_traces/ExportButton';
 
 const statistic = (value: number | null) => (value === null ? 'n/a' : value.toFixed(3));
@@ -15,10 +15,9 @@ function QueueSection({ name, me, canAnnotate, progress, onProgress }: { name: s
   const [message, setMessage] = useState<string | null>(null);
   const next = async () => {
     try {
-      const result = await collectionsApi.next(name);
+      const result = await openNextInQueue(name, router);
       onProgress(result.progress);
-      if (result.traceId) router.push(queueHref(name, result.traceId));
-      else setMessage('Nothing left for you in this queue.');
+      if (!result.opened) setMessage('Nothing left for you in this queue.');
     } catch (reason) {
       setMessage((reason as Error).message);
     }

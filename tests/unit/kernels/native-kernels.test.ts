@@ -198,21 +198,15 @@ describe('MoE layer', () => {
 describe('bf16 and helpers', () => {
   test('bf16 products match fp64 for odd widths and several tokens', () => {
     for (const [rows, cols, tokens] of [[3, 37, 2], [17, 2880, 1], [4, 64, 3]] as const) {
-      const bytes = randomBytes(rows * cols * 2, cols);
-      for (let i = 1; i < bytes.length; i += 2) bytes[i] = (bytes[i] & 0x83) | 0x3c; // random sign, |w| in [2^-8, 1)
-      const w = decodeBf16(bytes);
+      const matrix = bf16Matrix(rows, cols, cols);
+      const w = decodeBf16(new Uint8Array(matrix.buffer));
       const x = randomFloats(tokens * cols, rows);
       for (const isa of isas) {
         const out = new Float32Array(tokens * rows);
-        native.bf16MatMul(new Uint16Array(bytes.buffer), rows, cols, x, tokens, out, isa);
+        native.bf16MatMul(matrix, rows, cols, x, tokens, out, isa);
         for (let t = 0; t < tokens; t++) {
           for (let r = 0; r < rows; r++) {
-            let sum = 0;
-            let magnitude = 0;
-            for (let c = 0; c < cols; c++) {
-              sum += w[r * cols + c] * x[t * cols + c];
-              magnitude += Math.abs(w[r * cols + c] * x[t * cols + c]);
-            }
+            const { sum, magnitude } = dot64(w, x, r, t, cols);
             assert.ok(Math.abs(out[t * rows + r] - sum) <= cols * 2 ** -24 * magnitude, `${isa} [${rows}x${cols}] token ${t} row ${r}`);
           }
         }
@@ -225,6 +219,17 @@ describe('bf16 and helpers', () => {
     const bytes = randomBytes(rows * cols * 2, seed);
     for (let i = 1; i < bytes.length; i += 2) bytes[i] = (bytes[i] & 0x83) | 0x3c;
     return new Uint16Array(bytes.buffer);
+  }
+
+  /** Row r of w times token t of x in float64, and the sum of the terms' magnitudes (the error scale). */
+  function dot64(w: ArrayLike<number>, x: ArrayLike<number>, r: number, t: number, cols: number): { sum: number; magnitude: number } {
+    let sum = 0;
+    let magnitude = 0;
+    for (let c = 0; c < cols; c++) {
+      sum += w[r * cols + c] * x[t * cols + c];
+      magnitude += Math.abs(w[r * cols + c] * x[t * cols + c]);
+    }
+    return { sum, magnitude };
   }
 
   test('a fused q/k/v call adds each bias (and the residual after it) and matches fp64 and the scalar reference', () => {
@@ -249,12 +254,7 @@ describe('bf16 and helpers', () => {
         const w = decodeBf16(new Uint8Array(weights[i].buffer));
         for (let t = 0; t < tokens; t++) {
           for (let r = 0; r < rows; r++) {
-            let sum = 0;
-            let magnitude = 0;
-            for (let c = 0; c < cols; c++) {
-              sum += w[r * cols + c] * x[t * cols + c];
-              magnitude += Math.abs(w[r * cols + c] * x[t * cols + c]);
-            }
+            const { sum, magnitude } = dot64(w, x, r, t, cols);
             const want = sum + biases[i][r] + (i === 2 ? residual[t * rows + r] : 0);
             const got = outs[i][t * rows + r];
             assert.ok(Math.abs(got - want) <= cols * 2 ** -24 * magnitude + 2 ** -22 * (Math.abs(want) + 8), `${isa} projection ${i} token ${t} row ${r}: ${got} vs ${want}`);
