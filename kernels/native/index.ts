@@ -84,7 +84,7 @@ export interface NativeKernels {
   bf16GatherRows(table: WeightBytes, rows: number, cols: number, ids: Int32Array, out: Float32Array): void;
   rmsNorm(x: Float32Array, weight: Float32Array, rows: number, cols: number, eps: number, out: Float32Array): void;
   /** log(sum(exp(x))): exp per term in float32, summed in float64 (error ~1e-9 at 201k logits). */
-  logSumExp(x: Float32Array): number;
+  logSumExp(x: Float32Array, isa?: Isa): number;
   /** Reads every byte once on all threads; returns their wrapping 64-bit word sum (a bandwidth probe). */
   readAll(bytes: Uint8Array): bigint;
   /** IEEE f16 from float32, round to nearest even; false when a finite value is beyond +-65504 (all are converted). */

@@ -297,10 +297,12 @@ Napi::Value F16ToF32(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// logSumExp(x, isa?) -> log(sum(exp(x))) as a number (scalar: the libm reference).
 Napi::Value LogSumExp(const Napi::CallbackInfo& info) {
   const Napi::Env env = info.Env();
   const Napi::Float32Array x = info[0].As<Napi::Float32Array>();
-  return Napi::Number::New(env, cotscope::logSumExp(x.Data(), x.ElementLength()));
+  const bool scalar = isaArgument(env, info[1]) == Isa::Scalar;
+  return Napi::Number::New(env, scalar ? cotscope::logSumExpScalar(x.Data(), x.ElementLength()) : cotscope::logSumExpAvx2(x.Data(), x.ElementLength()));
 }
 
 // readAll(bytes) -> BigInt wrapping sum of the bytes as 64-bit words (bench:bandwidth).

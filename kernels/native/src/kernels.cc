@@ -2,6 +2,7 @@
 
 #include <immintrin.h>
 
+#include <array>
 #include <cmath>
 #include <algorithm>
 #include <cstring>
@@ -55,6 +56,16 @@ float e8m0Scale(uint8_t s) {
   return s == 0 ? bitsToFloat(0x00400000u) : bitsToFloat(static_cast<uint32_t>(s) << 23);
 }
 
+// e8m0Scale(s) / 2 for every s, for kernels that decode doubled E2M1 values.
+static const float* halfE8m0Scales() {
+  static const auto table = [] {
+    std::array<float, 256> halves{};
+    for (int s = 0; s < 256; s++) halves[s] = e8m0Scale(static_cast<uint8_t>(s)) * 0.5f;
+    return halves;
+  }();
+  return table.data();
+}
+
 void splitEvenOdd(const float* x, int length, float* out) {
   for (int g = 0; g < length; g += kMxfp4Block) {
     for (int j = 0; j < kMxfp4Block / 2; j++) {
@@ -97,20 +108,21 @@ void bf16DotRowsScalar(const uint16_t* w, int rows, int cols, const float* x, in
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
 
-static inline __m256 e2m1Avx2(__m256i nibbles, __m256 magnitudes) {
-  const __m256i sign = _mm256_slli_epi32(_mm256_and_si256(nibbles, _mm256_set1_epi32(8)), 28);
-  return _mm256_castsi256_ps(_mm256_or_si256(_mm256_castps_si256(_mm256_permutevar8x32_ps(magnitudes, nibbles)), sign));
-}
+// Doubled E2M1 values are the integers 0..12 (with sign), so one byte shuffle decodes 16
+// nibbles. The group's scale is halved to match: x2 and /2 are exact, so every product, sum and
+// result is bitwise what a float table of E2M1 values would give.
+static inline __m256 int8ToFloatAvx2(__m128i eightBytes) { return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(eightBytes)); }
 
-static inline __m256 mxfp4GroupAvx2(const uint8_t* block, const float* xs, __m256 magnitudes) {
+static inline __m256 mxfp4GroupAvx2(const uint8_t* block, const float* xs) {
+  const __m128i doubledE2m1 = _mm_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12);
+  const __m128i nibble = _mm_set1_epi8(0x0F);
   const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block));
-  const __m256i first = _mm256_cvtepu8_epi32(bytes);
-  const __m256i second = _mm256_cvtepu8_epi32(_mm_srli_si128(bytes, 8));
-  const __m256i low = _mm256_set1_epi32(0x0F);
-  __m256 sum = _mm256_mul_ps(e2m1Avx2(_mm256_and_si256(first, low), magnitudes), _mm256_loadu_ps(xs));
-  sum = _mm256_fmadd_ps(e2m1Avx2(_mm256_and_si256(second, low), magnitudes), _mm256_loadu_ps(xs + 8), sum);
-  sum = _mm256_fmadd_ps(e2m1Avx2(_mm256_srli_epi32(first, 4), magnitudes), _mm256_loadu_ps(xs + 16), sum);
-  sum = _mm256_fmadd_ps(e2m1Avx2(_mm256_srli_epi32(second, 4), magnitudes), _mm256_loadu_ps(xs + 24), sum);
+  const __m128i even = _mm_shuffle_epi8(doubledE2m1, _mm_and_si128(bytes, nibble));
+  const __m128i odd = _mm_shuffle_epi8(doubledE2m1, _mm_and_si128(_mm_srli_epi16(bytes, 4), nibble));
+  __m256 sum = _mm256_mul_ps(int8ToFloatAvx2(even), _mm256_loadu_ps(xs));
+  sum = _mm256_fmadd_ps(int8ToFloatAvx2(_mm_unpackhi_epi64(even, even)), _mm256_loadu_ps(xs + 8), sum);
+  sum = _mm256_fmadd_ps(int8ToFloatAvx2(odd), _mm256_loadu_ps(xs + 16), sum);
+  sum = _mm256_fmadd_ps(int8ToFloatAvx2(_mm_unpackhi_epi64(odd, odd)), _mm256_loadu_ps(xs + 24), sum);
   return sum;
 }
 
@@ -121,15 +133,15 @@ static inline float horizontalSumAvx2(__m256 v) {
 }
 
 float mxfp4DotAvx2(const uint8_t* blocks, const uint8_t* scales, int groups, const float* xs) {
-  const __m256 magnitudes = _mm256_setr_ps(0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f);
+  const float* halfScale = halfE8m0Scales();
   // Two accumulators (even and odd groups) hide the FMA latency.
   __m256 even = _mm256_setzero_ps(), odd = _mm256_setzero_ps();
   int g = 0;
   for (; g + 1 < groups; g += 2) {
-    even = _mm256_fmadd_ps(mxfp4GroupAvx2(blocks + g * 16, xs + g * 32, magnitudes), _mm256_set1_ps(e8m0Scale(scales[g])), even);
-    odd = _mm256_fmadd_ps(mxfp4GroupAvx2(blocks + (g + 1) * 16, xs + (g + 1) * 32, magnitudes), _mm256_set1_ps(e8m0Scale(scales[g + 1])), odd);
+    even = _mm256_fmadd_ps(mxfp4GroupAvx2(blocks + g * 16, xs + g * 32), _mm256_broadcast_ss(halfScale + scales[g]), even);
+    odd = _mm256_fmadd_ps(mxfp4GroupAvx2(blocks + (g + 1) * 16, xs + (g + 1) * 32), _mm256_broadcast_ss(halfScale + scales[g + 1]), odd);
   }
-  if (g < groups) even = _mm256_fmadd_ps(mxfp4GroupAvx2(blocks + g * 16, xs + g * 32, magnitudes), _mm256_set1_ps(e8m0Scale(scales[g])), even);
+  if (g < groups) even = _mm256_fmadd_ps(mxfp4GroupAvx2(blocks + g * 16, xs + g * 32), _mm256_broadcast_ss(halfScale + scales[g]), even);
   return horizontalSumAvx2(_mm256_add_ps(even, odd));
 }
 
@@ -419,7 +431,7 @@ void rmsNorm(const float* x, const float* w, int rows, int cols, float eps, floa
   }
 }
 
-double logSumExp(const float* x, size_t n) {
+double logSumExpScalar(const float* x, size_t n) {
   double max = -std::numeric_limits<double>::infinity();
   for (size_t i = 0; i < n; i++) {
     if (std::isnan(x[i])) return std::numeric_limits<double>::quiet_NaN();
@@ -436,6 +448,68 @@ double logSumExp(const float* x, size_t n) {
   }
   return max + std::log(sum);
 }
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+
+// e^r for r in [-87.3, 0]: r = k ln2 + f with |f| <= ln2/2 (ln2 split in two so k ln2 is exact
+// enough), e^f by its degree-7 Taylor polynomial (truncation < 6e-9 relative), times 2^k.
+static inline __m256 expAvx2(__m256 r) {
+  const __m256 k = _mm256_round_ps(_mm256_mul_ps(r, _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 f = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.693145751953125f), r);
+  f = _mm256_fnmadd_ps(k, _mm256_set1_ps(1.428606765330187045e-6f), f);
+  __m256 p = _mm256_set1_ps(1.0f / 5040);
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.0f / 720));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.0f / 120));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.0f / 24));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.0f / 6));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(0.5f));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.0f));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.0f));
+  const __m256i twoToK = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(p, _mm256_castsi256_ps(twoToK));
+}
+
+double logSumExpAvx2(const float* x, size_t n) {
+  __m256 maxes = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+  __m256 unordered = _mm256_setzero_ps();
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 v = _mm256_loadu_ps(x + i);
+    unordered = _mm256_or_ps(unordered, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+    maxes = _mm256_max_ps(maxes, v);
+  }
+  if (_mm256_movemask_ps(unordered) != 0) return std::numeric_limits<double>::quiet_NaN();
+  float lanes[8];
+  _mm256_storeu_ps(lanes, maxes);
+  float top = -std::numeric_limits<float>::infinity();
+  for (float lane : lanes) top = std::max(top, lane);
+  for (size_t j = i; j < n; j++) {
+    if (std::isnan(x[j])) return std::numeric_limits<double>::quiet_NaN();
+    top = std::max(top, x[j]);
+  }
+  if (std::isinf(top)) return top;
+  // As the scalar version: terms below e^-80 of the largest are dropped, the sum is in double.
+  const __m256 topVector = _mm256_set1_ps(top), floor = _mm256_set1_ps(-80.0f);
+  __m256d low = _mm256_setzero_pd(), high = _mm256_setzero_pd();
+  for (i = 0; i + 8 <= n; i += 8) {
+    const __m256 shifted = _mm256_sub_ps(_mm256_loadu_ps(x + i), topVector);
+    const __m256 kept = _mm256_cmp_ps(shifted, floor, _CMP_GT_OQ);
+    const __m256 terms = _mm256_and_ps(expAvx2(_mm256_max_ps(shifted, floor)), kept);
+    low = _mm256_add_pd(low, _mm256_cvtps_pd(_mm256_castps256_ps128(terms)));
+    high = _mm256_add_pd(high, _mm256_cvtps_pd(_mm256_extractf128_ps(terms, 1)));
+  }
+  double sums[4];
+  _mm256_storeu_pd(sums, _mm256_add_pd(low, high));
+  double sum = (sums[0] + sums[1]) + (sums[2] + sums[3]);
+  for (size_t j = i; j < n; j++) {
+    const float shifted = x[j] - top;
+    if (shifted > -80.0f) sum += std::exp(shifted);
+  }
+  return static_cast<double>(top) + std::log(sum);
+}
+
+#pragma GCC pop_options
 
 #pragma GCC push_options
 #pragma GCC target("avx2")

@@ -83,8 +83,10 @@ void bf16GatherRows(const uint16_t* table, int cols, const int32_t* ids, int cou
 // y = x / sqrt(mean(x^2) + eps) * w per row, the mean in double.
 void rmsNorm(const float* x, const float* w, int rows, int cols, float eps, float* out);
 
-// log(sum(exp(x))): each exp in float, the sum in double.
-double logSumExp(const float* x, size_t n);
+// log(sum(exp(x))): each exp in float, the sum in double. The AVX2 exp is a polynomial
+// (within ~2 ulp of the correctly rounded float exp).
+double logSumExpScalar(const float* x, size_t n);
+double logSumExpAvx2(const float* x, size_t n);
 
 // Reads every byte once (as 64-bit words, all threads) and returns their wrapping sum: a memory
 // read-bandwidth probe that the compiler cannot skip.
