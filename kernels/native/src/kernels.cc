@@ -108,22 +108,29 @@ void bf16DotRowsScalar(const uint16_t* w, int rows, int cols, const float* x, in
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
 
+static inline __m256 int8ToFloatAvx2(__m128i eightBytes) { return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(eightBytes)); }
+
 // Doubled E2M1 values are the integers 0..12 (with sign), so one byte shuffle decodes 16
 // nibbles. The group's scale is halved to match: x2 and /2 are exact, so every product, sum and
 // result is bitwise what a float table of E2M1 values would give.
-static inline __m256 int8ToFloatAvx2(__m128i eightBytes) { return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(eightBytes)); }
-
-static inline __m256 mxfp4GroupAvx2(const uint8_t* block, const float* xs) {
+static inline void mxfp4DecodeGroupAvx2(const uint8_t* block, __m256* weights) {
   const __m128i doubledE2m1 = _mm_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12);
   const __m128i nibble = _mm_set1_epi8(0x0F);
   const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block));
   const __m128i even = _mm_shuffle_epi8(doubledE2m1, _mm_and_si128(bytes, nibble));
   const __m128i odd = _mm_shuffle_epi8(doubledE2m1, _mm_and_si128(_mm_srli_epi16(bytes, 4), nibble));
-  __m256 sum = _mm256_mul_ps(int8ToFloatAvx2(even), _mm256_loadu_ps(xs));
-  sum = _mm256_fmadd_ps(int8ToFloatAvx2(_mm_unpackhi_epi64(even, even)), _mm256_loadu_ps(xs + 8), sum);
-  sum = _mm256_fmadd_ps(int8ToFloatAvx2(odd), _mm256_loadu_ps(xs + 16), sum);
-  sum = _mm256_fmadd_ps(int8ToFloatAvx2(_mm_unpackhi_epi64(odd, odd)), _mm256_loadu_ps(xs + 24), sum);
-  return sum;
+  weights[0] = int8ToFloatAvx2(even);
+  weights[1] = int8ToFloatAvx2(_mm_unpackhi_epi64(even, even));
+  weights[2] = int8ToFloatAvx2(odd);
+  weights[3] = int8ToFloatAvx2(_mm_unpackhi_epi64(odd, odd));
+}
+
+// One group's 32 products with x (split order), summed in a fixed order.
+static inline __m256 mxfp4GroupDotAvx2(const __m256* weights, const float* xs) {
+  __m256 sum = _mm256_mul_ps(weights[0], _mm256_loadu_ps(xs));
+  sum = _mm256_fmadd_ps(weights[1], _mm256_loadu_ps(xs + 8), sum);
+  sum = _mm256_fmadd_ps(weights[2], _mm256_loadu_ps(xs + 16), sum);
+  return _mm256_fmadd_ps(weights[3], _mm256_loadu_ps(xs + 24), sum);
 }
 
 static inline float horizontalSumAvx2(__m256 v) {
@@ -132,17 +139,45 @@ static inline float horizontalSumAvx2(__m256 v) {
   return _mm_cvtss_f32(_mm_add_ss(pair, _mm_movehdup_ps(pair)));
 }
 
-float mxfp4DotAvx2(const uint8_t* blocks, const uint8_t* scales, int groups, const float* xs) {
+template <int T>
+__attribute__((always_inline)) static inline void mxfp4AccumulateGroupAvx2(const uint8_t* blocks, float halfScale, int g, const float* const* xs, __m256* acc) {
+  __m256 weights[4];
+  mxfp4DecodeGroupAvx2(blocks + g * 16, weights);
+  const __m256 scale = _mm256_set1_ps(halfScale);
+  for (int t = 0; t < T; t++) acc[t] = _mm256_fmadd_ps(mxfp4GroupDotAvx2(weights, xs[t] + g * 32), scale, acc[t]);
+}
+
+// T tokens against one MXFP4 row: each group is decoded once and used T times; every token keeps
+// its own even/odd accumulators, so its result is bitwise its one-token dot.
+template <int T>
+__attribute__((always_inline)) static inline void mxfp4DotTokensAvx2T(const uint8_t* blocks, const uint8_t* scales, int groups, const float* const* xs, float* out) {
   const float* halfScale = halfE8m0Scales();
-  // Two accumulators (even and odd groups) hide the FMA latency.
-  __m256 even = _mm256_setzero_ps(), odd = _mm256_setzero_ps();
+  __m256 even[T], odd[T];
+  for (int t = 0; t < T; t++) even[t] = odd[t] = _mm256_setzero_ps();
   int g = 0;
   for (; g + 1 < groups; g += 2) {
-    even = _mm256_fmadd_ps(mxfp4GroupAvx2(blocks + g * 16, xs + g * 32), _mm256_broadcast_ss(halfScale + scales[g]), even);
-    odd = _mm256_fmadd_ps(mxfp4GroupAvx2(blocks + (g + 1) * 16, xs + (g + 1) * 32), _mm256_broadcast_ss(halfScale + scales[g + 1]), odd);
+    mxfp4AccumulateGroupAvx2<T>(blocks, halfScale[scales[g]], g, xs, even);
+    mxfp4AccumulateGroupAvx2<T>(blocks, halfScale[scales[g + 1]], g + 1, xs, odd);
   }
-  if (g < groups) even = _mm256_fmadd_ps(mxfp4GroupAvx2(blocks + g * 16, xs + g * 32), _mm256_broadcast_ss(halfScale + scales[g]), even);
-  return horizontalSumAvx2(_mm256_add_ps(even, odd));
+  if (g < groups) mxfp4AccumulateGroupAvx2<T>(blocks, halfScale[scales[g]], g, xs, even);
+  for (int t = 0; t < T; t++) out[t] = horizontalSumAvx2(_mm256_add_ps(even[t], odd[t]));
+}
+
+float mxfp4DotAvx2(const uint8_t* blocks, const uint8_t* scales, int groups, const float* xs) {
+  float out;
+  mxfp4DotTokensAvx2T<1>(blocks, scales, groups, &xs, &out);
+  return out;
+}
+
+void mxfp4DotTokensAvx2(const uint8_t* blocks, const uint8_t* scales, int groups, const float* const* xs, int tokens, float* out) {
+  for (int t = 0; t < tokens; t += kMxfp4TokenBlock) {
+    switch (std::min(tokens - t, kMxfp4TokenBlock)) {
+      case 1: mxfp4DotTokensAvx2T<1>(blocks, scales, groups, xs + t, out + t); break;
+      case 2: mxfp4DotTokensAvx2T<2>(blocks, scales, groups, xs + t, out + t); break;
+      case 3: mxfp4DotTokensAvx2T<3>(blocks, scales, groups, xs + t, out + t); break;
+      default: mxfp4DotTokensAvx2T<4>(blocks, scales, groups, xs + t, out + t); break;
+    }
+  }
 }
 
 static inline __m256 bf16LoadAvx2(const uint16_t* w) {
@@ -285,11 +320,17 @@ void bf16DotRowsAvx512(const uint16_t* w, int rows, int cols, const float* x, in
 
 namespace {
 
-using Mxfp4Dot = float (*)(const uint8_t*, const uint8_t*, int, const float*);
+using Mxfp4DotTokens = void (*)(const uint8_t*, const uint8_t*, int, const float* const*, int, float*);
 using Bf16DotRows = void (*)(const uint16_t*, int, int, const float*, int, float*);
 
-Mxfp4Dot mxfp4DotFor(Isa isa) {
-  return isa == Isa::Avx512 ? mxfp4DotAvx512 : isa == Isa::Avx2 ? mxfp4DotAvx2 : mxfp4DotScalar;
+// Token by token through a one-token dot (the scalar reference, and AVX-512 until it has its own).
+template <float (*Dot)(const uint8_t*, const uint8_t*, int, const float*)>
+void mxfp4DotEachToken(const uint8_t* blocks, const uint8_t* scales, int groups, const float* const* xs, int tokens, float* out) {
+  for (int t = 0; t < tokens; t++) out[t] = Dot(blocks, scales, groups, xs[t]);
+}
+
+Mxfp4DotTokens mxfp4DotTokensFor(Isa isa) {
+  return isa == Isa::Avx512 ? mxfp4DotEachToken<mxfp4DotAvx512> : isa == Isa::Avx2 ? mxfp4DotTokensAvx2 : mxfp4DotEachToken<mxfp4DotScalar>;
 }
 
 Bf16DotRows bf16DotRowsFor(Isa isa) {
@@ -309,7 +350,7 @@ void moeForward(const MoeProblem& p, Isa isa) {
   const int S = p.tokens, H = p.hidden, I = p.intermediate, E = p.experts, k = p.k;
   const int groupsUp = H / kMxfp4Block, groupsDown = I / kMxfp4Block;
   const bool split = isa != Isa::Scalar;
-  const Mxfp4Dot dot = mxfp4DotFor(isa);
+  const Mxfp4DotTokens dots = mxfp4DotTokensFor(isa);
 
   std::vector<float> xs(static_cast<size_t>(S) * H);
   for (int t = 0; t < S; t++) {
@@ -327,21 +368,37 @@ void moeForward(const MoeProblem& p, Isa isa) {
   std::vector<int> active;
   for (int e = 0; e < E; e++) if (!slotsOf[e].empty()) active.push_back(e);
 
+  // Each weight row meets every slot of its expert in one kernel call (decoded once per call).
+  // `inputOf(slot)` is the slot's input vector; `store(slot, dot)` takes each result.
+  const auto forSlotsOf = [&](int e, const uint8_t* blocks, const uint8_t* scales, int groups, const auto& inputOf, const auto& store) {
+    const std::vector<int>& slots = slotsOf[e];
+    const float* inputs[kMxfp4TokenBlock];
+    float results[kMxfp4TokenBlock];
+    for (size_t first = 0; first < slots.size(); first += kMxfp4TokenBlock) {
+      const int count = static_cast<int>(std::min<size_t>(kMxfp4TokenBlock, slots.size() - first));
+      for (int i = 0; i < count; i++) inputs[i] = inputOf(slots[first + i]);
+      dots(blocks, scales, groups, inputs, count, results);
+      for (int i = 0; i < count; i++) store(slots[first + i], results[i]);
+    }
+  };
+
   // Phase 1: u = W1 x + b1 for the selected experts only, then the clamped alpha-SwiGLU per unit.
   std::vector<float> h(static_cast<size_t>(S) * k * I);
   const float limit = p.swigluLimit, alpha = p.swigluAlpha;
   const size_t upRowBytes = static_cast<size_t>(groupsUp) * kMxfp4BlockBytes;
   pool()->parallelFor(static_cast<long>(active.size()) * I, [&](long begin, long end) {
+    std::vector<float> gates(static_cast<size_t>(S) * k);
     for (long item = begin; item < end; item++) {
       const int e = active[item / I];
       const int unit = static_cast<int>(item % I);
       const size_t gateRow = static_cast<size_t>(e) * 2 * I + 2 * static_cast<size_t>(unit);
       const uint8_t* gateBlocks = p.gateUp.blocks + gateRow * upRowBytes;
       const uint8_t* gateScales = p.gateUp.scales + gateRow * groupsUp;
-      for (int slot : slotsOf[e]) {
-        const float* x = xs.data() + static_cast<size_t>(slot / k) * H;
-        float gate = dot(gateBlocks, gateScales, groupsUp, x) + p.gateUp.bias[gateRow];
-        float linear = dot(gateBlocks + upRowBytes, gateScales + groupsUp, groupsUp, x) + p.gateUp.bias[gateRow + 1];
+      const auto inputOf = [&](int slot) { return xs.data() + static_cast<size_t>(slot / k) * H; };
+      forSlotsOf(e, gateBlocks, gateScales, groupsUp, inputOf, [&](int slot, float dot) { gates[slot] = dot + p.gateUp.bias[gateRow]; });
+      forSlotsOf(e, gateBlocks + upRowBytes, gateScales + groupsUp, groupsUp, inputOf, [&](int slot, float dot) {
+        float gate = gates[slot];
+        float linear = dot + p.gateUp.bias[gateRow + 1];
         // NaN must survive the clamps as it does in the reference (fmin/fmax would drop it).
         const bool poisoned = std::isnan(gate) || std::isnan(linear);
         gate = std::fmin(gate, limit);
@@ -349,28 +406,31 @@ void moeForward(const MoeProblem& p, Isa isa) {
         if (poisoned) gate = std::numeric_limits<float>::quiet_NaN();
         const float glu = gate / (1.0f + std::exp(-alpha * gate));
         h[static_cast<size_t>(slot) * I + kernelIndex(unit, split)] = glu * (linear + 1.0f);
-      }
+      });
     }
   });
 
-  // Phase 2: per output row, y = W2 h + b2 for each of a token's experts, summed in slot order.
+  // Phase 2: y = W2 h + b2 per slot and output row, then each token's experts summed in slot order.
+  std::vector<float> y(static_cast<size_t>(S) * k * H);
   const size_t downRowBytes = static_cast<size_t>(groupsDown) * kMxfp4BlockBytes;
-  pool()->parallelFor(H, [&](long begin, long end) {
-    for (long r = begin; r < end; r++) {
-      for (int t = 0; t < S; t++) {
-        float sum = 0.0f;
-        for (int j = 0; j < k; j++) {
-          const int slot = t * k + j;
-          const int e = p.ids[slot];
-          const size_t row = static_cast<size_t>(e) * H + r;
-          const float y = dot(p.down.blocks + row * downRowBytes, p.down.scales + row * groupsDown, groupsDown, h.data() + static_cast<size_t>(slot) * I) + p.down.bias[row];
-          sum += p.weights[slot] * y;
-        }
-        const size_t at = static_cast<size_t>(t) * H + r;
-        p.out[at] = p.residual ? p.residual[at] + sum : sum;
-      }
+  pool()->parallelFor(static_cast<long>(active.size()) * H, [&](long begin, long end) {
+    for (long item = begin; item < end; item++) {
+      const int e = active[item / H];
+      const int r = static_cast<int>(item % H);
+      const size_t row = static_cast<size_t>(e) * H + r;
+      forSlotsOf(e, p.down.blocks + row * downRowBytes, p.down.scales + row * groupsDown, groupsDown,
+                 [&](int slot) { return h.data() + static_cast<size_t>(slot) * I; },
+                 [&](int slot, float dot) { y[static_cast<size_t>(slot) * H + r] = dot + p.down.bias[row]; });
     }
   });
+  for (int t = 0; t < S; t++) {
+    for (int r = 0; r < H; r++) {
+      float sum = 0.0f;
+      for (int j = 0; j < k; j++) sum += p.weights[t * k + j] * y[static_cast<size_t>(t * k + j) * H + r];
+      const size_t at = static_cast<size_t>(t) * H + r;
+      p.out[at] = p.residual ? p.residual[at] + sum : sum;
+    }
+  }
 }
 
 void bf16Linear(const Bf16Projection* projections, int count, int cols, const float* x, int tokens, Isa isa) {

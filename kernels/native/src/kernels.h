@@ -26,6 +26,10 @@ float mxfp4DotScalar(const uint8_t* blocks, const uint8_t* scales, int groups, c
 float mxfp4DotAvx2(const uint8_t* blocks, const uint8_t* scales, int groups, const float* xSplit);
 float mxfp4DotAvx512(const uint8_t* blocks, const uint8_t* scales, int groups, const float* xSplit);
 void splitEvenOdd(const float* x, int length, float* out);
+// out[t] = row . xs[t] for each of `tokens` split inputs: each group decoded once per block of
+// kMxfp4TokenBlock tokens, each result bitwise its one-token mxfp4DotAvx2.
+constexpr int kMxfp4TokenBlock = 4;
+void mxfp4DotTokensAvx2(const uint8_t* blocks, const uint8_t* scales, int groups, const float* const* xs, int tokens, float* out);
 
 float bf16DotScalar(const uint16_t* w, const float* x, int n);
 float bf16DotAvx2(const uint16_t* w, const float* x, int n);

@@ -186,6 +186,30 @@ describe('MoE layer', () => {
     native.setThreads(1);
   });
 
+  test('a token\'s MoE output is bitwise the same alone (decode) as in a prefill batch whose experts serve more slots than one kernel block', () => {
+    const tokens = 11; // expert 3 gets every token: three blocks of four slots
+    const batchX = randomFloats(tokens * H, 30);
+    const batchResidual = randomFloats(tokens * H, 31);
+    const batchIds = Int32Array.from({ length: tokens * k }, (_, slot) => (slot % k === 0 ? 3 : slot % E === 3 ? 1 : slot % E));
+    const batchWeights = Float32Array.from({ length: tokens * k }, (_, slot) => (slot % k === 0 ? 0.6 : 0.4));
+    const moe = (isa: Isa, first: number, count: number): Float32Array => {
+      const out = new Float32Array(count * H);
+      native.moe({
+        tokens: count, hidden: H, intermediate: I, experts: E, k, swigluLimit: limit, swigluAlpha: 1.702,
+        gateUpBlocks, gateUpScales, gateUpBias, downBlocks, downScales, downBias,
+        x: batchX.slice(first * H, (first + count) * H), ids: batchIds.slice(first * k, (first + count) * k),
+        weights: batchWeights.slice(first * k, (first + count) * k), residual: batchResidual.slice(first * H, (first + count) * H), out, isa,
+      });
+      return out;
+    };
+    for (const isa of isas) {
+      const batch = moe(isa, 0, tokens);
+      for (let t = 0; t < tokens; t++) {
+        assert.deepEqual(Buffer.from(moe(isa, t, 1).buffer), Buffer.from(batch.slice(t * H, (t + 1) * H).buffer), `${isa} token ${t}`);
+      }
+    }
+  });
+
   test('an expert id outside [0, E) is a RangeError, not a read out of bounds', () => {
     const bad = Int32Array.of(0, 5, 1, 2, 3, 4);
     assert.throws(
