@@ -97,9 +97,25 @@ async function takeNextFromQueue(): Promise<string> {
     const id = new URL(page.url()).pathname.split('/').pop()!;
     if (await page.$('[data-testid="annotatable"]')) return id;
     assert.ok(skips < 5, 'no trace with raw reasoning in the demo queue');
-    await page.click('[data-testid="queue-bar"] button:text("skip")');
-    await page.waitForURL((url) => !url.pathname.endsWith(id));
+    await openNextFromQueueBar('[data-testid="queue-bar"] button:text("skip")', id);
   }
+}
+
+/**
+ * Clicks a queue-bar button and waits until the next trace of the queue is open. A message in the
+ * bar instead (an API error, "queue finished") fails at once with its text rather than after the
+ * page timeout.
+ */
+async function openNextFromQueueBar(button: string, leaving: string): Promise<void> {
+  const notice = '[data-testid="queue-bar"] [role="status"]';
+  await page.click(button);
+  await page.waitForFunction(
+    ([id, selector]) => !location.pathname.endsWith(id) || document.querySelector(selector) !== null,
+    [leaving, notice] as const,
+  );
+  const message = await page.$(notice);
+  assert.equal(message ? await message.textContent() : null, null, 'the queue bar shows a message instead of opening the next trace');
+  await page.waitForURL((url) => url.searchParams.get('queue') === 'demo' && !url.pathname.endsWith(leaving));
 }
 
 /** Tab (as a keyboard user does) until the raw reasoning has the focus. */
@@ -201,8 +217,7 @@ test('clicking the span band selects its tokens in the usage matrix and the insp
   assert.equal(scope, `selected span ${first}-${last}`);
   await page.waitForSelector(`[data-testid="token-inspector"] h3:text("Token ${first}")`);
   assert.ok(item.selected, 'the span is selected in the list too');
-  await page.click('[data-testid="submit-next"]');
-  await page.waitForURL((url) => url.searchParams.get('queue') === 'demo' && !url.pathname.endsWith(traceId));
+  await openNextFromQueueBar('[data-testid="submit-next"]', traceId);
   await page.waitForFunction(() => !document.querySelector('[data-testid="span-list"]')?.textContent?.includes('loading annotations'));
   assert.equal((await spanItems()).filter((entry) => entry.annotator === 'anna').length, 0, 'the next trace starts clean');
   await signOut();
