@@ -13,12 +13,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { openStore, type ModelIdentity, type Store, type StoreOptions } from '../lib/store/index';
 import type { RunResult } from '../lib/trace/types';
-
-interface Shape { name: string; numLayers: number; numExperts: number; topK: number; numHeads: number }
-const SHAPES: Shape[] = [
-  { name: 'gpt-oss-20b', numLayers: 24, numExperts: 32, topK: 4, numHeads: 64 },
-  { name: 'gpt-oss-120b', numLayers: 36, numExperts: 128, topK: 4, numHeads: 64 },
-];
+import { SHAPES, syntheticRun, type Shape } from './synthetic-capture';
 
 interface Variant { name: string; logits: boolean; attention: boolean; tokens: number; traces: number }
 const VARIANTS: Variant[] = [
@@ -28,59 +23,6 @@ const VARIANTS: Variant[] = [
 ];
 const LOAD_TOKENS = 8192;
 const LOAD_REPEATS = 7;
-const ATTENTION_TOP_K = 8;
-const PROMPT_TOKENS = 256;
-
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state * 1664525 + 1013904223) >>> 0;
-    return state / 4294967296;
-  };
-}
-
-function syntheticRun(shape: Shape, numTokens: number, variant: Pick<Variant, 'logits' | 'attention'>, seed: number): RunResult {
-  const next = random(seed);
-  const { numLayers, numExperts, topK, numHeads } = shape;
-  const rows = numTokens * numLayers;
-  const experts = new Uint8Array(rows * topK);
-  const weights = new Float32Array(rows * topK);
-  for (let row = 0; row < rows; row++) {
-    const first = Math.floor(next() * numExperts);
-    let remaining = 1;
-    for (let k = 0; k < topK; k++) {
-      experts[row * topK + k] = (first + k * 7) % numExperts; // distinct while 7k < E
-      const weight = k === topK - 1 ? remaining : remaining * (0.4 + next() * 0.3);
-      weights[row * topK + k] = weight;
-      remaining -= weight;
-    }
-  }
-  const logits = variant.logits ? new Float32Array(rows * numExperts).map(() => (next() - 0.5) * 10) : new Float32Array(0);
-  const heads = rows * numHeads;
-  const attention = variant.attention ? {
-    numTokens, numLayers, numHeads, topK: ATTENTION_TOP_K,
-    sinkMass: new Float32Array(heads).map(() => next()),
-    topPositions: new Int32Array(heads * ATTENTION_TOP_K).map((_, slot) => Math.max(-1, Math.floor(slot / (numLayers * numHeads * ATTENTION_TOP_K)) - (slot % ATTENTION_TOP_K))),
-    topWeights: new Float32Array(heads * ATTENTION_TOP_K).map(() => next() / 8),
-  } : null;
-  const generated = numTokens - PROMPT_TOKENS;
-  return {
-    model: { name: shape.name, configHash: `bench-${shape.name}` },
-    tokens: Array.from({ length: numTokens }, () => Math.floor(next() * 200000)),
-    promptLength: PROMPT_TOKENS,
-    messages: [
-      { role: 'user', channel: null, recipient: null, contentType: null, content: 'Explain the benchmark.', tokenStart: 0, tokenEnd: PROMPT_TOKENS, complete: true },
-      { role: 'assistant', channel: 'analysis', recipient: null, contentType: null, content: 'thinking '.repeat(200), tokenStart: PROMPT_TOKENS, tokenEnd: PROMPT_TOKENS + generated / 2, complete: true },
-      { role: 'assistant', channel: 'final', recipient: null, contentType: null, content: 'answer '.repeat(200), tokenStart: PROMPT_TOKENS + generated / 2, tokenEnd: numTokens, complete: true },
-    ],
-    logprobs: Array.from({ length: generated }, () => -next() * 4),
-    routing: { numTokens, numLayers, numExperts, topK, experts, weights, logits },
-    attention,
-    sampling: { temperature: 1, topP: 1, seed, maxNewTokens: generated },
-    stopReason: 'max_tokens',
-    timings: { prefillMs: 1, decodeMs: 1, prefillTokensPerSecond: 1, decodeTokensPerSecond: 1 },
-  };
-}
 
 function identity(shape: Shape): ModelIdentity {
   return { name: shape.name, configHash: `bench-${shape.name}`, numLayers: shape.numLayers, numExperts: shape.numExperts,

@@ -2,18 +2,25 @@
  * Binary codec for a trace's capture data: the store keeps a trace as checksummed chunks, one per
  * section and token range, so a viewer loads only the sections and rows it shows.
  *
- * Chunk layout (little-endian), version 1:
+ * Chunk layout (little-endian), versions 1 and 2:
  *   magic "CSC1" | u16 version | u8 section | u8 flags | u32 tokenStart | u32 tokenCount
  *   | u32 dims[4] | u32 payloadLength | payload (each array 8-byte aligned) | sha256(all before it)
  *
- * Sections and their precision:
+ * Sections and their precision (n tokens, L layers, E experts, H heads, k top-k):
  *   tokens    ids i32 [n], log-probabilities f64 [n] (NaN at prompt positions): exact.
  *   routing   expert ids u8 (u16 when E > 256) [n, L, k]: exact; top-k weights f16 [n, L, k]:
  *             relative error <= 2^-11 (4.9e-4), i.e. 288 bytes/token for gpt-oss-20b.
  *   logits    raw router logits [n, L, E], f16 (same bound; flag LOGITS_F32 keeps f32 when a
  *             value is beyond f16's +-65504). Optional: E values per layer dominate the size.
- *   attention sink mass f16 [n, L, H]; attended positions u16 (0xFFFF = -1 padding; i32 when a
- *             position is >= 65535, flag POSITIONS_I32) [n, L, H, k]; weights f16 [n, L, H, k].
+ *   attention sink mass f16 [n, L, H]; top-k weights f16 [n, L, H, k]; attended positions:
+ *             version 2: per layer, [n, H, k] as the offset back from the query token (position =
+ *               token - offset), in the narrowest of u8 / u16 / u32 that holds every offset of
+ *               that layer in the chunk, the width's all-ones value meaning padding (-1); a layer
+ *               with a position after its token or below -1 keeps absolute positions as i32. One
+ *               u8 per layer, first in the payload, names the layer's form (LAYER_POSITIONS_*).
+ *               gpt-oss's sliding layers attend within 128 tokens, so theirs are u8.
+ *             version 1 (still read): absolute u16 [n, L, H, k] (0xFFFF = -1 padding; i32 when a
+ *               position is >= 65535, flag POSITIONS_I32), after the sink mass and before the weights.
  */
 import { createHash } from 'node:crypto';
 import { endianness } from 'node:os';
@@ -21,7 +28,9 @@ import { loadNativeKernels, type NativeKernels } from '../../kernels/native/inde
 import { float32ToF16Bits } from '../model/bf16';
 import type { AttentionCapture, RoutingCapture, RunResult } from './types';
 
-export const CODEC_VERSION = 1;
+export const CODEC_VERSION = 2;
+/** Versions decodeChunk reads: 1 differs from 2 only in how attention positions are laid out. */
+const READABLE_VERSIONS = new Set([1, 2]);
 export const DEFAULT_CHUNK_TOKENS = 1024;
 
 export const CHUNK_SECTIONS = ['tokens', 'routing', 'logits', 'attention'] as const;
@@ -36,6 +45,12 @@ const FLAG_LOGITS_F32 = 1;
 const FLAG_POSITIONS_I32 = 2;
 const FLAG_EXPERTS_U16 = 4;
 const NO_POSITION_U16 = 0xffff;
+/** Version-2 attention: how one layer's positions are stored (the code of a width is its byte count). */
+const LAYER_POSITIONS_ABSOLUTE_I32 = 0;
+const OFFSET_WIDTHS = [1, 2, 4] as const;
+type OffsetWidth = (typeof OFFSET_WIDTHS)[number];
+/** The all-ones value of each offset width: padding (position -1). */
+const PADDING_OFFSET: Record<OffsetWidth, number> = { 1: 0xff, 2: 0xffff, 4: 0xffffffff };
 
 if (endianness() !== 'LE') throw new Error('cotscope trace codec assumes a little-endian machine');
 
@@ -172,12 +187,58 @@ function encodeAttention(attention: AttentionCapture, start: number, end: number
   const perTokenHeads = attention.numLayers * attention.numHeads;
   const perTokenSlots = perTokenHeads * attention.topK;
   const sinkMass = toHalf(attention.sinkMass.subarray(start * perTokenHeads, end * perTokenHeads));
-  const positions = attention.topPositions.subarray(start * perTokenSlots, end * perTokenSlots);
-  const wide = positions.some((position) => position >= NO_POSITION_U16);
-  const packedPositions = wide ? Int32Array.from(positions) : packPositionsU16(positions);
   const weights = toHalf(attention.topWeights.subarray(start * perTokenSlots, end * perTokenSlots));
-  return writeChunk('attention', start, end, wide ? FLAG_POSITIONS_I32 : 0,
-    [attention.numLayers, attention.numHeads, attention.topK, 0], [sinkMass, packedPositions, weights]);
+  const layerForms = new Uint8Array(attention.numLayers);
+  const layerPositions: PayloadArray[] = [];
+  const offsets = new Int32Array((end - start) * attention.numHeads * attention.topK); // reused by every layer
+  for (let layer = 0; layer < attention.numLayers; layer++) {
+    const packed = packLayerPositions(attention, layer, start, end, offsets);
+    layerForms[layer] = packed.form;
+    layerPositions.push(packed.values);
+  }
+  return writeChunk('attention', start, end, 0, [attention.numLayers, attention.numHeads, attention.topK, 0],
+    [layerForms, sinkMass, weights, ...layerPositions]);
+}
+
+/**
+ * One layer's positions in the chunk, [tokens, H, k], as offsets back from their token in the
+ * narrowest width that holds them all (absolute i32 when one is not causal). The loops see one
+ * array type only: a 1,024-token 20b chunk has 12.6M positions, and a store into a typed array of
+ * varying type costs several times more; the typed-array constructor narrows natively, -1 (padding)
+ * becoming the width's all-ones value.
+ */
+function packLayerPositions(attention: AttentionCapture, layer: number, start: number, end: number, offsets: Int32Array): { form: number; values: PayloadArray } {
+  const { numLayers, topPositions } = attention;
+  const slotsPerLayer = attention.numHeads * attention.topK;
+  let maxOffset = 0;
+  let causal = true;
+  for (let token = start; token < end; token++) {
+    const from = (token * numLayers + layer) * slotsPerLayer;
+    const to = (token - start) * slotsPerLayer - from;
+    for (let slot = from; slot < from + slotsPerLayer; slot++) {
+      const position = topPositions[slot];
+      const offset = position === -1 ? -1 : token - position;
+      if (offset > maxOffset) maxOffset = offset;
+      if (offset < 0 && position !== -1) causal = false;
+      offsets[to + slot] = offset;
+    }
+  }
+  if (!causal || maxOffset > token32Max) return { form: LAYER_POSITIONS_ABSOLUTE_I32, values: layerSlice(attention, layer, start, end) };
+  const width = OFFSET_WIDTHS.find((bytes) => maxOffset < PADDING_OFFSET[bytes])!;
+  return { form: width, values: width === 1 ? new Uint8Array(offsets) : width === 2 ? new Uint16Array(offsets) : new Uint32Array(offsets) };
+}
+
+/** Offsets are computed as i32; a larger one (never from a real context) keeps absolute positions. */
+const token32Max = 0x7fffffff - 1;
+
+function layerSlice(attention: AttentionCapture, layer: number, start: number, end: number): Int32Array {
+  const slotsPerLayer = attention.numHeads * attention.topK;
+  const out = new Int32Array((end - start) * slotsPerLayer);
+  for (let token = start; token < end; token++) {
+    const from = (token * attention.numLayers + layer) * slotsPerLayer;
+    out.set(attention.topPositions.subarray(from, from + slotsPerLayer), (token - start) * slotsPerLayer);
+  }
+  return out;
 }
 
 function asUint8(ids: Uint8Array | Uint16Array): Uint8Array {
@@ -188,13 +249,7 @@ function asUint16(ids: Uint8Array | Uint16Array): Uint16Array {
   return ids instanceof Uint16Array ? ids : Uint16Array.from(ids);
 }
 
-function packPositionsU16(positions: Int32Array): Uint16Array {
-  const out = new Uint16Array(positions.length);
-  for (let i = 0; i < positions.length; i++) out[i] = positions[i] < 0 ? NO_POSITION_U16 : positions[i];
-  return out;
-}
-
-type PayloadArray = Uint8Array | Uint16Array | Int32Array | Float32Array | Float64Array;
+type PayloadArray = Uint8Array | Uint16Array | Uint32Array | Int32Array | Float32Array | Float64Array;
 
 const align8 = (offset: number): number => (offset + 7) & ~7;
 
@@ -257,7 +312,7 @@ export function decodeChunk(bytes: Uint8Array, where: ChunkPlace = {}, options: 
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (view.getUint32(0, true) !== MAGIC) fail('bad magic number');
   const version = view.getUint16(4, true);
-  if (version !== CODEC_VERSION) fail(`codec version ${version} is not supported (this build reads ${CODEC_VERSION})`);
+  if (!READABLE_VERSIONS.has(version)) fail(`codec version ${version} is not supported (this build reads ${[...READABLE_VERSIONS].join(' and ')})`);
   const section = SECTION_BY_CODE.get(view.getUint8(6)) ?? fail(`unknown section code ${view.getUint8(6)}`);
   const flags = view.getUint8(7);
   const tokenStart = view.getUint32(8, true);
@@ -287,18 +342,68 @@ export function decodeChunk(bytes: Uint8Array, where: ChunkPlace = {}, options: 
     }
     case 'attention': {
       const [numLayers, numHeads, topK] = dims;
-      const heads = count * numLayers * numHeads;
-      const sinkMass = fromHalf(reader.uint16(heads));
-      const topPositions = flags & FLAG_POSITIONS_I32 ? reader.int32(heads * topK) : unpackPositionsU16(reader.uint16(heads * topK));
-      return { section, tokenStart: first, tokenEnd: last, numLayers, numHeads, topK, sinkMass, topPositions, topWeights: fromHalf(reader.uint16(heads * topK)) };
+      const shape = { numLayers, numHeads, topK, tokenStart: first, rowCount };
+      const decoded = version === 1 ? readAttentionV1(reader, flags, count, shape) : readAttentionV2(reader, count, shape, fail);
+      return { section, tokenStart: first, tokenEnd: last, numLayers, numHeads, topK, ...decoded };
     }
   }
+}
+
+interface AttentionRows { numLayers: number; numHeads: number; topK: number; tokenStart: number; rowCount: number }
+type AttentionArrays = Pick<AttentionChunk, 'sinkMass' | 'topPositions' | 'topWeights'>;
+
+function readAttentionV1(reader: PayloadReader, flags: number, count: number, { numLayers, numHeads, topK }: AttentionRows): AttentionArrays {
+  const heads = count * numLayers * numHeads;
+  const sinkMass = fromHalf(reader.uint16(heads));
+  const topPositions = flags & FLAG_POSITIONS_I32 ? reader.int32(heads * topK) : unpackPositionsU16(reader.uint16(heads * topK));
+  return { sinkMass, topPositions, topWeights: fromHalf(reader.uint16(heads * topK)) };
 }
 
 function unpackPositionsU16(packed: Uint16Array): Int32Array {
   const out = new Int32Array(packed.length);
   for (let i = 0; i < packed.length; i++) out[i] = packed[i] === NO_POSITION_U16 ? -1 : packed[i];
   return out;
+}
+
+function readAttentionV2(reader: PayloadReader, count: number, rows: AttentionRows, fail: (message: string) => never): AttentionArrays {
+  const { numLayers, numHeads, topK } = rows;
+  const layerForms = reader.whole(numLayers);
+  const heads = count * numLayers * numHeads;
+  const sinkMass = fromHalf(reader.uint16(heads));
+  const topWeights = fromHalf(reader.uint16(heads * topK));
+  const topPositions = new Int32Array(rows.rowCount * numLayers * numHeads * topK);
+  const layerSlots = count * numHeads * topK;
+  layerForms.forEach((form, layer) => {
+    if (form === LAYER_POSITIONS_ABSOLUTE_I32) placeLayerPositions(topPositions, reader.int32(layerSlots), null, layer, rows);
+    else if (form === 1 || form === 2 || form === 4) placeLayerPositions(topPositions, readOffsets(reader, form, layerSlots), PADDING_OFFSET[form], layer, rows);
+    else fail(`layer ${layer} has unknown attention position form ${form}`);
+  });
+  return { sinkMass, topPositions, topWeights };
+}
+
+function readOffsets(reader: PayloadReader, width: OffsetWidth, slots: number): Uint8Array | Uint16Array | Uint32Array {
+  return width === 1 ? reader.uint8(slots) : width === 2 ? reader.uint16(slots) : reader.uint32(slots);
+}
+
+/** Writes one layer's [rows, H, k] positions (absolute, or offsets when `padding` is set) into token-major [rows, L, H, k]. */
+function placeLayerPositions(out: Int32Array, stored: Int32Array | Uint8Array | Uint16Array | Uint32Array, padding: number | null, layer: number, rows: AttentionRows): void {
+  const slotsPerLayer = rows.numHeads * rows.topK;
+  if (padding === null) {
+    for (let row = 0; row < rows.rowCount; row++) out.set(stored.subarray(row * slotsPerLayer, (row + 1) * slotsPerLayer), (row * rows.numLayers + layer) * slotsPerLayer);
+    return;
+  }
+  // Widened natively to one array type (see packLayerPositions); u32 offsets past 2^31 do not occur (i32 positions).
+  const values = new Int32Array(stored);
+  const paddingAsI32 = padding | 0;
+  for (let row = 0; row < rows.rowCount; row++) {
+    const token = rows.tokenStart + row;
+    const to = (row * rows.numLayers + layer) * slotsPerLayer;
+    const from = row * slotsPerLayer;
+    for (let slot = 0; slot < slotsPerLayer; slot++) {
+      const value = values[from + slot];
+      out[to + slot] = value === paddingAsI32 ? -1 : token - value;
+    }
+  }
 }
 
 /**
@@ -326,6 +431,14 @@ class PayloadReader {
   }
   uint8(count: number): Uint8Array { return new Uint8Array(this.take(count)); }
   uint16(count: number): Uint16Array { return new Uint16Array(this.take(count * 2)); }
+  uint32(count: number): Uint32Array { return new Uint32Array(this.take(count * 4)); }
+  /** An array that is not per token (read whole, whatever rows were asked for). */
+  whole(count: number): Uint8Array {
+    const start = HEADER_BYTES + align8(this.offset);
+    if (start + count > this.end) this.fail('payload is shorter than its header says');
+    this.offset = start - HEADER_BYTES + count;
+    return this.bytes.slice(start, start + count);
+  }
   int32(count: number): Int32Array { return new Int32Array(this.take(count * 4)); }
   float32(count: number): Float32Array { return new Float32Array(this.take(count * 4)); }
   float64(count: number): Float64Array { return new Float64Array(this.take(count * 8)); }
