@@ -32,6 +32,13 @@ export const CODEC_VERSION = 2;
 /** Versions decodeChunk reads: 1 differs from 2 only in how attention positions are laid out. */
 const READABLE_VERSIONS = new Set([1, 2]);
 export const DEFAULT_CHUNK_TOKENS = 1024;
+/**
+ * A section whose rows are large (20b attention top-8: ~46 KB/token) is split into chunks of
+ * chunkTokens / 2^n tokens, the most that stay at or under this size: the database stores one
+ * while this process encodes the next, and PostgreSQL's per-value buffers stay below glibc's
+ * 32 MB mmap threshold (larger ones are mapped and faulted in afresh for every value).
+ */
+export const MAX_CHUNK_BYTES = 16 * 1024 * 1024;
 
 export const CHUNK_SECTIONS = ['tokens', 'routing', 'logits', 'attention'] as const;
 export type ChunkSection = (typeof CHUNK_SECTIONS)[number];
@@ -113,6 +120,8 @@ function* chunksOf(result: RunResult, options: EncodeOptions): Generator<Encoded
   const chunkTokens = options.chunkTokens ?? DEFAULT_CHUNK_TOKENS;
   const numTokens = result.tokens.length;
   const alignedLogprobs = alignLogprobs(result);
+  const attention = result.attention;
+  const attentionTokens = attention ? tokensPerChunk(chunkTokens, attentionBytesPerToken(attention)) : chunkTokens;
   for (let start = 0; start < numTokens; start += chunkTokens) {
     const end = Math.min(numTokens, start + chunkTokens);
     yield encodeTokens(result.tokens, alignedLogprobs, start, end);
@@ -120,8 +129,21 @@ function* chunksOf(result: RunResult, options: EncodeOptions): Generator<Encoded
       yield encodeRouting(result.routing, start, end);
       if (options.includeLogits !== false && result.routing.logits.length > 0) yield encodeLogits(result.routing, start, end);
     }
-    if (result.attention) yield encodeAttention(result.attention, start, end);
+    if (!attention) continue;
+    for (let part = start; part < end; part += attentionTokens) yield encodeAttention(attention, part, Math.min(end, part + attentionTokens));
   }
+}
+
+/** chunkTokens halved until a chunk of `bytesPerToken` rows fits MAX_CHUNK_BYTES (at least one token). */
+function tokensPerChunk(chunkTokens: number, bytesPerToken: number): number {
+  let tokens = chunkTokens;
+  while (tokens > 1 && tokens * bytesPerToken > MAX_CHUNK_BYTES) tokens = Math.ceil(tokens / 2);
+  return tokens;
+}
+
+/** An attention row's stored size with u16 positions (sink f16, weights f16, positions u16). */
+function attentionBytesPerToken(attention: AttentionCapture): number {
+  return attention.numLayers * attention.numHeads * (2 + 4 * attention.topK);
 }
 
 function checkRunShape(result: RunResult): void {
@@ -170,44 +192,55 @@ function encodeRouting(routing: RoutingCapture, start: number, end: number): Enc
   const wideIds = routing.numExperts > 256;
   // Same-width ids go in as a view (writeChunk copies them once); Uint8Array.from would iterate.
   const ids = wideIds ? asUint16(experts) : asUint8(experts);
-  const weights = toHalf(routing.weights.subarray(start * perToken, end * perToken));
+  const weights = halfWriter(routing.weights.subarray(start * perToken, end * perToken));
   return writeChunk('routing', start, end, wideIds ? FLAG_EXPERTS_U16 : 0, [routing.numLayers, routing.numExperts, routing.topK, 0], [ids, weights]);
 }
 
 function encodeLogits(routing: RoutingCapture, start: number, end: number): EncodedChunk {
   const perToken = routing.numLayers * routing.numExperts;
   const logits = routing.logits.subarray(start * perToken, end * perToken);
-  const half = encodeHalfInRange(logits);
-  const keepF32 = half === null;
-  const payload = half ?? Float32Array.from(logits);
-  return writeChunk('logits', start, end, keepF32 ? FLAG_LOGITS_F32 : 0, [routing.numLayers, routing.numExperts, 0, 0], [payload]);
+  const dims = [routing.numLayers, routing.numExperts, 0, 0];
+  let inHalfRange = true;
+  const chunk = writeChunk('logits', start, end, 0, dims, [halfWriter(logits, () => { inHalfRange = false; })]);
+  return inHalfRange ? chunk : writeChunk('logits', start, end, FLAG_LOGITS_F32, dims, [logits]);
 }
 
 function encodeAttention(attention: AttentionCapture, start: number, end: number): EncodedChunk {
   const perTokenHeads = attention.numLayers * attention.numHeads;
   const perTokenSlots = perTokenHeads * attention.topK;
-  const sinkMass = toHalf(attention.sinkMass.subarray(start * perTokenHeads, end * perTokenHeads));
-  const weights = toHalf(attention.topWeights.subarray(start * perTokenSlots, end * perTokenSlots));
+  const sinkMass = halfWriter(attention.sinkMass.subarray(start * perTokenHeads, end * perTokenHeads));
+  const weights = halfWriter(attention.topWeights.subarray(start * perTokenSlots, end * perTokenSlots));
+  const layerSlots = (end - start) * attention.numHeads * attention.topK;
+  const offsets = offsetScratch(attention.numLayers * layerSlots);
   const layerForms = new Uint8Array(attention.numLayers);
-  const layerPositions: PayloadArray[] = [];
-  const offsets = new Int32Array((end - start) * attention.numHeads * attention.topK); // reused by every layer
+  const layerPositions: PayloadWriter[] = [];
   for (let layer = 0; layer < attention.numLayers; layer++) {
-    const packed = packLayerPositions(attention, layer, start, end, offsets);
-    layerForms[layer] = packed.form;
-    layerPositions.push(packed.values);
+    const layerOffsets = offsets.subarray(layer * layerSlots, (layer + 1) * layerSlots);
+    layerForms[layer] = packLayerOffsets(attention, layer, start, end, layerOffsets);
+    layerPositions.push(narrowingWriter(layerOffsets, layerForms[layer]));
   }
   return writeChunk('attention', start, end, 0, [attention.numLayers, attention.numHeads, attention.topK, 0],
     [layerForms, sinkMass, weights, ...layerPositions]);
 }
 
+/** Offsets are computed as i32; a larger one (never from a real context) keeps absolute positions. */
+const MAX_OFFSET = 0x7fffffff - 1;
+
+/** One i32 buffer, grown as needed, for the offsets of the chunk being encoded (encoding is synchronous). */
+let offsetBuffer = new Int32Array(0);
+function offsetScratch(length: number): Int32Array {
+  if (offsetBuffer.length < length) offsetBuffer = new Int32Array(length);
+  return offsetBuffer.subarray(0, length);
+}
+
 /**
- * One layer's positions in the chunk, [tokens, H, k], as offsets back from their token in the
- * narrowest width that holds them all (absolute i32 when one is not causal). The loops see one
- * array type only: a 1,024-token 20b chunk has 12.6M positions, and a store into a typed array of
- * varying type costs several times more; the typed-array constructor narrows natively, -1 (padding)
- * becoming the width's all-ones value.
+ * Puts one layer's positions in the chunk, [tokens, H, k], into `out` as offsets back from their
+ * token and returns how they are to be stored: in the narrowest width that holds them all (the
+ * width's all-ones value is padding, -1), or as absolute i32 (then `out` holds the positions) when
+ * a position lies after its token or an offset passes i32. Plain loops over one array type: a
+ * 1,024-token 20b chunk has 12.6M positions.
  */
-function packLayerPositions(attention: AttentionCapture, layer: number, start: number, end: number, offsets: Int32Array): { form: number; values: PayloadArray } {
+function packLayerOffsets(attention: AttentionCapture, layer: number, start: number, end: number, out: Int32Array): number {
   const { numLayers, topPositions } = attention;
   const slotsPerLayer = attention.numHeads * attention.topK;
   let maxOffset = 0;
@@ -220,25 +253,29 @@ function packLayerPositions(attention: AttentionCapture, layer: number, start: n
       const offset = position === -1 ? -1 : token - position;
       if (offset > maxOffset) maxOffset = offset;
       if (offset < 0 && position !== -1) causal = false;
-      offsets[to + slot] = offset;
+      out[to + slot] = offset;
     }
   }
-  if (!causal || maxOffset > token32Max) return { form: LAYER_POSITIONS_ABSOLUTE_I32, values: layerSlice(attention, layer, start, end) };
-  const width = OFFSET_WIDTHS.find((bytes) => maxOffset < PADDING_OFFSET[bytes])!;
-  return { form: width, values: width === 1 ? new Uint8Array(offsets) : width === 2 ? new Uint16Array(offsets) : new Uint32Array(offsets) };
+  if (causal && maxOffset <= MAX_OFFSET) return OFFSET_WIDTHS.find((bytes) => maxOffset < PADDING_OFFSET[bytes])!;
+  for (let token = start; token < end; token++) {
+    const from = (token * numLayers + layer) * slotsPerLayer;
+    out.set(topPositions.subarray(from, from + slotsPerLayer), (token - start) * slotsPerLayer);
+  }
+  return LAYER_POSITIONS_ABSOLUTE_I32;
 }
 
-/** Offsets are computed as i32; a larger one (never from a real context) keeps absolute positions. */
-const token32Max = 0x7fffffff - 1;
-
-function layerSlice(attention: AttentionCapture, layer: number, start: number, end: number): Int32Array {
-  const slotsPerLayer = attention.numHeads * attention.topK;
-  const out = new Int32Array((end - start) * slotsPerLayer);
-  for (let token = start; token < end; token++) {
-    const from = (token * attention.numLayers + layer) * slotsPerLayer;
-    out.set(attention.topPositions.subarray(from, from + slotsPerLayer), (token - start) * slotsPerLayer);
-  }
-  return out;
+/** Writes i32 values in `form`'s width; TypedArray.set narrows natively, -1 (padding) becoming the width's all-ones value. */
+function narrowingWriter(values: Int32Array, form: number): PayloadWriter {
+  const bytesPerValue = form === LAYER_POSITIONS_ABSOLUTE_I32 ? 4 : form;
+  return {
+    byteLength: values.length * bytesPerValue,
+    write: (into) => {
+      const [buffer, at, length] = [into.buffer, into.byteOffset, values.length];
+      const target = form === LAYER_POSITIONS_ABSOLUTE_I32 ? new Int32Array(buffer, at, length) : form === 1 ? new Uint8Array(buffer, at, length)
+        : form === 2 ? new Uint16Array(buffer, at, length) : new Uint32Array(buffer, at, length);
+      target.set(values);
+    },
+  };
 }
 
 function asUint8(ids: Uint8Array | Uint16Array): Uint8Array {
@@ -250,12 +287,15 @@ function asUint16(ids: Uint8Array | Uint16Array): Uint16Array {
 }
 
 type PayloadArray = Uint8Array | Uint16Array | Uint32Array | Int32Array | Float32Array | Float64Array;
+/** A payload part encoded straight into the chunk's buffer (`into` is 8-byte aligned, byteLength long): no copy of a large section. */
+interface PayloadWriter { byteLength: number; write(into: Uint8Array): void }
+type PayloadPart = PayloadArray | PayloadWriter;
 
 const align8 = (offset: number): number => (offset + 7) & ~7;
 
-function writeChunk(section: ChunkSection, start: number, end: number, flags: number, dims: number[], arrays: PayloadArray[]): EncodedChunk {
+function writeChunk(section: ChunkSection, start: number, end: number, flags: number, dims: number[], parts: PayloadPart[]): EncodedChunk {
   let payloadLength = 0;
-  for (const array of arrays) payloadLength = align8(payloadLength) + array.byteLength;
+  for (const part of parts) payloadLength = align8(payloadLength) + part.byteLength;
   payloadLength = align8(payloadLength);
   const bytes = new Uint8Array(HEADER_BYTES + payloadLength + CHECKSUM_BYTES);
   const view = new DataView(bytes.buffer);
@@ -268,10 +308,11 @@ function writeChunk(section: ChunkSection, start: number, end: number, flags: nu
   dims.forEach((dim, index) => view.setUint32(16 + index * 4, dim, true));
   view.setUint32(32, payloadLength, true);
   let offset = HEADER_BYTES;
-  for (const array of arrays) {
+  for (const part of parts) {
     offset = HEADER_BYTES + align8(offset - HEADER_BYTES);
-    bytes.set(new Uint8Array(array.buffer, array.byteOffset, array.byteLength), offset);
-    offset += array.byteLength;
+    if ('write' in part) part.write(bytes.subarray(offset, offset + part.byteLength));
+    else bytes.set(new Uint8Array(part.buffer, part.byteOffset, part.byteLength), offset);
+    offset += part.byteLength;
   }
   const body = bytes.subarray(0, HEADER_BYTES + payloadLength);
   const digest = createHash('sha256').update(body).digest();
@@ -392,7 +433,7 @@ function placeLayerPositions(out: Int32Array, stored: Int32Array | Uint8Array | 
     for (let row = 0; row < rows.rowCount; row++) out.set(stored.subarray(row * slotsPerLayer, (row + 1) * slotsPerLayer), (row * rows.numLayers + layer) * slotsPerLayer);
     return;
   }
-  // Widened natively to one array type (see packLayerPositions); u32 offsets past 2^31 do not occur (i32 positions).
+  // Widened natively to one array type (see packLayerOffsets); u32 offsets past 2^31 do not occur (i32 positions).
   const values = new Int32Array(stored);
   const paddingAsI32 = padding | 0;
   for (let row = 0; row < rows.rowCount; row++) {
@@ -604,20 +645,21 @@ function nativeHalfKernels(): NativeKernels | null {
   return nativeHalf;
 }
 
-function toHalf(values: Float32Array): Uint16Array {
-  const native = nativeHalfKernels();
-  if (!native) return encodeHalf(values);
-  const out = new Uint16Array(values.length);
-  native.f32ToF16(values, out);
-  return out;
-}
-
-/** f16 bits of `values`, or null when a finite value lies beyond f16's range (such logits stay f32). */
-function encodeHalfInRange(values: Float32Array): Uint16Array | null {
-  const native = nativeHalfKernels();
-  if (!native) return fitsHalfRange(values) ? encodeHalf(values) : null;
-  const out = new Uint16Array(values.length);
-  return native.f32ToF16(values, out) ? out : null;
+/** Writes the f16 bits of `values` into the chunk; calls `outOfRange` when a finite value lies beyond f16's range (such logits stay f32). */
+function halfWriter(values: Float32Array, outOfRange?: () => void): PayloadWriter {
+  return {
+    byteLength: values.length * 2,
+    write: (into) => {
+      const out = new Uint16Array(into.buffer, into.byteOffset, values.length);
+      const native = nativeHalfKernels();
+      if (native) {
+        if (!native.f32ToF16(values, out)) outOfRange?.();
+        return;
+      }
+      if (outOfRange && !fitsHalfRange(values)) outOfRange();
+      out.set(encodeHalf(values));
+    },
+  };
 }
 
 function fromHalf(bits: Uint16Array): Float32Array {

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { test } from 'node:test';
-import { assembleCapture, CODEC_VERSION, CorruptBlobError, decodeChunk, decodeHalf, encodeCapture, encodeHalf, type AttentionChunk, type EncodedChunk } from '../../../lib/trace/codec';
+import { assembleCapture, CODEC_VERSION, CorruptBlobError, decodeChunk, decodeHalf, encodeCapture, encodeHalf, MAX_CHUNK_BYTES, type AttentionChunk, type EncodedChunk } from '../../../lib/trace/codec';
 import type { RunResult } from '../../../lib/trace/types';
 import { codecV1Fixture, syntheticRun, TINY_SHAPE } from '../../db/helpers';
 
@@ -107,4 +107,13 @@ test('version-1 chunks still decode: u16 and i32 positions exactly, f16 values t
   assert.deepEqual(capture.routing!.experts, run.routing!.experts);
   assert.deepEqual(capture.routing!.weights, asStored(run.routing!.weights));
   assert.deepEqual(capture.routing!.logits, asStored(run.routing!.logits));
+});
+
+test('a section whose chunk would pass MAX_CHUNK_BYTES is split into halves of chunkTokens; the others keep chunkTokens', () => {
+  const run = attentionRun(1024, 600, (token, _layer, slot) => token - slot); // 16.8 KB of attention per token: 1,024 tokens pass 16 MB
+  const chunks = encodeCapture(run);
+  assert.deepEqual(chunks.filter((chunk) => chunk.section === 'attention').map((chunk) => [chunk.tokenStart, chunk.tokenEnd]), [[0, 512], [512, 1024]]);
+  assert.ok(chunks.every((chunk) => chunk.bytes.length <= MAX_CHUNK_BYTES));
+  assert.deepEqual(chunks.filter((chunk) => chunk.section === 'tokens').map((chunk) => [chunk.tokenStart, chunk.tokenEnd]), [[0, 1024]]);
+  assert.deepEqual(decodedPositions(chunks.filter((chunk) => chunk.section === 'attention')), Array.from(run.attention!.topPositions));
 });
