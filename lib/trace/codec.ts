@@ -16,8 +16,8 @@
  *             version 2: per layer, [n, H, k] as the offset back from the query token (position =
  *               token - offset), in the narrowest of u8 / u16 / u32 that holds every offset of
  *               that layer in the chunk, the width's all-ones value meaning padding (-1); a layer
- *               with a position after its token or below -1 keeps absolute positions as i32. One
- *               u8 per layer, first in the payload, names the layer's form (LAYER_POSITIONS_*).
+ *               with a position after its token (or an offset past i32) keeps absolute positions
+ *               as i32. One u8 per layer, first in the payload, names the layer's form (0 = i32).
  *               gpt-oss's sliding layers attend within 128 tokens, so theirs are u8.
  *             version 1 (still read): absolute u16 [n, L, H, k] (0xFFFF = -1 padding; i32 when a
  *               position is >= 65535, flag POSITIONS_I32), after the sink mass and before the weights.

@@ -64,7 +64,7 @@ test('an offset beyond u16 widens that layer to u32; padding stays -1 in every w
   assert.deepEqual(decodedPositions(chunks), Array.from(run.attention!.topPositions));
 });
 
-test('a position after its token, or below -1, keeps that layer absolute (i32) and round trips exactly', () => {
+test('a position after its token keeps that layer absolute (i32); one below -1 is stored as an offset past its token; both round trip exactly', () => {
   const run = attentionRun(40, 3, (token, layer, slot) => (layer === 0 && token === 5 && slot === 1 ? 6 : layer === 2 && token === 9 && slot === 0 ? -7 : token - slot));
   const [chunk] = attentionChunks(run);
   assert.deepEqual(layerForms(chunk, 3), [0, 1, 1], 'layer 0 holds a position after its token');
