@@ -14,12 +14,12 @@ export const SHAPES: Shape[] = [
   { name: 'gpt-oss-20b', numLayers: 24, numExperts: 32, topK: 4, numHeads: 64 },
   { name: 'gpt-oss-120b', numLayers: 36, numExperts: 128, topK: 4, numHeads: 64 },
 ];
-export const ATTENTION_TOP_K = 8;
-export const SLIDING_WINDOW = 128;
+const ATTENTION_TOP_K = 8;
+const SLIDING_WINDOW = 128;
 const RECENT_TOKENS = 32;
 const PROMPT_TOKENS = 256;
 
-export function random(seed: number): () => number {
+function random(seed: number): () => number {
   let state = seed >>> 0;
   return () => {
     state = (state * 1664525 + 1013904223) >>> 0;
