@@ -5,7 +5,10 @@
  * and -120b shapes, written by one writer and (PostgreSQL) by four at once. Targets: 20b routing
  * <= 300 bytes/token; into PostgreSQL >= 50,000 tokens/s for routing and for 20b raw logits,
  * >= 20,000 for 120b raw logits, >= 10,000 for 20b attention top-8; an 8k-token trace loads in
- * < 300 ms (routing) and < 400 ms (120b raw logits).
+ * < 300 ms (routing) and < 400 ms (120b raw logits). Ingest lines also give the stored MB/s
+ * (10^6 bytes) and the stored bytes per token of each section. The synthetic attention follows
+ * gpt-oss's sliding (last 128 tokens) and full layers (bench/synthetic-capture.ts), so its stored
+ * size is what real captures cost.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,74 +16,16 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { openStore, type ModelIdentity, type Store, type StoreOptions } from '../lib/store/index';
 import type { RunResult } from '../lib/trace/types';
-
-interface Shape { name: string; numLayers: number; numExperts: number; topK: number; numHeads: number }
-const SHAPES: Shape[] = [
-  { name: 'gpt-oss-20b', numLayers: 24, numExperts: 32, topK: 4, numHeads: 64 },
-  { name: 'gpt-oss-120b', numLayers: 36, numExperts: 128, topK: 4, numHeads: 64 },
-];
+import { SHAPES, syntheticRun, type Shape } from './synthetic-capture';
 
 interface Variant { name: string; logits: boolean; attention: boolean; tokens: number; traces: number }
 const VARIANTS: Variant[] = [
   { name: "routing (ids + weights)", logits: false, attention: false, tokens: 4096, traces: 4 },
   { name: 'routing + router logits', logits: true, attention: false, tokens: 2048, traces: 2 },
-  { name: 'routing + logits + attention top-8', logits: true, attention: true, tokens: 1024, traces: 1 },
+  { name: 'routing + logits + attention top-8', logits: true, attention: true, tokens: 1024, traces: 2 },
 ];
 const LOAD_TOKENS = 8192;
 const LOAD_REPEATS = 7;
-const ATTENTION_TOP_K = 8;
-const PROMPT_TOKENS = 256;
-
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state * 1664525 + 1013904223) >>> 0;
-    return state / 4294967296;
-  };
-}
-
-function syntheticRun(shape: Shape, numTokens: number, variant: Pick<Variant, 'logits' | 'attention'>, seed: number): RunResult {
-  const next = random(seed);
-  const { numLayers, numExperts, topK, numHeads } = shape;
-  const rows = numTokens * numLayers;
-  const experts = new Uint8Array(rows * topK);
-  const weights = new Float32Array(rows * topK);
-  for (let row = 0; row < rows; row++) {
-    const first = Math.floor(next() * numExperts);
-    let remaining = 1;
-    for (let k = 0; k < topK; k++) {
-      experts[row * topK + k] = (first + k * 7) % numExperts; // distinct while 7k < E
-      const weight = k === topK - 1 ? remaining : remaining * (0.4 + next() * 0.3);
-      weights[row * topK + k] = weight;
-      remaining -= weight;
-    }
-  }
-  const logits = variant.logits ? new Float32Array(rows * numExperts).map(() => (next() - 0.5) * 10) : new Float32Array(0);
-  const heads = rows * numHeads;
-  const attention = variant.attention ? {
-    numTokens, numLayers, numHeads, topK: ATTENTION_TOP_K,
-    sinkMass: new Float32Array(heads).map(() => next()),
-    topPositions: new Int32Array(heads * ATTENTION_TOP_K).map((_, slot) => Math.max(-1, Math.floor(slot / (numLayers * numHeads * ATTENTION_TOP_K)) - (slot % ATTENTION_TOP_K))),
-    topWeights: new Float32Array(heads * ATTENTION_TOP_K).map(() => next() / 8),
-  } : null;
-  const generated = numTokens - PROMPT_TOKENS;
-  return {
-    model: { name: shape.name, configHash: `bench-${shape.name}` },
-    tokens: Array.from({ length: numTokens }, () => Math.floor(next() * 200000)),
-    promptLength: PROMPT_TOKENS,
-    messages: [
-      { role: 'user', channel: null, recipient: null, contentType: null, content: 'Explain the benchmark.', tokenStart: 0, tokenEnd: PROMPT_TOKENS, complete: true },
-      { role: 'assistant', channel: 'analysis', recipient: null, contentType: null, content: 'thinking '.repeat(200), tokenStart: PROMPT_TOKENS, tokenEnd: PROMPT_TOKENS + generated / 2, complete: true },
-      { role: 'assistant', channel: 'final', recipient: null, contentType: null, content: 'answer '.repeat(200), tokenStart: PROMPT_TOKENS + generated / 2, tokenEnd: numTokens, complete: true },
-    ],
-    logprobs: Array.from({ length: generated }, () => -next() * 4),
-    routing: { numTokens, numLayers, numExperts, topK, experts, weights, logits },
-    attention,
-    sampling: { temperature: 1, topP: 1, seed, maxNewTokens: generated },
-    stopReason: 'max_tokens',
-    timings: { prefillMs: 1, decodeMs: 1, prefillTokensPerSecond: 1, decodeTokensPerSecond: 1 },
-  };
-}
 
 function identity(shape: Shape): ModelIdentity {
   return { name: shape.name, configHash: `bench-${shape.name}`, numLayers: shape.numLayers, numExperts: shape.numExperts,
@@ -94,12 +39,15 @@ async function ingest(store: Store, shape: Shape, run: RunResult, includeLogits:
   return { id, ms: performance.now() - started };
 }
 
-/** Stored chunk bytes (headers and checksums included): all sections, and the routing section alone. */
-async function storedBytes(store: Store, id: string): Promise<{ all: number; routing: number }> {
+/** Stored chunk bytes (headers and checksums included) by section. */
+async function storedBytes(store: Store, id: string): Promise<Map<string, number>> {
   const rows = await store.backend.prisma.traceChunk.findMany({ where: { traceId: id }, select: { byteLength: true, section: true } });
-  const sum = (section?: string) => rows.filter((row) => !section || row.section === section).reduce((total, row) => total + row.byteLength, 0);
-  return { all: sum(), routing: sum('routing') };
+  const bySection = new Map<string, number>();
+  for (const row of rows) bySection.set(row.section, (bySection.get(row.section) ?? 0) + row.byteLength);
+  return bySection;
 }
+
+const total = (bySection: Map<string, number>) => [...bySection.values()].reduce((sum, bytes) => sum + bytes, 0);
 
 /** Traces written at once by separate writers (each its own connection and transaction), as several workers do. */
 const WRITERS = 4;
@@ -121,21 +69,20 @@ async function benchBackend(label: string, options: StoreOptions): Promise<void>
         if (variant.attention && shape.name !== 'gpt-oss-20b') continue;
         let tokens = 0;
         let ms = 0;
-        let bytes = 0;
-        let routingBytes = 0;
+        const bytes = new Map<string, number>();
         for (let index = 0; index < variant.traces; index++) {
           const run = syntheticRun(shape, variant.tokens, variant, index + 1); // generated outside the timing
           const result = await ingest(store, shape, run, variant.logits);
           tokens += variant.tokens;
           ms += result.ms;
-          const stored = await storedBytes(store, result.id);
-          bytes += stored.all;
-          routingBytes += stored.routing;
+          for (const [section, sectionBytes] of await storedBytes(store, result.id)) bytes.set(section, (bytes.get(section) ?? 0) + sectionBytes);
         }
-        console.log(`${shape.name.padEnd(13)} ${variant.name.padEnd(36)} ingest ${Math.round((tokens * 1000) / ms).toLocaleString('en-US').padStart(9)} tokens/s   ${(bytes / tokens).toFixed(1).padStart(8)} bytes/token stored (routing section ${(routingBytes / tokens).toFixed(1)})`);
+        const rate = (tokens * 1000) / ms;
+        const sections = [...bytes].map(([section, sectionBytes]) => `${section} ${(sectionBytes / tokens).toFixed(1)}`).join(', ');
+        console.log(`${shape.name.padEnd(13)} ${variant.name.padEnd(36)} ingest ${Math.round(rate).toLocaleString('en-US').padStart(9)} tokens/s ${(rate * total(bytes) / tokens / 1e6).toFixed(0).padStart(4)} MB/s   ${(total(bytes) / tokens).toFixed(1).padStart(8)} bytes/token stored (${sections})`);
         if (store.backend.kind === 'postgres') {
-          const rate = await concurrentIngest(store, shape, variant);
-          console.log(`${shape.name.padEnd(13)} ${variant.name.padEnd(36)} ingest ${Math.round(rate).toLocaleString('en-US').padStart(9)} tokens/s   with ${WRITERS} concurrent writers (as ${WRITERS} workers write)`);
+          const concurrentRate = await concurrentIngest(store, shape, variant);
+          console.log(`${shape.name.padEnd(13)} ${variant.name.padEnd(36)} ingest ${Math.round(concurrentRate).toLocaleString('en-US').padStart(9)} tokens/s   with ${WRITERS} concurrent writers (as ${WRITERS} workers write)`);
         }
       }
       for (const withLogits of [false, true]) {

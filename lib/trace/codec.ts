@@ -2,18 +2,25 @@
  * Binary codec for a trace's capture data: the store keeps a trace as checksummed chunks, one per
  * section and token range, so a viewer loads only the sections and rows it shows.
  *
- * Chunk layout (little-endian), version 1:
+ * Chunk layout (little-endian), versions 1 and 2:
  *   magic "CSC1" | u16 version | u8 section | u8 flags | u32 tokenStart | u32 tokenCount
  *   | u32 dims[4] | u32 payloadLength | payload (each array 8-byte aligned) | sha256(all before it)
  *
- * Sections and their precision:
+ * Sections and their precision (n tokens, L layers, E experts, H heads, k top-k):
  *   tokens    ids i32 [n], log-probabilities f64 [n] (NaN at prompt positions): exact.
  *   routing   expert ids u8 (u16 when E > 256) [n, L, k]: exact; top-k weights f16 [n, L, k]:
  *             relative error <= 2^-11 (4.9e-4), i.e. 288 bytes/token for gpt-oss-20b.
  *   logits    raw router logits [n, L, E], f16 (same bound; flag LOGITS_F32 keeps f32 when a
  *             value is beyond f16's +-65504). Optional: E values per layer dominate the size.
- *   attention sink mass f16 [n, L, H]; attended positions u16 (0xFFFF = -1 padding; i32 when a
- *             position is >= 65535, flag POSITIONS_I32) [n, L, H, k]; weights f16 [n, L, H, k].
+ *   attention sink mass f16 [n, L, H]; top-k weights f16 [n, L, H, k]; attended positions:
+ *             version 2: per layer, [n, H, k] as the offset back from the query token (position =
+ *               token - offset), in the narrowest of u8 / u16 / u32 that holds every offset of
+ *               that layer in the chunk, the width's all-ones value meaning padding (-1); a layer
+ *               with a position after its token (or an offset past i32) keeps absolute positions
+ *               as i32. One u8 per layer, first in the payload, names the layer's form (0 = i32).
+ *               gpt-oss's sliding layers attend within 128 tokens, so theirs are u8.
+ *             version 1 (still read): absolute u16 [n, L, H, k] (0xFFFF = -1 padding; i32 when a
+ *               position is >= 65535, flag POSITIONS_I32), after the sink mass and before the weights.
  */
 import { createHash } from 'node:crypto';
 import { endianness } from 'node:os';
@@ -21,8 +28,17 @@ import { loadNativeKernels, type NativeKernels } from '../../kernels/native/inde
 import { float32ToF16Bits } from '../model/bf16';
 import type { AttentionCapture, RoutingCapture, RunResult } from './types';
 
-export const CODEC_VERSION = 1;
+export const CODEC_VERSION = 2;
+/** Versions decodeChunk reads: 1 differs from 2 only in how attention positions are laid out. */
+const READABLE_VERSIONS = new Set([1, 2]);
 export const DEFAULT_CHUNK_TOKENS = 1024;
+/**
+ * A section whose rows are large (20b attention top-8: ~46 KB/token) is split into chunks of
+ * chunkTokens / 2^n tokens, the most that stay at or under this size: the database stores one
+ * while this process encodes the next, and PostgreSQL's per-value buffers stay below glibc's
+ * 32 MB mmap threshold (larger ones are mapped and faulted in afresh for every value).
+ */
+export const MAX_CHUNK_BYTES = 16 * 1024 * 1024;
 
 export const CHUNK_SECTIONS = ['tokens', 'routing', 'logits', 'attention'] as const;
 export type ChunkSection = (typeof CHUNK_SECTIONS)[number];
@@ -36,6 +52,12 @@ const FLAG_LOGITS_F32 = 1;
 const FLAG_POSITIONS_I32 = 2;
 const FLAG_EXPERTS_U16 = 4;
 const NO_POSITION_U16 = 0xffff;
+/** Version-2 attention: how one layer's positions are stored (the code of a width is its byte count). */
+const LAYER_POSITIONS_ABSOLUTE_I32 = 0;
+const OFFSET_WIDTHS = [1, 2, 4] as const;
+type OffsetWidth = (typeof OFFSET_WIDTHS)[number];
+/** The all-ones value of each offset width: padding (position -1). */
+const PADDING_OFFSET: Record<OffsetWidth, number> = { 1: 0xff, 2: 0xffff, 4: 0xffffffff };
 
 if (endianness() !== 'LE') throw new Error('cotscope trace codec assumes a little-endian machine');
 
@@ -55,7 +77,13 @@ export interface RoutingChunk {
   numLayers: number; numExperts: number; topK: number;
   experts: Uint8Array | Uint16Array; weights: Float32Array;
 }
-export interface LogitsChunk { section: 'logits'; tokenStart: number; tokenEnd: number; numLayers: number; numExperts: number; logits: Float32Array }
+export interface LogitsChunk {
+  section: 'logits'; tokenStart: number; tokenEnd: number; numLayers: number; numExperts: number;
+  /** Decoded on first read when stored as f16: assembling a trace decodes `halfBits` straight into the trace's array instead. */
+  readonly logits: Float32Array;
+  /** The stored f16 bits; null when the chunk kept f32. */
+  halfBits: Uint16Array | null;
+}
 export interface AttentionChunk {
   section: 'attention'; tokenStart: number; tokenEnd: number;
   numLayers: number; numHeads: number; topK: number;
@@ -98,6 +126,8 @@ function* chunksOf(result: RunResult, options: EncodeOptions): Generator<Encoded
   const chunkTokens = options.chunkTokens ?? DEFAULT_CHUNK_TOKENS;
   const numTokens = result.tokens.length;
   const alignedLogprobs = alignLogprobs(result);
+  const attention = result.attention;
+  const attentionTokens = attention ? tokensPerChunk(chunkTokens, attentionBytesPerToken(attention)) : chunkTokens;
   for (let start = 0; start < numTokens; start += chunkTokens) {
     const end = Math.min(numTokens, start + chunkTokens);
     yield encodeTokens(result.tokens, alignedLogprobs, start, end);
@@ -105,8 +135,21 @@ function* chunksOf(result: RunResult, options: EncodeOptions): Generator<Encoded
       yield encodeRouting(result.routing, start, end);
       if (options.includeLogits !== false && result.routing.logits.length > 0) yield encodeLogits(result.routing, start, end);
     }
-    if (result.attention) yield encodeAttention(result.attention, start, end);
+    if (!attention) continue;
+    for (let part = start; part < end; part += attentionTokens) yield encodeAttention(attention, part, Math.min(end, part + attentionTokens));
   }
+}
+
+/** chunkTokens halved until a chunk of `bytesPerToken` rows fits MAX_CHUNK_BYTES (at least one token). */
+function tokensPerChunk(chunkTokens: number, bytesPerToken: number): number {
+  let tokens = chunkTokens;
+  while (tokens > 1 && tokens * bytesPerToken > MAX_CHUNK_BYTES) tokens = Math.ceil(tokens / 2);
+  return tokens;
+}
+
+/** An attention row's stored size with u16 positions (sink f16, weights f16, positions u16). */
+function attentionBytesPerToken(attention: AttentionCapture): number {
+  return attention.numLayers * attention.numHeads * (2 + 4 * attention.topK);
 }
 
 function checkRunShape(result: RunResult): void {
@@ -155,29 +198,90 @@ function encodeRouting(routing: RoutingCapture, start: number, end: number): Enc
   const wideIds = routing.numExperts > 256;
   // Same-width ids go in as a view (writeChunk copies them once); Uint8Array.from would iterate.
   const ids = wideIds ? asUint16(experts) : asUint8(experts);
-  const weights = toHalf(routing.weights.subarray(start * perToken, end * perToken));
+  const weights = halfWriter(routing.weights.subarray(start * perToken, end * perToken));
   return writeChunk('routing', start, end, wideIds ? FLAG_EXPERTS_U16 : 0, [routing.numLayers, routing.numExperts, routing.topK, 0], [ids, weights]);
 }
 
 function encodeLogits(routing: RoutingCapture, start: number, end: number): EncodedChunk {
   const perToken = routing.numLayers * routing.numExperts;
   const logits = routing.logits.subarray(start * perToken, end * perToken);
-  const half = encodeHalfInRange(logits);
-  const keepF32 = half === null;
-  const payload = half ?? Float32Array.from(logits);
-  return writeChunk('logits', start, end, keepF32 ? FLAG_LOGITS_F32 : 0, [routing.numLayers, routing.numExperts, 0, 0], [payload]);
+  const dims = [routing.numLayers, routing.numExperts, 0, 0];
+  let inHalfRange = true;
+  const chunk = writeChunk('logits', start, end, 0, dims, [halfWriter(logits, () => { inHalfRange = false; })]);
+  return inHalfRange ? chunk : writeChunk('logits', start, end, FLAG_LOGITS_F32, dims, [logits]);
 }
 
 function encodeAttention(attention: AttentionCapture, start: number, end: number): EncodedChunk {
   const perTokenHeads = attention.numLayers * attention.numHeads;
   const perTokenSlots = perTokenHeads * attention.topK;
-  const sinkMass = toHalf(attention.sinkMass.subarray(start * perTokenHeads, end * perTokenHeads));
-  const positions = attention.topPositions.subarray(start * perTokenSlots, end * perTokenSlots);
-  const wide = positions.some((position) => position >= NO_POSITION_U16);
-  const packedPositions = wide ? Int32Array.from(positions) : packPositionsU16(positions);
-  const weights = toHalf(attention.topWeights.subarray(start * perTokenSlots, end * perTokenSlots));
-  return writeChunk('attention', start, end, wide ? FLAG_POSITIONS_I32 : 0,
-    [attention.numLayers, attention.numHeads, attention.topK, 0], [sinkMass, packedPositions, weights]);
+  const sinkMass = halfWriter(attention.sinkMass.subarray(start * perTokenHeads, end * perTokenHeads));
+  const weights = halfWriter(attention.topWeights.subarray(start * perTokenSlots, end * perTokenSlots));
+  const layerSlots = (end - start) * attention.numHeads * attention.topK;
+  const offsets = offsetScratch(attention.numLayers * layerSlots);
+  const layerForms = new Uint8Array(attention.numLayers);
+  const layerPositions: PayloadWriter[] = [];
+  for (let layer = 0; layer < attention.numLayers; layer++) {
+    const layerOffsets = offsets.subarray(layer * layerSlots, (layer + 1) * layerSlots);
+    layerForms[layer] = packLayerOffsets(attention, layer, start, end, layerOffsets);
+    layerPositions.push(narrowingWriter(layerOffsets, layerForms[layer]));
+  }
+  return writeChunk('attention', start, end, 0, [attention.numLayers, attention.numHeads, attention.topK, 0],
+    [layerForms, sinkMass, weights, ...layerPositions]);
+}
+
+/** Offsets are computed as i32; a larger one (never from a real context) keeps absolute positions. */
+const MAX_OFFSET = 0x7fffffff - 1;
+
+/** One i32 buffer, grown as needed, for the offsets of the chunk being encoded (encoding is synchronous). */
+let offsetBuffer = new Int32Array(0);
+function offsetScratch(length: number): Int32Array {
+  if (offsetBuffer.length < length) offsetBuffer = new Int32Array(length);
+  return offsetBuffer.subarray(0, length);
+}
+
+/**
+ * Puts one layer's positions in the chunk, [tokens, H, k], into `out` as offsets back from their
+ * token and returns how they are to be stored: in the narrowest width that holds them all (the
+ * width's all-ones value is padding, -1), or as absolute i32 (then `out` holds the positions) when
+ * a position lies after its token or an offset passes i32. Plain loops over one array type: a
+ * 1,024-token 20b chunk has 12.6M positions.
+ */
+function packLayerOffsets(attention: AttentionCapture, layer: number, start: number, end: number, out: Int32Array): number {
+  const { numLayers, topPositions } = attention;
+  const slotsPerLayer = attention.numHeads * attention.topK;
+  let maxOffset = 0;
+  let causal = true;
+  for (let token = start; token < end; token++) {
+    const from = (token * numLayers + layer) * slotsPerLayer;
+    const to = (token - start) * slotsPerLayer - from;
+    for (let slot = from; slot < from + slotsPerLayer; slot++) {
+      const position = topPositions[slot];
+      const offset = position === -1 ? -1 : token - position;
+      if (offset > maxOffset) maxOffset = offset;
+      if (offset < 0 && position !== -1) causal = false;
+      out[to + slot] = offset;
+    }
+  }
+  if (causal && maxOffset <= MAX_OFFSET) return OFFSET_WIDTHS.find((bytes) => maxOffset < PADDING_OFFSET[bytes])!;
+  for (let token = start; token < end; token++) {
+    const from = (token * numLayers + layer) * slotsPerLayer;
+    out.set(topPositions.subarray(from, from + slotsPerLayer), (token - start) * slotsPerLayer);
+  }
+  return LAYER_POSITIONS_ABSOLUTE_I32;
+}
+
+/** Writes i32 values in `form`'s width; TypedArray.set narrows natively, -1 (padding) becoming the width's all-ones value. */
+function narrowingWriter(values: Int32Array, form: number): PayloadWriter {
+  const bytesPerValue = form === LAYER_POSITIONS_ABSOLUTE_I32 ? 4 : form;
+  return {
+    byteLength: values.length * bytesPerValue,
+    write: (into) => {
+      const [buffer, at, length] = [into.buffer, into.byteOffset, values.length];
+      const target = form === LAYER_POSITIONS_ABSOLUTE_I32 ? new Int32Array(buffer, at, length) : form === 1 ? new Uint8Array(buffer, at, length)
+        : form === 2 ? new Uint16Array(buffer, at, length) : new Uint32Array(buffer, at, length);
+      target.set(values);
+    },
+  };
 }
 
 function asUint8(ids: Uint8Array | Uint16Array): Uint8Array {
@@ -188,19 +292,16 @@ function asUint16(ids: Uint8Array | Uint16Array): Uint16Array {
   return ids instanceof Uint16Array ? ids : Uint16Array.from(ids);
 }
 
-function packPositionsU16(positions: Int32Array): Uint16Array {
-  const out = new Uint16Array(positions.length);
-  for (let i = 0; i < positions.length; i++) out[i] = positions[i] < 0 ? NO_POSITION_U16 : positions[i];
-  return out;
-}
-
-type PayloadArray = Uint8Array | Uint16Array | Int32Array | Float32Array | Float64Array;
+type PayloadArray = Uint8Array | Uint16Array | Uint32Array | Int32Array | Float32Array | Float64Array;
+/** A payload part encoded straight into the chunk's buffer (`into` is 8-byte aligned, byteLength long): no copy of a large section. */
+interface PayloadWriter { byteLength: number; write(into: Uint8Array): void }
+type PayloadPart = PayloadArray | PayloadWriter;
 
 const align8 = (offset: number): number => (offset + 7) & ~7;
 
-function writeChunk(section: ChunkSection, start: number, end: number, flags: number, dims: number[], arrays: PayloadArray[]): EncodedChunk {
+function writeChunk(section: ChunkSection, start: number, end: number, flags: number, dims: number[], parts: PayloadPart[]): EncodedChunk {
   let payloadLength = 0;
-  for (const array of arrays) payloadLength = align8(payloadLength) + array.byteLength;
+  for (const part of parts) payloadLength = align8(payloadLength) + part.byteLength;
   payloadLength = align8(payloadLength);
   const bytes = new Uint8Array(HEADER_BYTES + payloadLength + CHECKSUM_BYTES);
   const view = new DataView(bytes.buffer);
@@ -213,10 +314,11 @@ function writeChunk(section: ChunkSection, start: number, end: number, flags: nu
   dims.forEach((dim, index) => view.setUint32(16 + index * 4, dim, true));
   view.setUint32(32, payloadLength, true);
   let offset = HEADER_BYTES;
-  for (const array of arrays) {
+  for (const part of parts) {
     offset = HEADER_BYTES + align8(offset - HEADER_BYTES);
-    bytes.set(new Uint8Array(array.buffer, array.byteOffset, array.byteLength), offset);
-    offset += array.byteLength;
+    if ('write' in part) part.write(bytes.subarray(offset, offset + part.byteLength));
+    else bytes.set(new Uint8Array(part.buffer, part.byteOffset, part.byteLength), offset);
+    offset += part.byteLength;
   }
   const body = bytes.subarray(0, HEADER_BYTES + payloadLength);
   const digest = createHash('sha256').update(body).digest();
@@ -257,7 +359,7 @@ export function decodeChunk(bytes: Uint8Array, where: ChunkPlace = {}, options: 
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (view.getUint32(0, true) !== MAGIC) fail('bad magic number');
   const version = view.getUint16(4, true);
-  if (version !== CODEC_VERSION) fail(`codec version ${version} is not supported (this build reads ${CODEC_VERSION})`);
+  if (!READABLE_VERSIONS.has(version)) fail(`codec version ${version} is not supported (this build reads ${[...READABLE_VERSIONS].join(' and ')})`);
   const section = SECTION_BY_CODE.get(view.getUint8(6)) ?? fail(`unknown section code ${view.getUint8(6)}`);
   const flags = view.getUint8(7);
   const tokenStart = view.getUint32(8, true);
@@ -282,23 +384,78 @@ export function decodeChunk(bytes: Uint8Array, where: ChunkPlace = {}, options: 
     case 'logits': {
       const [numLayers, numExperts] = dims;
       const values = count * numLayers * numExperts;
-      const logits = flags & FLAG_LOGITS_F32 ? reader.float32(values) : fromHalf(reader.uint16(values));
-      return { section, tokenStart: first, tokenEnd: last, numLayers, numExperts, logits };
+      const place = { section, tokenStart: first, tokenEnd: last, numLayers, numExperts };
+      return flags & FLAG_LOGITS_F32 ? { ...place, logits: reader.float32(values), halfBits: null } : lazyHalfLogits(place, reader.uint16(values));
     }
     case 'attention': {
       const [numLayers, numHeads, topK] = dims;
-      const heads = count * numLayers * numHeads;
-      const sinkMass = fromHalf(reader.uint16(heads));
-      const topPositions = flags & FLAG_POSITIONS_I32 ? reader.int32(heads * topK) : unpackPositionsU16(reader.uint16(heads * topK));
-      return { section, tokenStart: first, tokenEnd: last, numLayers, numHeads, topK, sinkMass, topPositions, topWeights: fromHalf(reader.uint16(heads * topK)) };
+      const shape = { numLayers, numHeads, topK, tokenStart: first, rowCount };
+      const decoded = version === 1 ? readAttentionV1(reader, flags, count, shape) : readAttentionV2(reader, count, shape, fail);
+      return { section, tokenStart: first, tokenEnd: last, numLayers, numHeads, topK, ...decoded };
     }
   }
+}
+
+function lazyHalfLogits(place: Omit<LogitsChunk, 'logits' | 'halfBits'>, halfBits: Uint16Array): LogitsChunk {
+  let logits: Float32Array | null = null;
+  return { ...place, halfBits, get logits() { return (logits ??= fromHalf(halfBits)); } };
+}
+
+interface AttentionRows { numLayers: number; numHeads: number; topK: number; tokenStart: number; rowCount: number }
+type AttentionArrays = Pick<AttentionChunk, 'sinkMass' | 'topPositions' | 'topWeights'>;
+
+function readAttentionV1(reader: PayloadReader, flags: number, count: number, { numLayers, numHeads, topK }: AttentionRows): AttentionArrays {
+  const heads = count * numLayers * numHeads;
+  const sinkMass = fromHalf(reader.uint16(heads));
+  const topPositions = flags & FLAG_POSITIONS_I32 ? reader.int32(heads * topK) : unpackPositionsU16(reader.uint16(heads * topK));
+  return { sinkMass, topPositions, topWeights: fromHalf(reader.uint16(heads * topK)) };
 }
 
 function unpackPositionsU16(packed: Uint16Array): Int32Array {
   const out = new Int32Array(packed.length);
   for (let i = 0; i < packed.length; i++) out[i] = packed[i] === NO_POSITION_U16 ? -1 : packed[i];
   return out;
+}
+
+function readAttentionV2(reader: PayloadReader, count: number, rows: AttentionRows, fail: (message: string) => never): AttentionArrays {
+  const { numLayers, numHeads, topK } = rows;
+  const layerForms = reader.whole(numLayers);
+  const heads = count * numLayers * numHeads;
+  const sinkMass = fromHalf(reader.uint16(heads));
+  const topWeights = fromHalf(reader.uint16(heads * topK));
+  const topPositions = new Int32Array(rows.rowCount * numLayers * numHeads * topK);
+  const layerSlots = count * numHeads * topK;
+  layerForms.forEach((form, layer) => {
+    if (form === LAYER_POSITIONS_ABSOLUTE_I32) placeLayerPositions(topPositions, reader.int32(layerSlots), null, layer, rows);
+    else if (form === 1 || form === 2 || form === 4) placeLayerPositions(topPositions, readOffsets(reader, form, layerSlots), PADDING_OFFSET[form], layer, rows);
+    else fail(`layer ${layer} has unknown attention position form ${form}`);
+  });
+  return { sinkMass, topPositions, topWeights };
+}
+
+function readOffsets(reader: PayloadReader, width: OffsetWidth, slots: number): Uint8Array | Uint16Array | Uint32Array {
+  return width === 1 ? reader.uint8(slots) : width === 2 ? reader.uint16(slots) : reader.uint32(slots);
+}
+
+/** Writes one layer's [rows, H, k] positions (absolute, or offsets when `padding` is set) into token-major [rows, L, H, k]. */
+function placeLayerPositions(out: Int32Array, stored: Int32Array | Uint8Array | Uint16Array | Uint32Array, padding: number | null, layer: number, rows: AttentionRows): void {
+  const slotsPerLayer = rows.numHeads * rows.topK;
+  if (padding === null) {
+    for (let row = 0; row < rows.rowCount; row++) out.set(stored.subarray(row * slotsPerLayer, (row + 1) * slotsPerLayer), (row * rows.numLayers + layer) * slotsPerLayer);
+    return;
+  }
+  // Widened natively to one array type (see packLayerOffsets); u32 offsets past 2^31 do not occur (i32 positions).
+  const values = new Int32Array(stored);
+  const paddingAsI32 = padding | 0;
+  for (let row = 0; row < rows.rowCount; row++) {
+    const token = rows.tokenStart + row;
+    const to = (row * rows.numLayers + layer) * slotsPerLayer;
+    const from = row * slotsPerLayer;
+    for (let slot = 0; slot < slotsPerLayer; slot++) {
+      const value = values[from + slot];
+      out[to + slot] = value === paddingAsI32 ? -1 : token - value;
+    }
+  }
 }
 
 /**
@@ -326,6 +483,14 @@ class PayloadReader {
   }
   uint8(count: number): Uint8Array { return new Uint8Array(this.take(count)); }
   uint16(count: number): Uint16Array { return new Uint16Array(this.take(count * 2)); }
+  uint32(count: number): Uint32Array { return new Uint32Array(this.take(count * 4)); }
+  /** An array that is not per token (read whole, whatever rows were asked for). */
+  whole(count: number): Uint8Array {
+    const start = HEADER_BYTES + align8(this.offset);
+    if (start + count > this.end) this.fail('payload is shorter than its header says');
+    this.offset = start - HEADER_BYTES + count;
+    return this.bytes.slice(start, start + count);
+  }
   int32(count: number): Int32Array { return new Int32Array(this.take(count * 4)); }
   float32(count: number): Float32Array { return new Float32Array(this.take(count * 4)); }
   float64(count: number): Float64Array { return new Float64Array(this.take(count * 8)); }
@@ -396,9 +561,22 @@ function assembleRouting(routingChunks: RoutingChunk[], logitsChunks: LogitsChun
   let logits: Float32Array = new Float32Array(0);
   if (logitsChunks.length > 0) {
     checkTiling('logits', logitsChunks, numTokens);
-    logits = concat(logitsChunks.map((chunk) => chunk.logits), (length) => new Float32Array(length));
+    logits = concatLogits(logitsChunks);
   }
   return { numTokens, numLayers, numExperts, topK, experts, weights, logits };
+}
+
+/** Decodes f16 chunks straight into the joined array: a 120b 8k-token trace's logits are 151 MB as f32, and a copy of them costs ~100 ms. */
+function concatLogits(chunks: LogitsChunk[]): Float32Array {
+  const lengthOf = (chunk: LogitsChunk) => chunk.halfBits?.length ?? chunk.logits.length;
+  const out = new Float32Array(chunks.reduce((sum, chunk) => sum + lengthOf(chunk), 0));
+  let offset = 0;
+  for (const chunk of chunks) {
+    if (chunk.halfBits) halfInto(chunk.halfBits, out.subarray(offset, offset + chunk.halfBits.length));
+    else out.set(chunk.logits, offset);
+    offset += lengthOf(chunk);
+  }
+  return out;
 }
 
 function assembleAttention(chunks: AttentionChunk[], numTokens: number): AttentionCapture | null {
@@ -491,28 +669,33 @@ function nativeHalfKernels(): NativeKernels | null {
   return nativeHalf;
 }
 
-function toHalf(values: Float32Array): Uint16Array {
-  const native = nativeHalfKernels();
-  if (!native) return encodeHalf(values);
-  const out = new Uint16Array(values.length);
-  native.f32ToF16(values, out);
-  return out;
-}
-
-/** f16 bits of `values`, or null when a finite value lies beyond f16's range (such logits stay f32). */
-function encodeHalfInRange(values: Float32Array): Uint16Array | null {
-  const native = nativeHalfKernels();
-  if (!native) return fitsHalfRange(values) ? encodeHalf(values) : null;
-  const out = new Uint16Array(values.length);
-  return native.f32ToF16(values, out) ? out : null;
+/** Writes the f16 bits of `values` into the chunk; calls `outOfRange` when a finite value lies beyond f16's range (such logits stay f32). */
+function halfWriter(values: Float32Array, outOfRange?: () => void): PayloadWriter {
+  return {
+    byteLength: values.length * 2,
+    write: (into) => {
+      const out = new Uint16Array(into.buffer, into.byteOffset, values.length);
+      const native = nativeHalfKernels();
+      if (native) {
+        if (!native.f32ToF16(values, out)) outOfRange?.();
+        return;
+      }
+      if (outOfRange && !fitsHalfRange(values)) outOfRange();
+      out.set(encodeHalf(values));
+    },
+  };
 }
 
 function fromHalf(bits: Uint16Array): Float32Array {
-  const native = nativeHalfKernels();
-  if (!native) return decodeHalf(bits);
   const out = new Float32Array(bits.length);
-  native.f16ToF32(bits, out);
+  halfInto(bits, out);
   return out;
+}
+
+function halfInto(bits: Uint16Array, out: Float32Array): void {
+  const native = nativeHalfKernels();
+  if (native) native.f16ToF32(bits, out);
+  else out.set(decodeHalf(bits));
 }
 
 /** True when every finite value fits f16's range (so f16 keeps it finite). */

@@ -2,12 +2,13 @@
  * Shared fixtures for the store tests: the backends to run against (PGlite in a temp folder
  * always; PostgreSQL in a fresh schema when DATABASE_URL is set) and synthetic RunResults.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { openStore, type ModelIdentity, type Store, type StoreOptions } from '../../lib/store/index';
 import type { RunResult, TraceMessage } from '../../lib/trace/types';
+import type { ChunkSection } from '../../lib/trace/codec';
 import { mulberry32 } from '../../lib/model/generate';
 
 export interface BackendUnderTest {
@@ -143,4 +144,21 @@ export function maxRelativeError(actual: Float32Array, expected: Float32Array): 
   let worst = 0;
   for (let i = 0; i < expected.length; i++) worst = Math.max(worst, Math.abs(actual[i] - expected[i]) / Math.max(Math.abs(expected[i]), 2 ** -14));
   return worst;
+}
+
+export interface StoredChunkFixture { section: ChunkSection; tokenStart: number; tokenEnd: number; version: number; sha256: string; bytes: Uint8Array }
+
+/**
+ * Chunks written by codec version 1 (tests/fixtures/codec-v1-chunks.json) and the run they encode:
+ * syntheticRun(TINY_SHAPE, seed) with one attention position past 65535, so one chunk uses v1's
+ * i32 positions and the rest its u16 ones.
+ */
+export function codecV1Fixture(): { run: RunResult; chunkTokens: number; chunks: StoredChunkFixture[] } {
+  const fixture = JSON.parse(readFileSync(new URL('../fixtures/codec-v1-chunks.json', import.meta.url), 'utf8')) as {
+    seed: number; chunkTokens: number; wideSlot: number; widePosition: number; chunks: (Omit<StoredChunkFixture, 'bytes'> & { base64: string })[];
+  };
+  const run = syntheticRun(TINY_SHAPE, fixture.seed);
+  run.attention!.topPositions[fixture.wideSlot] = fixture.widePosition;
+  const chunks = fixture.chunks.map(({ base64, ...chunk }) => ({ ...chunk, bytes: new Uint8Array(Buffer.from(base64, 'base64')) }));
+  return { run, chunkTokens: fixture.chunkTokens, chunks };
 }

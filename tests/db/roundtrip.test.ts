@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { CorruptBlobError, type Store } from '../../lib/store/index';
-import { backendsUnderTest, maxRelativeError, modelIdentity, syntheticRun, TINY_SHAPE } from './helpers';
+import { BASE64_BYTES } from '../../lib/store/backend';
+import { decodeHalf, encodeHalf } from '../../lib/trace/codec';
+import { backendsUnderTest, codecV1Fixture, maxRelativeError, modelIdentity, syntheticRun, TINY_SHAPE } from './helpers';
 import { openStore } from '../../lib/store/index';
 
 const HALF_RELATIVE_ERROR = 2 ** -11;
@@ -137,6 +139,39 @@ for (const backend of backendsUnderTest()) {
       }
       assert.equal(await store.backend.prisma.traceChunk.count({ where: { traceId: id } }), 0);
       assert.equal((await store.traces.get(id, { includeRawCot: true }))?.status, 'running');
+    });
+
+    test('attention that reaches back past 254 tokens (that layer widens to u16) reads back exactly', async () => {
+      const long = { ...TINY_SHAPE, generated: 300 };
+      const run = syntheticRun(long, 10);
+      const { numLayers, numHeads, attentionTopK } = long;
+      const fullLayer = 1;
+      for (let token = 0; token < run.tokens.length; token++) {
+        for (let head = 0; head < numHeads; head++) run.attention!.topPositions[((token * numLayers + fullLayer) * numHeads + head) * attentionTopK] = 0; // token 0, up to 311 back
+      }
+      const id = await store.traces.create(newTrace(10));
+      await store.traces.complete(id, run);
+      const stored = await store.traces.get(id, { includeRawCot: true, sections: ['attention'] });
+      assert.deepEqual(stored?.attention?.topPositions, run.attention!.topPositions);
+    });
+
+    test('version-1 chunks stored before codec version 2 still load', async () => {
+      const { run, chunkTokens, chunks } = codecV1Fixture();
+      const id = await store.traces.create(newTrace(11));
+      await store.traces.complete(id, run, { chunkTokens });
+      for (const chunk of chunks) {
+        await store.backend.fast.query(
+          `UPDATE trace_chunks SET data = ${BASE64_BYTES.param(4)}, version = 1, byte_length = $5, sha256 = $6 WHERE trace_id = $1 AND section = $2 AND token_start = $3`,
+          [id, chunk.section, chunk.tokenStart, BASE64_BYTES.value(chunk.bytes), chunk.bytes.length, chunk.sha256]);
+      }
+      const versions = await store.backend.fast.query<{ version: number }>('SELECT DISTINCT version FROM trace_chunks WHERE trace_id = $1', [id]);
+      assert.deepEqual(versions.map((row) => row.version), [1]);
+      const stored = await store.traces.get(id, { includeRawCot: true });
+      assert.ok(stored?.attention && stored.routing);
+      assert.deepEqual(stored.tokens, run.tokens);
+      assert.deepEqual(stored.attention.topPositions, run.attention!.topPositions);
+      assert.deepEqual(stored.attention.topWeights, decodeHalf(encodeHalf(run.attention!.topWeights)));
+      assert.deepEqual(stored.routing.logits, decodeHalf(encodeHalf(run.routing!.logits)));
     });
 
     test('a NUL character in message text is stored as U+FFFD instead of failing the write', async () => {
