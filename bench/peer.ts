@@ -15,6 +15,9 @@
  * plus attention is left out unless BENCH_20B_ATTENTION=1 (to keep the run short: a capture
  * mode's layer sessions hold no weights, all modes read the same mapped bf16 bytes). Each group's medians are printed as soon as it finishes.
  *
+ * "cotscope routing q8" is the lossy --expert-inputs q8 path: the experts' inputs rounded to 8-bit
+ * blocks, as llama.cpp computes its MXFP4 experts.
+ *
  * Environment: BENCH_REPEATS (5), BENCH_PROMPT_TOKENS (256; 64 for 20b-shape),
  * BENCH_NEW_TOKENS (64; 16 for 20b-shape), BENCH_PRESETS (tiny,small; add 20b-shape).
  */
@@ -30,6 +33,7 @@ import { exportGguf } from '../lib/model/gguf';
 import { harmonyVocabulary } from '../lib/model/gguf-tokenizer';
 import { loadRuntime } from '../lib/runtime/runtime';
 import type { CaptureOptions, Runtime } from '../lib/runtime/types';
+import { EXPERT_INPUTS, type ExpertInputs } from '../kernels/native';
 import { BANDWIDTH_RESULTS_FILE, benchPromptIds, CAPTURE_MODES, median, nativeDecodeBytesPerToken, spread } from './common';
 import { LlamaCppPeer } from '../tests/oracle/llamacpp-driver';
 
@@ -59,7 +63,10 @@ interface Row {
   peakRssMiB: number | null;
 }
 
-type Engine = { kind: 'cotscope'; capture: CaptureOptions; threads: number } | { kind: 'llama.cpp'; threads: number };
+type Engine = { kind: 'cotscope'; capture: CaptureOptions; threads: number; expertInputs: ExpertInputs } | { kind: 'llama.cpp'; threads: number };
+
+/** One loaded runtime per thread count and expert input format. */
+const runtimeKey = (threads: number, expertInputs: ExpertInputs) => `${threads} ${expertInputs}`;
 
 /** The engines benchmarked on a preset, by name. */
 function enginesFor(preset: TinyPreset): Map<EngineName, Engine> {
@@ -68,8 +75,10 @@ function enginesFor(preset: TinyPreset): Map<EngineName, Engine> {
   for (const threads of THREAD_COUNTS) {
     for (const [mode, capture] of Object.entries(CAPTURE_MODES)) {
       if (capture.attention && !withAttention) continue;
-      engines.set(`cotscope ${mode} threads=${threads}`, { kind: 'cotscope', capture, threads });
+      engines.set(`cotscope ${mode} threads=${threads}`, { kind: 'cotscope', capture, threads, expertInputs: 'f32' });
     }
+    // The lossy option that computes the experts as llama.cpp does (inputs rounded to Q8_0).
+    engines.set(`cotscope routing q8 threads=${threads}`, { kind: 'cotscope', capture: CAPTURE_MODES.routing, threads, expertInputs: 'q8' });
   }
   for (const threads of THREAD_COUNTS) engines.set(`llama.cpp threads=${threads}`, { kind: 'llama.cpp', threads });
   return engines;
@@ -110,7 +119,7 @@ async function memoryProbe(preset: TinyPreset, name: EngineName): Promise<void> 
   const engine = enginesFor(preset).get(name);
   if (!engine) throw new Error(`unknown engine ${name}`);
   if (engine.kind === 'cotscope') {
-    const runtime = await loadRuntime(dir, { threads: engine.threads, maxSequence: context });
+    const runtime = await loadRuntime(dir, { threads: engine.threads, maxSequence: context, expertInputs: engine.expertInputs });
     await runCotscope(runtime, ids, engine.capture, newTokens);
     await runtime.close();
   } else {
@@ -166,14 +175,16 @@ async function benchPreset(preset: TinyPreset): Promise<Row[]> {
   const engines = enginesFor(preset);
   const names = [...engines.keys()];
   const samples = new Map<EngineName, Sample[]>(names.map((e) => [e, []]));
-  const runtimes = new Map<number, Runtime>();
+  const runtimes = new Map<string, Runtime>();
   const peers = new Map<number, LlamaCppPeer>();
   const runOnce = (name: EngineName) => {
     const engine = engines.get(name)!;
-    return engine.kind === 'cotscope' ? runCotscope(runtimes.get(engine.threads)!, ids, engine.capture, newTokens) : runLlama(peers.get(engine.threads)!, ids, newTokens);
+    return engine.kind === 'cotscope' ? runCotscope(runtimes.get(runtimeKey(engine.threads, engine.expertInputs))!, ids, engine.capture, newTokens) : runLlama(peers.get(engine.threads)!, ids, newTokens);
   };
   const openCotscope = async () => {
-    for (const threads of THREAD_COUNTS) runtimes.set(threads, await loadRuntime(dir, { threads, maxSequence: context }));
+    for (const threads of THREAD_COUNTS) {
+      for (const expertInputs of EXPERT_INPUTS) runtimes.set(runtimeKey(threads, expertInputs), await loadRuntime(dir, { threads, maxSequence: context, expertInputs }));
+    }
   };
   const openLlama = async (threadCounts: readonly number[]) => {
     for (const threads of threadCounts) peers.set(threads, await LlamaCppPeer.open(gguf, { threads, contextSize: context, exact: false }));

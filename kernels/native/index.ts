@@ -22,6 +22,14 @@ export interface MappedFile {
   close(): void;
 }
 
+/**
+ * The experts' inputs: 'f32' computes on the float activations (exact weights, float32 sums: the
+ * oracle's tolerances), 'q8' first rounds them to 8-bit blocks of 32 with a float step
+ * (max|x| / 127, llama.cpp's Q8_0 for its MXFP4 dot) and multiplies in integers: faster, lossy.
+ */
+export type ExpertInputs = 'f32' | 'q8';
+export const EXPERT_INPUTS: readonly ExpertInputs[] = ['f32', 'q8'];
+
 /** Bytes of a weight: a typed array, or a byte offset into a mapped file (no copy). */
 export type WeightBytes = Uint8Array | Uint16Array | { file: MappedFile; offset: number };
 
@@ -50,6 +58,8 @@ export interface MoeCall {
   residual?: Float32Array;
   out: Float32Array;
   isa?: Isa;
+  /** Default 'f32'. */
+  inputs?: ExpertInputs;
 }
 
 /** One weight of a `bf16Linear` call: out [tokens, rows] = x W^T + bias (+ residual). */
@@ -76,7 +86,9 @@ export interface NativeKernels {
   MappedFile: new (file: string) => MappedFile;
   moe(call: MoeCall): void;
   /** One MXFP4 row dot product per row: blocks [rows, cols/32, 16], scales [rows, cols/32]. */
-  mxfp4MatVec(blocks: WeightBytes, scales: WeightBytes, rows: number, cols: number, x: Float32Array, isa?: Isa): Float32Array;
+  mxfp4MatVec(blocks: WeightBytes, scales: WeightBytes, rows: number, cols: number, x: Float32Array, isa?: Isa, inputs?: ExpertInputs): Float32Array;
+  /** x [n * 32] as the 'q8' inputs: q [n * 32] (round to nearest even of x / d), d [n] = max|x| / 127 per block (NaN if the block holds one). */
+  quantizeQ8(x: Float32Array, q: Int8Array, d: Float32Array): void;
   /** out[t, r] = W[r, :] . x[t, :], W bf16 [rows, cols]. */
   bf16MatMul(weight: WeightBytes, rows: number, cols: number, x: Float32Array, tokens: number, out: Float32Array, isa?: Isa): void;
   /** Every projection of one input in one parallel pass (q, k and v; o with the residual). */
@@ -128,8 +140,8 @@ function selfTestValues(count: number, seed: number): Float32Array {
 
 /**
  * Checks every supported instruction set against float64 dot products of the TypeScript
- * decoders (lib/model/mxfp4.ts, bf16.ts): MXFP4 rows with every nibble and a range of scales,
- * and bf16 rows. Returns a description of the first mismatch, or null.
+ * decoders (lib/model/mxfp4.ts, bf16.ts): MXFP4 rows with every nibble and a range of scales
+ * (on float and on q8 inputs), and bf16 rows. Returns a description of the first mismatch, or null.
  */
 export function selfTest(kernels: NativeKernels): string | null {
   const rows = 3;
@@ -149,15 +161,27 @@ export function selfTest(kernels: NativeKernels): string | null {
     return sum;
   };
   const close = (got: number, want: number, magnitude: number) => Math.abs(got - want) <= 1e-5 * Math.max(1, magnitude);
+  // The q8 option's dots against the fp64 dot of the inputs it quantized.
+  const q = new Int8Array(cols);
+  const steps = new Float32Array(cols / 32);
+  kernels.quantizeQ8(x, q, steps);
+  const quantized = Float64Array.from(q, (value, i) => value * steps[Math.floor(i / 32)]);
+  const q8Dot = (row: number) => {
+    let sum = 0;
+    for (let c = 0; c < cols; c++) sum += decoded[row * cols + c] * quantized[c];
+    return sum;
+  };
   const halfFailure = halfSelfTest(kernels);
   if (halfFailure) return halfFailure;
   for (const isa of supportedIsas(kernels)) {
     const mx = kernels.mxfp4MatVec(blocks, scales, rows, cols, x, isa);
+    const mxQ8 = kernels.mxfp4MatVec(blocks, scales, rows, cols, x, isa, 'q8');
     const bf = new Float32Array(rows);
     kernels.bf16MatMul(new Uint16Array(bf16Bytes.buffer), rows, cols, x, 1, bf, isa);
     for (let r = 0; r < rows; r++) {
       const wantMx = dot(decoded, r);
       if (!close(mx[r], wantMx, Math.abs(wantMx))) return `${isa} MXFP4 row ${r}: got ${mx[r]}, expected ${wantMx}`;
+      if (!close(mxQ8[r], q8Dot(r), Math.abs(wantMx))) return `${isa} MXFP4 q8 row ${r}: got ${mxQ8[r]}, expected ${q8Dot(r)}`;
       const wantBf = dot(bf16Values, r);
       if (!close(bf[r], wantBf, Math.abs(wantBf))) return `${isa} bf16 row ${r}: got ${bf[r]}, expected ${wantBf}`;
     }

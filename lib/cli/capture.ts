@@ -30,7 +30,7 @@ import { HEARTBEAT_INTERVAL_MS } from '../store/owner';
 import { captureKeyHash } from '../trace/capture-key';
 import { storableText, unstorableTextReason } from '../trace/text';
 import type { SamplingParams } from '../trace/types';
-import { attentionTopKOption, integerOption, MAX_SEED, maxNewTokensOption, DEVICE_HELP, deviceOption, PRECISION_HELP, precisionOption, numberOption, OptionError, seedOption, threadsOption } from './options';
+import { attentionTopKOption, integerOption, MAX_SEED, maxNewTokensOption, DEVICE_HELP, deviceOption, PRECISION_HELP, precisionOption, EXPERT_INPUTS_HELP, expertInputsOption, numberOption, OptionError, seedOption, threadsOption } from './options';
 import { parseCaptureList } from './run';
 import { abortOnStopSignals, signalLabel, SIGNAL_EXIT_CODES } from './signals';
 import { openCheckpoint } from '../model/checkpoint';
@@ -55,6 +55,7 @@ const HELP = `usage: cotscope capture --model DIR --prompts FILE.jsonl [options]
   --threads N              onnxruntime intra-op threads, at least 1 (default: all cores)
   ${DEVICE_HELP}
   ${PRECISION_HELP}
+  ${EXPERT_INPUTS_HELP}
   --enqueue                put the prompt x effort x sample jobs in the PostgreSQL job queue and exit;
                            \`cotscope worker\` processes run them (any machine with DATABASE_URL and the model)
   --retry-limit N          with --enqueue: retries per job after a failed attempt (default 2)
@@ -399,6 +400,7 @@ export async function runCaptureCommand(argv: string[]): Promise<number> {
       threads: { type: 'string' },
       device: { type: 'string' },
       precision: { type: 'string' },
+      'expert-inputs': { type: 'string' },
       enqueue: { type: 'boolean', default: false },
       'retry-limit': { type: 'string' },
       help: { type: 'boolean', default: false },
@@ -445,7 +447,7 @@ export async function runCaptureCommand(argv: string[]): Promise<number> {
   const store = await openStore();
   try {
     await requireCliRole(store, 'researcher');
-    const runtime = await loadRuntime(values.model, { threads, device, precision: precisionOption(values.precision) });
+    const runtime = await loadRuntime(values.model, { threads, device, precision: precisionOption(values.precision), expertInputs: expertInputsOption(values['expert-inputs']) });
     console.error(`device: ${runtime.device}`);
     try {
       const report = await runCapture(store, runtime, prompts, settings, controller.signal);

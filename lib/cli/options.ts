@@ -1,5 +1,6 @@
 import { defaultDevice, parseDevice, type Device } from '../../kernels/device';
 import type { Precision } from '../../kernels/layers';
+import { EXPERT_INPUTS, type ExpertInputs } from '../../kernels/native';
 
 /** Numeric command-line options shared by `run` and `capture`: a bad value is an error naming the flag, never a silent default. */
 
@@ -59,5 +60,14 @@ export function precisionOption(value: string | undefined): Precision {
   if (value === 'fp32' || value === 'fp16') return value;
   throw new OptionError(`--precision must be fp32 or fp16 (got "${value}")`);
 }
+
+export function expertInputsOption(value: string | undefined): ExpertInputs {
+  if (value === undefined) return 'f32';
+  const known = EXPERT_INPUTS.find((inputs) => inputs === value);
+  if (known) return known;
+  throw new OptionError(`--expert-inputs must be ${EXPERT_INPUTS.join(' or ')} (got "${value}")`);
+}
+
+export const EXPERT_INPUTS_HELP = '--expert-inputs f32|q8  native MXFP4 experts: q8 rounds their inputs to 8-bit blocks as llama.cpp does (faster, lossy: drift in the README; named in the trace\'s device); default f32, exact';
 
 export const PRECISION_HELP = '--precision fp32|fp16   webgpu: fp16 experts and lm_head (default fp32; drift per tap in the README)';

@@ -6,7 +6,7 @@ import { loadRuntime } from '../runtime/runtime';
 import type { CaptureOptions } from '../runtime/types';
 import { streamableRunJson, writeJsonLine } from '../trace/json-stream';
 import type { RunResult } from '../trace/types';
-import { attentionTopKOption, DEVICE_HELP, deviceOption, PRECISION_HELP, precisionOption, maxNewTokensOption, numberOption, seedOption, threadsOption } from './options';
+import { attentionTopKOption, DEVICE_HELP, deviceOption, PRECISION_HELP, precisionOption, EXPERT_INPUTS_HELP, expertInputsOption, maxNewTokensOption, numberOption, seedOption, threadsOption } from './options';
 import { abortOnStopSignals, SIGNAL_EXIT_CODES } from './signals';
 
 const HELP = `usage: cotscope run --model DIR (--prompt TEXT | --prompt-ids 1,2,3) [options]
@@ -28,6 +28,7 @@ const HELP = `usage: cotscope run --model DIR (--prompt TEXT | --prompt-ids 1,2,
   --experts mxfp4|int8|float  expert kernel (default mxfp4 when the native kernels load, else int8; int8 on webgpu)
   ${DEVICE_HELP}
   ${PRECISION_HELP}
+  ${EXPERT_INPUTS_HELP}
   --json                 print one JSON document (format in README)`;
 
 /** Parses "routing,attention" | "none" into capture flags. */
@@ -95,6 +96,7 @@ export async function runRunCommand(argv: string[]): Promise<number> {
       experts: { type: 'string' },
       device: { type: 'string' },
       precision: { type: 'string' },
+      'expert-inputs': { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -126,7 +128,7 @@ export async function runRunCommand(argv: string[]): Promise<number> {
   const experts = values.experts;
   if (experts !== undefined && experts !== 'mxfp4' && experts !== 'int8' && experts !== 'float') throw new Error(`--experts must be mxfp4, int8 or float (got "${experts}")`);
   const device = deviceOption(values.device);
-  const runtime = await loadRuntime(values.model!, { threads, yarn: values.yarn, experts, device, precision: precisionOption(values.precision) });
+  const runtime = await loadRuntime(values.model!, { threads, yarn: values.yarn, experts, device, precision: precisionOption(values.precision), expertInputs: expertInputsOption(values['expert-inputs']) });
   const controller = new AbortController();
   const stopSignals = abortOnStopSignals(controller);
   try {

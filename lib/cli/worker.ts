@@ -11,12 +11,13 @@ import { CaptureWorker } from '../jobs/worker';
 import { loadRuntime } from '../runtime/runtime';
 import type { Runtime } from '../runtime/types';
 import { openStore } from '../store/index';
-import { DEVICE_HELP, deviceOption } from './options';
+import { DEVICE_HELP, deviceOption, EXPERT_INPUTS_HELP, expertInputsOption } from './options';
 
 const HELP = `usage: cotscope worker --model DIR [options]
 
   --model DIR            HF-layout gpt-oss checkpoint folder; the worker takes this model's jobs
   ${DEVICE_HELP}
+  ${EXPERT_INPUTS_HELP}
   --concurrency N        jobs at a time, each with its own runtime (default 1)
   --threads N            onnxruntime intra-op threads per runtime (default: cores / concurrency)
   --lease-seconds S      an attempt silent this long is failed and retried elsewhere (default ${DEFAULT_LEASE_SECONDS})
@@ -38,6 +39,7 @@ export async function runWorkerCommand(argv: string[]): Promise<number> {
     options: {
       model: { type: 'string' },
       device: { type: 'string' },
+      'expert-inputs': { type: 'string' },
       concurrency: { type: 'string' },
       threads: { type: 'string' },
       'lease-seconds': { type: 'string' },
@@ -48,6 +50,7 @@ export async function runWorkerCommand(argv: string[]): Promise<number> {
   if (values.help) { console.log(HELP); return 0; }
   if (!values.model) { console.error(`--model is required\n\n${HELP}`); return 2; }
   const device = deviceOption(values.device);
+  const expertInputs = expertInputsOption(values['expert-inputs']);
   if (!process.env.DATABASE_URL) throw new Error('a worker needs DATABASE_URL: the job queue lives in the PostgreSQL trace store');
   const concurrency = positiveInteger(values.concurrency, '--concurrency', 1);
   const threads = positiveInteger(values.threads, '--threads', Math.max(1, Math.floor(os.availableParallelism() / concurrency)));
@@ -59,7 +62,7 @@ export async function runWorkerCommand(argv: string[]): Promise<number> {
   let queue: CaptureQueue | null = null;
   const log = (line: string) => console.error(`${new Date().toISOString()} ${line}`);
   try {
-    for (let slot = 0; slot < concurrency; slot++) runtimes.push(await loadRuntime(values.model, { threads, device }));
+    for (let slot = 0; slot < concurrency; slot++) runtimes.push(await loadRuntime(values.model, { threads, device, expertInputs }));
     queue = await CaptureQueue.open(store);
     const worker = new CaptureWorker(store, queue, runtimes, { device: runtimes[0].device, leaseSeconds, log });
     let signals = 0;

@@ -9,7 +9,7 @@
  */
 import * as ort from 'onnxruntime-node';
 import { blockName, buildLayerGraph, createSession, SEQLENS_K, TOTAL_SEQUENCE_LENGTH, type CaptureSelection, type KvCache, type LayerGraphIo } from '../../kernels';
-import type { MappedFile, MoeCall, NativeKernels, WeightBytes } from '../../kernels/native';
+import type { ExpertInputs, MappedFile, MoeCall, NativeKernels, WeightBytes } from '../../kernels/native';
 import type { Checkpoint } from '../model/checkpoint';
 import { SWIGLU_ALPHA, type GptOssConfig } from '../model/config';
 import { CheckpointError } from '../model/errors';
@@ -182,6 +182,7 @@ export interface LayeredSettings {
   yarn: YarnMode;
   maxPositions: number;
   threads: number;
+  expertInputs: ExpertInputs;
 }
 
 /** One set of per-layer sessions (one capture mode) over shared native weights. */
@@ -192,6 +193,7 @@ export class LayeredForward {
     private readonly sessions: ort.InferenceSession[],
     private readonly layers: LayerGraphIo[],
     readonly maxPositions: number,
+    private readonly expertInputs: ExpertInputs,
   ) {}
 
   static async create(checkpoint: Checkpoint, weights: NativeWeights, settings: LayeredSettings): Promise<LayeredForward> {
@@ -213,7 +215,7 @@ export class LayeredForward {
       for (const session of sessions) await session.release();
       throw error;
     }
-    return new LayeredForward(checkpoint, weights, sessions, layers, settings.maxPositions);
+    return new LayeredForward(checkpoint, weights, sessions, layers, settings.maxPositions, settings.expertInputs);
   }
 
   emptyCache(): KvCache {
@@ -315,6 +317,7 @@ export class LayeredForward {
         weights,
         residual: ffnInput,
         out: next,
+        inputs: this.expertInputs,
       });
       hidden = next;
     }

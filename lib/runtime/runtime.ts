@@ -6,7 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import type ort from 'onnxruntime-node';
 import { buildGptOssGraph, createSession, defaultDevice, deviceLabel, webGpuAdapter, LOGITS, LOGITS_LOGSUMEXP, DEFAULT_ATTENTION_TOP_K, emptyKvCache, forwardFeeds, nextKvCache, type CaptureSelection, type Device, type GraphIo, type KvCache } from '../../kernels';
-import { loadNativeKernels, type NativeKernels } from '../../kernels/native';
+import { loadNativeKernels, type ExpertInputs, type NativeKernels } from '../../kernels/native';
+import type { Precision } from '../../kernels/layers';
 import { parseTokens } from '../harmony/parser';
 import { STOP_TOKENS } from '../harmony/tokenizer';
 import { configHash } from '../model/config';
@@ -109,6 +110,12 @@ export function chooseExpertPath(
   return { path: FALLBACK_EXPERTS, native, fallbackReason: `native MXFP4 experts are not available (${reason}); using int8 QMoE experts` };
 }
 
+/** A run's device label: where it ran, then each lossy arithmetic choice, so its traces say how they were computed. */
+export function computedOn(device: string, precision: Precision, expertInputs: ExpertInputs): string {
+  const lossy = [precision === 'fp16' ? 'fp16' : null, expertInputs === 'q8' ? 'q8 expert inputs' : null];
+  return [device, ...lossy.filter((choice) => choice !== null)].join(', ');
+}
+
 /** Validates token ids before anything runs: a bad id must never reach a Gather. */
 export function validatePromptIds(ids: readonly number[], vocabSize: number, maxSequence: number): void {
   if (ids.length === 0) throw new RuntimeInputError('prompt is empty: at least one token id is needed');
@@ -162,10 +169,15 @@ export async function loadRuntime(modelDir: string, options: RuntimeOptions = {}
   }
   const { path: experts, native, fallbackReason } = expertChoice;
   if (fallbackReason) console.warn(`cotscope: ${fallbackReason}`);
+  const expertInputs = options.expertInputs ?? 'f32';
+  if (expertInputs === 'q8' && experts !== 'mxfp4') {
+    checkpoint.close();
+    throw new RuntimeInputError(`q8 expert inputs need the native MXFP4 experts; this run uses ${experts} experts${fallbackReason ? ` (${fallbackReason})` : ''}`);
+  }
   const nativeWeights = experts === 'mxfp4' && native ? NativeWeights.open(checkpoint, native) : null;
   const sessions = new Map<string, Promise<Engine>>();
   const name = path.basename(path.resolve(modelDir));
-  const deviceName = deviceLabel(device, adapter);
+  const deviceName = computedOn(deviceLabel(device, adapter), precision, expertInputs);
   let closed = false;
 
   const sessionFor = (capture: CaptureOptions) => {
@@ -174,7 +186,7 @@ export async function loadRuntime(modelDir: string, options: RuntimeOptions = {}
     let entry = sessions.get(key);
     if (!entry) {
       if (nativeWeights) {
-        entry = LayeredForward.create(checkpoint, nativeWeights, { capture: selection, yarn, maxPositions: maxSequence, threads });
+        entry = LayeredForward.create(checkpoint, nativeWeights, { capture: selection, yarn, maxPositions: maxSequence, threads, expertInputs });
       } else {
         const graph = buildGptOssGraph(checkpoint, {
           variant: 'fused',

@@ -4,6 +4,7 @@
  */
 import type { Device } from '../../kernels/device';
 import type { Precision } from '../../kernels/layers';
+import type { ExpertInputs } from '../../kernels/native';
 import type { GptOssConfig } from '../model/config';
 import type { RunResult, SamplingParams } from '../trace/types';
 
@@ -78,6 +79,12 @@ export interface RuntimeOptions {
   device?: Device;
   /** WebGPU only: fp16 weights and arithmetic for the experts' and lm_head's matmuls (default fp32, for fidelity). */
   precision?: Precision;
+  /**
+   * Native MXFP4 experts only: 'q8' rounds the experts' inputs to 8-bit blocks as llama.cpp does
+   * (faster decode; lossy, drift in the README); default 'f32', the exact path. Either lossy
+   * choice is named in the run's device label, so its traces say how they were computed.
+   */
+  expertInputs?: ExpertInputs;
 }
 
 export const DEFAULT_SAMPLING: SamplingParams = { temperature: 1, topP: 1, seed: 0, maxNewTokens: 256 };

@@ -27,6 +27,12 @@ const LOGIT_POSITIONS = [99, 126, 127, 128, 129, 150, 169];
 const LOGPROB_TOLERANCE = 2e-5;
 /** Over all 201,088 tokens, the least likely ones (log-prob ~ -30) carry float32 rounding of their logits: measured 1.7e-5. */
 const WHOLE_VOCABULARY_LOGPROB_TOLERANCE = 4e-5;
+/**
+ * The q8 expert inputs' drift from fp64 on generated tokens' log-probs: measured 0.16 on this
+ * checkpoint, the order of llama.cpp's own gap here (0.33, llamacpp-crosscheck: it rounds the same
+ * inputs to Q8_0); a wrong block order or scale would be off by whole units.
+ */
+const Q8_LOGPROB_BOUND = 0.5;
 const TOLERANCE = { routerLogitsAbs: 5e-5, routingWeightsAbs: 2e-5, sinkMassAbs: 5e-6 };
 
 function requireNative(): NativeKernels {
@@ -76,6 +82,7 @@ describe('native MXFP4 path against the fp64 reference', () => {
       yarn: 'exact',
       maxPositions: SEQUENCE_LENGTH,
       threads: 1,
+      expertInputs: 'f32',
     });
     try {
       let cache = model.emptyCache();
@@ -180,5 +187,44 @@ describe('every expert path generates the same tokens and routing, with log-prob
       const d = difference(run.routing!.logits, first.routing!.logits);
       assert.ok(d.maxAbs <= TOLERANCE.routerLogitsAbs, `${paths[index + 1]} router logits: ${describeDifference(d)}`);
     }
+  });
+});
+
+describe('q8 expert inputs (the lossy option) against the fp64 reference', () => {
+  test('the q8 path is in effect and its drift stays bounded: log-probs of what it generates, routing, and the label its traces carry', async (t) => {
+    requireNative();
+    const PROMPT = 140;
+    const NEW_TOKENS = 24;
+    const runtime = await loadRuntime(dir, { threads: 1, maxSequence: 512, expertInputs: 'q8' });
+    let run;
+    try {
+      assert.equal(runtime.device, 'cpu, q8 expert inputs');
+      run = await runtime.generate({ promptIds: tokens.slice(0, PROMPT), sampling: { temperature: 0, topP: 1, seed: 0, maxNewTokens: NEW_TOKENS }, capture: { routing: true, attention: false } });
+    } finally {
+      await runtime.close();
+    }
+    assert.equal(run.device, 'cpu, q8 expert inputs');
+    const generatedAt = Array.from({ length: NEW_TOKENS }, (_, i) => PROMPT - 1 + i);
+    const reference = referenceForward(checkpoint, run.tokens, { logitsAt: generatedAt });
+    const expectedLogProbs = generatedAt.map((position) => logSoftmax64(reference.logits[position]!)[run.tokens[position + 1]]);
+    const d = difference(run.logprobs, expectedLogProbs);
+    const { numLayers: L, numExperts: E, expertsPerToken: k } = checkpoint.config;
+    let mismatchedChoices = 0;
+    let routerWorst = NO_DIFFERENCE;
+    for (let position = 0; position < run.tokens.length; position++) {
+      for (let l = 0; l < L; l++) {
+        const at = (position * L + l) * k;
+        if (Array.from(run.routing!.experts.subarray(at, at + k)).join() !== reference.layers[l].topExperts[position].join()) mismatchedChoices++;
+        routerWorst = worse(routerWorst, difference(run.routing!.logits.subarray((position * L + l) * E, (position * L + l + 1) * E), reference.layers[l].routerLogits[position]));
+      }
+    }
+    t.diagnostic(`q8: generated log-probs against fp64 ${describeDifference(d)}; router logits ${describeDifference(routerWorst)}; expert choices differing ${mismatchedChoices} of ${run.tokens.length * L}`);
+    assert.ok(d.maxAbs > LOGPROB_TOLERANCE / 10, `q8 should move log-probs by more than float rounding: ${describeDifference(d)}`);
+    assert.ok(d.maxAbs <= Q8_LOGPROB_BOUND, `q8 log-probs: ${describeDifference(d)}`);
+    assert.ok(mismatchedChoices <= (run.tokens.length * L) / 10, `q8 changes expert choice in ${mismatchedChoices} slots`);
+  });
+
+  test('q8 expert inputs without the native MXFP4 path are refused, naming the path in use', async () => {
+    await assert.rejects(loadRuntime(dir, { experts: 'int8', expertInputs: 'q8' }), /q8 expert inputs need the native MXFP4 experts; this run uses int8 experts/);
   });
 });

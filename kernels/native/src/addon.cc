@@ -133,12 +133,20 @@ Isa isaArgument(Napi::Env env, Napi::Value value) {
   return wanted;
 }
 
+// The experts' input format: "f32" (default, exact) or "q8" (Q8 blocks, lossy).
+bool q8InputsArgument(Napi::Env env, Napi::Value value) {
+  if (value.IsUndefined()) return false;
+  const std::string name = value.As<Napi::String>().Utf8Value();
+  if (name != "f32" && name != "q8") throw Napi::TypeError::New(env, "inputs must be f32 or q8, not " + name);
+  return name == "q8";
+}
+
 void checkMultipleOfBlock(Napi::Env env, int value, const char* what) {
   if (value % cotscope::kMxfp4Block != 0) throw Napi::RangeError::New(env, std::string(what) + " must be a multiple of 32");
 }
 
 // moe({ tokens, hidden, intermediate, experts, k, swigluLimit, swigluAlpha, gateUpBlocks, gateUpScales,
-//       gateUpBias, downBlocks, downScales, downBias, x, ids, weights, residual?, out, isa? })
+//       gateUpBias, downBlocks, downScales, downBias, x, ids, weights, residual?, out, isa?, inputs? })
 Napi::Value Moe(const Napi::CallbackInfo& info) {
   const Napi::Env env = info.Env();
   const Napi::Object a = info[0].As<Napi::Object>();
@@ -165,6 +173,7 @@ Napi::Value Moe(const Napi::CallbackInfo& info) {
   const Napi::Value residual = a.Get("residual");
   p.residual = residual.IsUndefined() || residual.IsNull() ? nullptr : floats(env, residual, S * H, "residual");
   p.out = floats(env, a.Get("out"), S * H, "out");
+  p.q8Inputs = q8InputsArgument(env, a.Get("inputs"));
   try {
     cotscope::moeForward(p, isaArgument(env, a.Get("isa")));
   } catch (const std::out_of_range& error) {
@@ -173,7 +182,7 @@ Napi::Value Moe(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// mxfp4MatVec(blocks, scales, rows, cols, x, isa?) -> Float32Array [rows]: one dot product per row.
+// mxfp4MatVec(blocks, scales, rows, cols, x, isa?, inputs?) -> Float32Array [rows]: one dot product per row.
 Napi::Value Mxfp4MatVec(const Napi::CallbackInfo& info) {
   const Napi::Env env = info.Env();
   const int rows = info[2].As<Napi::Number>().Int32Value();
@@ -184,17 +193,45 @@ Napi::Value Mxfp4MatVec(const Napi::CallbackInfo& info) {
   const uint8_t* scales = weightBytes(env, info[1], static_cast<size_t>(rows) * groups, "scales");
   const float* x = floats(env, info[4], cols, "x");
   const Isa isa = isaArgument(env, info[5]);
+  const bool q8 = q8InputsArgument(env, info[6]);
   std::vector<float> xs(x, x + cols);
   if (isa != Isa::Scalar) cotscope::splitEvenOdd(x, cols, xs.data());
+  std::vector<int8_t> q(cols);
+  std::vector<float> d(groups);
+  if (q8) {
+    cotscope::quantizeQ8(xs.data(), cols, q.data(), d.data());
+    if (isa != Isa::Scalar) cotscope::q8PairOrder(q.data(), cols);
+  }
   Napi::Float32Array out = Napi::Float32Array::New(env, rows);
   for (int r = 0; r < rows; r++) {
     const uint8_t* b = blocks + static_cast<size_t>(r) * groups * cotscope::kMxfp4BlockBytes;
     const uint8_t* s = scales + static_cast<size_t>(r) * groups;
+    const cotscope::Q8Row row{q.data(), d.data()};
+    if (q8) {
+      if (isa == Isa::Scalar) out[r] = cotscope::mxfp4DotQ8Scalar(b, s, groups, row);
+      else cotscope::mxfp4DotQ8TokensAvx2(b, s, groups, &row, 1, &out[r]);
+      continue;
+    }
     out[r] = isa == Isa::Avx512 ? cotscope::mxfp4DotAvx512(b, s, groups, xs.data())
              : isa == Isa::Avx2 ? cotscope::mxfp4DotAvx2(b, s, groups, xs.data())
                                 : cotscope::mxfp4DotScalar(b, s, groups, xs.data());
   }
   return out;
+}
+
+// quantizeQ8(x, q, d): x [n * 32] into q [n * 32] and d [n] (element order).
+Napi::Value QuantizeQ8(const Napi::CallbackInfo& info) {
+  const Napi::Env env = info.Env();
+  const Napi::Float32Array x = info[0].As<Napi::Float32Array>();
+  const int length = static_cast<int>(x.ElementLength());
+  checkMultipleOfBlock(env, length, "x length");
+  Napi::Int8Array q = info[1].As<Napi::Int8Array>();
+  Napi::Float32Array d = info[2].As<Napi::Float32Array>();
+  if (q.ElementLength() != x.ElementLength() || d.ElementLength() * cotscope::kMxfp4Block != x.ElementLength()) {
+    throw Napi::RangeError::New(env, "q must have x's length and d one value per 32 elements");
+  }
+  cotscope::quantizeQ8(x.Data(), length, q.Data(), d.Data());
+  return env.Undefined();
 }
 
 // bf16MatMul(weight, rows, cols, x [tokens, cols], tokens, out [tokens, rows], isa?)
@@ -328,6 +365,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("MappedFile", mapped);
   exports.Set("moe", Napi::Function::New(env, Moe));
   exports.Set("mxfp4MatVec", Napi::Function::New(env, Mxfp4MatVec));
+  exports.Set("quantizeQ8", Napi::Function::New(env, QuantizeQ8));
   exports.Set("bf16MatMul", Napi::Function::New(env, Bf16MatMul));
   exports.Set("bf16Linear", Napi::Function::New(env, Bf16Linear));
   exports.Set("bf16GatherRows", Napi::Function::New(env, Bf16GatherRows));

@@ -10,6 +10,8 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "thread_pool.h"
@@ -21,6 +23,8 @@ namespace {
 // E2M1 by nibble: bit 3 sign, bits 2-1 exponent, bit 0 mantissa; nibble 8 is -0.
 const float kE2m1[16] = {+0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f,
                          -0.0f, -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f};
+// The same values doubled: integers, which the SIMD decoders and the Q8 dots use.
+const int8_t kDoubledE2m1[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
 
 float bitsToFloat(uint32_t bits) {
   float f;
@@ -91,6 +95,46 @@ float mxfp4DotScalar(const uint8_t* blocks, const uint8_t* scales, int groups, c
   return total;
 }
 
+void quantizeQ8(const float* x, int length, int8_t* q, float* d) {
+  for (int g = 0; g * kMxfp4Block < length; g++) {
+    const float* block = x + g * kMxfp4Block;
+    float amax = 0.0f;
+    bool nan = false;
+    for (int i = 0; i < kMxfp4Block; i++) {
+      nan |= std::isnan(block[i]);
+      amax = std::max(amax, std::fabs(block[i]));
+    }
+    const float step = nan ? std::numeric_limits<float>::quiet_NaN() : amax / 127.0f;
+    const float inverse = step > 0.0f && std::isfinite(step) ? 1.0f / step : 0.0f;
+    d[g] = step;
+    for (int i = 0; i < kMxfp4Block; i++) q[g * kMxfp4Block + i] = static_cast<int8_t>(std::nearbyint(block[i] * inverse));
+  }
+}
+
+void q8PairOrder(int8_t* q, int length) {
+  constexpr int half = kMxfp4Block / 2;
+  for (int g = 0; g + 2 * kMxfp4Block <= length; g += 2 * kMxfp4Block) {
+    int8_t* firstOdd = q + g + half;
+    int8_t* secondEven = q + g + kMxfp4Block;
+    std::swap_ranges(firstOdd, firstOdd + half, secondEven);
+  }
+}
+
+float mxfp4DotQ8Scalar(const uint8_t* blocks, const uint8_t* scales, int groups, Q8Row x) {
+  const float* halfScale = halfE8m0Scales();
+  float total = 0.0f;
+  for (int g = 0; g < groups; g++) {
+    int32_t group = 0;
+    for (int j = 0; j < kMxfp4BlockBytes; j++) {
+      const uint8_t byte = blocks[g * kMxfp4BlockBytes + j];
+      group += kDoubledE2m1[byte & 0x0F] * x.q[g * kMxfp4Block + 2 * j];
+      group += kDoubledE2m1[byte >> 4] * x.q[g * kMxfp4Block + 2 * j + 1];
+    }
+    total += static_cast<float>(group) * (x.d[g] * halfScale[scales[g]]);
+  }
+  return total;
+}
+
 float bf16DotScalar(const uint16_t* w, const float* x, int n) {
   float total = 0.0f;
   for (int i = 0; i < n; i++) total += bitsToFloat(static_cast<uint32_t>(w[i]) << 16) * x[i];
@@ -114,7 +158,7 @@ static inline __m256 int8ToFloatAvx2(__m128i eightBytes) { return _mm256_cvtepi3
 // nibbles. The group's scale is halved to match: x2 and /2 are exact, so every product, sum and
 // result is bitwise what a float table of E2M1 values would give.
 static inline void mxfp4DecodeGroupAvx2(const uint8_t* block, __m256* weights) {
-  const __m128i doubledE2m1 = _mm_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12);
+  const __m128i doubledE2m1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kDoubledE2m1));
   const __m128i nibble = _mm_set1_epi8(0x0F);
   const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block));
   const __m128i even = _mm_shuffle_epi8(doubledE2m1, _mm_and_si128(bytes, nibble));
@@ -176,6 +220,74 @@ void mxfp4DotTokensAvx2(const uint8_t* blocks, const uint8_t* scales, int groups
       case 2: mxfp4DotTokensAvx2T<2>(blocks, scales, groups, xs + t, out + t); break;
       case 3: mxfp4DotTokensAvx2T<3>(blocks, scales, groups, xs + t, out + t); break;
       default: mxfp4DotTokensAvx2T<4>(blocks, scales, groups, xs + t, out + t); break;
+    }
+  }
+}
+
+// 32 doubled E2M1 weights as int8: the block's low nibbles (even elements) in the low half.
+static inline __m256i mxfp4DecodeGroupBytesAvx2(const uint8_t* block) {
+  const __m256i doubledE2m1 = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kDoubledE2m1)));
+  const __m128i nibble = _mm_set1_epi8(0x0F);
+  const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block));
+  const __m128i even = _mm_and_si128(bytes, nibble);
+  const __m128i odd = _mm_and_si128(_mm_srli_epi16(bytes, 4), nibble);
+  return _mm256_shuffle_epi8(doubledE2m1, _mm256_set_m128i(odd, even));
+}
+
+// One group of Q8 products (split order): 32 int8 products summed exactly in int32 lanes
+// (maddubs takes |w| unsigned and q with w's sign; |pairs| <= 2 * 12 * 127), scaled into acc.
+__attribute__((always_inline)) static inline __m256 mxfp4Q8GroupAvx2(const uint8_t* block, const int8_t* q, float scale, __m256 acc) {
+  const __m256i w = mxfp4DecodeGroupBytesAvx2(block);
+  const __m256i pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(q)), w));
+  const __m256 sums = _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
+  return _mm256_fmadd_ps(sums, _mm256_set1_ps(scale), acc);
+}
+
+// [s0 x4, s1 x4]: the scale of each int32 lane of a group pair's sums.
+static inline __m256 pairScaleAvx2(float s0, float s1) {
+  return _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_set1_ps(s0)), _mm_set1_ps(s1), 1);
+}
+
+// As mxfp4DotTokensAvx2T on Q8 inputs in pair order (q8PairOrder): two groups' 32 bytes give
+// their even weights in one vector and their odd weights in another, matching q's
+// [even0, even1] and [odd0, odd1]; even and odd products are added as int16 (|sum| <= 6096),
+// widened once, and each int32 lane scaled by its own group's scale.
+template <int T>
+__attribute__((always_inline)) static inline void mxfp4DotQ8TokensAvx2T(const uint8_t* blocks, const uint8_t* scales, int groups, const Q8Row* xs, float* out) {
+  const float* halfScale = halfE8m0Scales();
+  const __m256i doubledE2m1 = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kDoubledE2m1)));
+  const __m256i nibble = _mm256_set1_epi8(0x0F);
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256 acc[T];
+  for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
+  int g = 0;
+  for (; g + 1 < groups; g += 2) {
+    const __m256i bytes = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blocks + g * kMxfp4BlockBytes));
+    const __m256i even = _mm256_shuffle_epi8(doubledE2m1, _mm256_and_si256(bytes, nibble));
+    const __m256i odd = _mm256_shuffle_epi8(doubledE2m1, _mm256_and_si256(_mm256_srli_epi16(bytes, 4), nibble));
+    const __m256i evenMagnitude = _mm256_sign_epi8(even, even), oddMagnitude = _mm256_sign_epi8(odd, odd);
+    const float s0 = halfScale[scales[g]], s1 = halfScale[scales[g + 1]];
+    for (int t = 0; t < T; t++) {
+      const int8_t* q = xs[t].q + g * kMxfp4Block;
+      const __m256i evenPairs = _mm256_maddubs_epi16(evenMagnitude, _mm256_sign_epi8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(q)), even));
+      const __m256i oddPairs = _mm256_maddubs_epi16(oddMagnitude, _mm256_sign_epi8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 32)), odd));
+      const __m256 sums = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_add_epi16(evenPairs, oddPairs), ones));
+      acc[t] = _mm256_fmadd_ps(sums, pairScaleAvx2(xs[t].d[g] * s0, xs[t].d[g + 1] * s1), acc[t]);
+    }
+  }
+  if (g < groups) {
+    for (int t = 0; t < T; t++) acc[t] = mxfp4Q8GroupAvx2(blocks + g * kMxfp4BlockBytes, xs[t].q + g * kMxfp4Block, xs[t].d[g] * halfScale[scales[g]], acc[t]);
+  }
+  for (int t = 0; t < T; t++) out[t] = horizontalSumAvx2(acc[t]);
+}
+
+void mxfp4DotQ8TokensAvx2(const uint8_t* blocks, const uint8_t* scales, int groups, const Q8Row* xs, int tokens, float* out) {
+  for (int t = 0; t < tokens; t += kMxfp4TokenBlock) {
+    switch (std::min(tokens - t, kMxfp4TokenBlock)) {
+      case 1: mxfp4DotQ8TokensAvx2T<1>(blocks, scales, groups, xs + t, out + t); break;
+      case 2: mxfp4DotQ8TokensAvx2T<2>(blocks, scales, groups, xs + t, out + t); break;
+      case 3: mxfp4DotQ8TokensAvx2T<3>(blocks, scales, groups, xs + t, out + t); break;
+      default: mxfp4DotQ8TokensAvx2T<4>(blocks, scales, groups, xs + t, out + t); break;
     }
   }
 }
@@ -321,6 +433,7 @@ void bf16DotRowsAvx512(const uint16_t* w, int rows, int cols, const float* x, in
 namespace {
 
 using Mxfp4DotTokens = void (*)(const uint8_t*, const uint8_t*, int, const float* const*, int, float*);
+using Mxfp4DotQ8Tokens = void (*)(const uint8_t*, const uint8_t*, int, const Q8Row*, int, float*);
 using Bf16DotRows = void (*)(const uint16_t*, int, int, const float*, int, float*);
 
 // Token by token through a one-token dot (the scalar reference, and AVX-512 until it has its own).
@@ -328,6 +441,28 @@ template <float (*Dot)(const uint8_t*, const uint8_t*, int, const float*)>
 void mxfp4DotEachToken(const uint8_t* blocks, const uint8_t* scales, int groups, const float* const* xs, int tokens, float* out) {
   for (int t = 0; t < tokens; t++) out[t] = Dot(blocks, scales, groups, xs[t]);
 }
+
+// Q8 dots: AVX2 on AVX-512 machines too (every AVX-512 CPU has AVX2).
+void mxfp4DotQ8EachToken(const uint8_t* blocks, const uint8_t* scales, int groups, const Q8Row* xs, int tokens, float* out) {
+  for (int t = 0; t < tokens; t++) out[t] = mxfp4DotQ8Scalar(blocks, scales, groups, xs[t]);
+}
+
+// Rows of `width` floats quantized to Q8 blocks.
+struct Q8Rows {
+  std::vector<int8_t> q;
+  std::vector<float> d;
+  int width;
+  // `rows` in the kernel's float order (split for SIMD, which `pairOrder` says).
+  Q8Rows(const std::vector<float>& rows, int width, bool pairOrder) : q(rows.size()), d(rows.size() / kMxfp4Block), width(width) {
+    for (size_t r = 0; r * width < rows.size(); r++) {
+      quantizeQ8(rows.data() + r * width, width, q.data() + r * width, d.data() + r * width / kMxfp4Block);
+      if (pairOrder) q8PairOrder(q.data() + r * width, width);
+    }
+  }
+  Q8Row row(int r) const { return {q.data() + static_cast<size_t>(r) * width, d.data() + static_cast<size_t>(r) * width / kMxfp4Block}; }
+};
+
+Mxfp4DotQ8Tokens mxfp4DotQ8TokensFor(Isa isa) { return isa == Isa::Scalar ? mxfp4DotQ8EachToken : mxfp4DotQ8TokensAvx2; }
 
 Mxfp4DotTokens mxfp4DotTokensFor(Isa isa) {
   return isa == Isa::Avx512 ? mxfp4DotEachToken<mxfp4DotAvx512> : isa == Isa::Avx2 ? mxfp4DotTokensAvx2 : mxfp4DotEachToken<mxfp4DotScalar>;
@@ -351,6 +486,7 @@ void moeForward(const MoeProblem& p, Isa isa) {
   const int groupsUp = H / kMxfp4Block, groupsDown = I / kMxfp4Block;
   const bool split = isa != Isa::Scalar;
   const Mxfp4DotTokens dots = mxfp4DotTokensFor(isa);
+  const Mxfp4DotQ8Tokens q8Dots = mxfp4DotQ8TokensFor(isa);
 
   std::vector<float> xs(static_cast<size_t>(S) * H);
   for (int t = 0; t < S; t++) {
@@ -369,59 +505,71 @@ void moeForward(const MoeProblem& p, Isa isa) {
   for (int e = 0; e < E; e++) if (!slotsOf[e].empty()) active.push_back(e);
 
   // Each weight row meets every slot of its expert in one kernel call (decoded once per call).
-  // `inputOf(slot)` is the slot's input vector; `store(slot, dot)` takes each result.
+  // `inputOf(slot)` is the slot's input (a float row, or a Q8Row); `store(slot, dot)` takes each result.
   const auto forSlotsOf = [&](int e, const uint8_t* blocks, const uint8_t* scales, int groups, const auto& inputOf, const auto& store) {
     const std::vector<int>& slots = slotsOf[e];
-    const float* inputs[kMxfp4TokenBlock];
+    using Input = std::decay_t<decltype(inputOf(0))>;
+    Input inputs[kMxfp4TokenBlock];
     float results[kMxfp4TokenBlock];
     for (size_t first = 0; first < slots.size(); first += kMxfp4TokenBlock) {
       const int count = static_cast<int>(std::min<size_t>(kMxfp4TokenBlock, slots.size() - first));
       for (int i = 0; i < count; i++) inputs[i] = inputOf(slots[first + i]);
-      dots(blocks, scales, groups, inputs, count, results);
+      if constexpr (std::is_same_v<Input, Q8Row>) q8Dots(blocks, scales, groups, inputs, count, results);
+      else dots(blocks, scales, groups, inputs, count, results);
       for (int i = 0; i < count; i++) store(slots[first + i], results[i]);
     }
+  };
+  // Calls phase(inputOf) where inputOf(row) is row `row` of `rows` as the kernels take it: float,
+  // or quantized to Q8 blocks.
+  const auto withInputs = [&](const std::vector<float>& rows, int width, const auto& phase) {
+    if (!p.q8Inputs) return phase([&](int row) { return rows.data() + static_cast<size_t>(row) * width; });
+    const Q8Rows q8(rows, width, split);
+    phase([&](int row) { return q8.row(row); });
   };
 
   // Phase 1: u = W1 x + b1 for the selected experts only, then the clamped alpha-SwiGLU per unit.
   std::vector<float> h(static_cast<size_t>(S) * k * I);
   const float limit = p.swigluLimit, alpha = p.swigluAlpha;
   const size_t upRowBytes = static_cast<size_t>(groupsUp) * kMxfp4BlockBytes;
-  pool()->parallelFor(static_cast<long>(active.size()) * I, [&](long begin, long end) {
-    std::vector<float> gates(static_cast<size_t>(S) * k);
-    for (long item = begin; item < end; item++) {
-      const int e = active[item / I];
-      const int unit = static_cast<int>(item % I);
-      const size_t gateRow = static_cast<size_t>(e) * 2 * I + 2 * static_cast<size_t>(unit);
-      const uint8_t* gateBlocks = p.gateUp.blocks + gateRow * upRowBytes;
-      const uint8_t* gateScales = p.gateUp.scales + gateRow * groupsUp;
-      const auto inputOf = [&](int slot) { return xs.data() + static_cast<size_t>(slot / k) * H; };
-      forSlotsOf(e, gateBlocks, gateScales, groupsUp, inputOf, [&](int slot, float dot) { gates[slot] = dot + p.gateUp.bias[gateRow]; });
-      forSlotsOf(e, gateBlocks + upRowBytes, gateScales + groupsUp, groupsUp, inputOf, [&](int slot, float dot) {
-        float gate = gates[slot];
-        float linear = dot + p.gateUp.bias[gateRow + 1];
-        // NaN must survive the clamps as it does in the reference (fmin/fmax would drop it).
-        const bool poisoned = std::isnan(gate) || std::isnan(linear);
-        gate = std::fmin(gate, limit);
-        linear = std::fmax(std::fmin(linear, limit), -limit);
-        if (poisoned) gate = std::numeric_limits<float>::quiet_NaN();
-        const float glu = gate / (1.0f + std::exp(-alpha * gate));
-        h[static_cast<size_t>(slot) * I + kernelIndex(unit, split)] = glu * (linear + 1.0f);
-      });
-    }
+  withInputs(xs, H, [&](const auto& tokenRow) {
+    pool()->parallelFor(static_cast<long>(active.size()) * I, [&](long begin, long end) {
+      std::vector<float> gates(static_cast<size_t>(S) * k);
+      for (long item = begin; item < end; item++) {
+        const int e = active[item / I];
+        const int unit = static_cast<int>(item % I);
+        const size_t gateRow = static_cast<size_t>(e) * 2 * I + 2 * static_cast<size_t>(unit);
+        const uint8_t* gateBlocks = p.gateUp.blocks + gateRow * upRowBytes;
+        const uint8_t* gateScales = p.gateUp.scales + gateRow * groupsUp;
+        const auto inputOf = [&](int slot) { return tokenRow(slot / k); };
+        forSlotsOf(e, gateBlocks, gateScales, groupsUp, inputOf, [&](int slot, float dot) { gates[slot] = dot + p.gateUp.bias[gateRow]; });
+        forSlotsOf(e, gateBlocks + upRowBytes, gateScales + groupsUp, groupsUp, inputOf, [&](int slot, float dot) {
+          float gate = gates[slot];
+          float linear = dot + p.gateUp.bias[gateRow + 1];
+          // NaN must survive the clamps as it does in the reference (fmin/fmax would drop it).
+          const bool poisoned = std::isnan(gate) || std::isnan(linear);
+          gate = std::fmin(gate, limit);
+          linear = std::fmax(std::fmin(linear, limit), -limit);
+          if (poisoned) gate = std::numeric_limits<float>::quiet_NaN();
+          const float glu = gate / (1.0f + std::exp(-alpha * gate));
+          h[static_cast<size_t>(slot) * I + kernelIndex(unit, split)] = glu * (linear + 1.0f);
+        });
+      }
+    });
   });
 
   // Phase 2: y = W2 h + b2 per slot and output row, then each token's experts summed in slot order.
   std::vector<float> y(static_cast<size_t>(S) * k * H);
   const size_t downRowBytes = static_cast<size_t>(groupsDown) * kMxfp4BlockBytes;
-  pool()->parallelFor(static_cast<long>(active.size()) * H, [&](long begin, long end) {
-    for (long item = begin; item < end; item++) {
-      const int e = active[item / H];
-      const int r = static_cast<int>(item % H);
-      const size_t row = static_cast<size_t>(e) * H + r;
-      forSlotsOf(e, p.down.blocks + row * downRowBytes, p.down.scales + row * groupsDown, groupsDown,
-                 [&](int slot) { return h.data() + static_cast<size_t>(slot) * I; },
-                 [&](int slot, float dot) { y[static_cast<size_t>(slot) * H + r] = dot + p.down.bias[row]; });
-    }
+  withInputs(h, I, [&](const auto& slotRow) {
+    pool()->parallelFor(static_cast<long>(active.size()) * H, [&](long begin, long end) {
+      for (long item = begin; item < end; item++) {
+        const int e = active[item / H];
+        const int r = static_cast<int>(item % H);
+        const size_t row = static_cast<size_t>(e) * H + r;
+        forSlotsOf(e, p.down.blocks + row * downRowBytes, p.down.scales + row * groupsDown, groupsDown, slotRow,
+                   [&](int slot, float dot) { y[static_cast<size_t>(slot) * H + r] = dot + p.down.bias[row]; });
+      }
+    });
   });
   for (int t = 0; t < S; t++) {
     for (int r = 0; r < H; r++) {

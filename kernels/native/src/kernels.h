@@ -31,6 +31,22 @@ void splitEvenOdd(const float* x, int length, float* out);
 constexpr int kMxfp4TokenBlock = 4;
 void mxfp4DotTokensAvx2(const uint8_t* blocks, const uint8_t* scales, int groups, const float* const* xs, int tokens, float* out);
 
+// Q8 inputs (llama.cpp's Q8_0 for the MXFP4 dot, an opt-in lossy path): per block of 32
+// elements d = max|x| / 127 and q = round(x / d) to nearest even, so |x - q d| <= d / 2; a NaN in
+// the block makes d NaN. The dots multiply doubled E2M1 values by q exactly in integers and apply
+// d and the E8M0 scale per group in float.
+void quantizeQ8(const float* x, int length, int8_t* q, float* d);
+struct Q8Row {
+  const int8_t* q;  // [groups * 32]
+  const float* d;   // [groups]
+};
+float mxfp4DotQ8Scalar(const uint8_t* blocks, const uint8_t* scales, int groups, Q8Row x);
+// The AVX2 Q8 dot's input order: quantized split rows with each pair of groups' halves
+// rearranged from [even0, odd0, even1, odd1] to [even0, even1, odd0, odd1] (a last unpaired
+// group stays split); d stays one value per group in group order.
+void q8PairOrder(int8_t* q, int length);
+void mxfp4DotQ8TokensAvx2(const uint8_t* blocks, const uint8_t* scales, int groups, const Q8Row* xs, int tokens, float* out);
+
 float bf16DotScalar(const uint16_t* w, const float* x, int n);
 float bf16DotAvx2(const uint16_t* w, const float* x, int n);
 float bf16DotAvx512(const uint16_t* w, const float* x, int n);
@@ -59,6 +75,7 @@ struct MoeProblem {
   const float* weights; // [S, k] their routing weights
   const float* residual;  // [S, H] or null: added to the MoE output
   float* out;           // [S, H]
+  bool q8Inputs;        // quantize x and the SwiGLU output to Q8 blocks (lossy, faster)
 };
 
 // Top-k MoE with the clamped alpha-SwiGLU; only the selected experts' rows are read.

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { loadNativeKernels, selfTest, supportedIsas, type Isa, type NativeKernels } from '../../../kernels/native';
+import { loadNativeKernels, selfTest, supportedIsas, type ExpertInputs, type Isa, type NativeKernels } from '../../../kernels/native';
 import { decodeBf16 } from '../../../lib/model/bf16';
 import { moe as referenceMoe, type ExpertWeights } from '../../reference/forward64';
 import { decodeMxfp4Expert } from '../../reference/mxfp4';
@@ -38,7 +38,7 @@ function randomFloats(count: number, seed: number, scale = 1): Float32Array {
 }
 
 /** fp64 row dot products of an MXFP4 matrix [rows, cols] (the spec's decoder) with x. */
-function referenceMatVec(blocks: Uint8Array, scales: Uint8Array, rows: number, cols: number, x: Float32Array): Float64Array {
+function referenceMatVec(blocks: Uint8Array, scales: Uint8Array, rows: number, cols: number, x: ArrayLike<number>): Float64Array {
   const matrix = decodeMxfp4Expert({ blocks, scales, shape: [1, rows, cols] }, 0);
   return Float64Array.from({ length: rows }, (_, r) => {
     let sum = 0;
@@ -123,6 +123,74 @@ describe('MXFP4 dot products', () => {
   });
 });
 
+/** quantizeQ8's output, and the values it stands for (q times its block's step) in float64. */
+function q8Inputs(x: Float32Array): { q: Int8Array; d: Float32Array; values: Float64Array } {
+  const q = new Int8Array(x.length);
+  const d = new Float32Array(x.length / 32);
+  native.quantizeQ8(x, q, d);
+  return { q, d, values: Float64Array.from(q, (value, i) => value * d[Math.floor(i / 32)]) };
+}
+
+describe('Q8 expert inputs (the lossy option)', () => {
+  test('each block\'s step is max|x| / 127 and every element is within half a step of its value', () => {
+    const x = new Float32Array(5 * 32);
+    x.set(randomFloats(32, 11, 3), 0);
+    x.set(randomFloats(32, 12, 1e-30), 32); // tiny values keep their own step
+    x.set(randomFloats(32, 13, 5e4), 96);
+    x[100] = -7e4; // the largest magnitude is negative: it maps to -127
+    const { q, d, values } = q8Inputs(x);
+    assert.equal(d[2], 0, 'an all-zero block has step 0');
+    assert.equal(q[100], -127);
+    for (let g = 0; g < 5; g++) {
+      let max = 0;
+      for (let i = g * 32; i < (g + 1) * 32; i++) max = Math.max(max, Math.abs(x[i]));
+      assert.equal(d[g], Math.fround(max / 127), `block ${g} step`);
+      for (let i = g * 32; i < (g + 1) * 32; i++) {
+        assert.ok(Math.abs(q[i]) <= 127, `element ${i}`);
+        assert.ok(Math.abs(values[i] - x[i]) <= d[g] * 0.5000001, `element ${i}: ${x[i]} became ${values[i]}`);
+      }
+    }
+  });
+
+  test('a NaN input makes its block\'s step NaN, so the dot is NaN', () => {
+    const x = randomFloats(64, 14);
+    x[40] = NaN;
+    const { d } = q8Inputs(x);
+    assert.equal(d[0], Math.fround(Math.max(...Array.from(x.subarray(0, 32), Math.abs)) / 127));
+    assert.ok(Number.isNaN(d[1]));
+    const blocks = randomBytes(32, 15);
+    for (const isa of isas) assert.ok(Number.isNaN(native.mxfp4MatVec(blocks, Uint8Array.of(127, 127), 1, 64, x, isa, 'q8')[0]), isa);
+  });
+
+  test('a Q8 dot is the fp64 dot of the quantized inputs up to float rounding, on every instruction set', () => {
+    for (const [rows, cols] of [[1, 32], [7, 96], [13, 64], [5, 2880]] as const) {
+      const blocks = randomBytes((rows * cols) / 2, rows * 17 + cols);
+      const scales = Uint8Array.from(randomBytes((rows * cols) / 32, cols + 1), (s) => 112 + (s % 24));
+      scales[0] = 0; // the subnormal scale 2^-127 times a step
+      const x = randomFloats(cols, rows + 100, 4);
+      const expected = referenceMatVec(blocks, scales, rows, cols, q8Inputs(x).values);
+      const exact = referenceMatVec(blocks, scales, rows, cols, x);
+      for (const isa of isas) {
+        const got = native.mxfp4MatVec(blocks, scales, rows, cols, x, isa, 'q8');
+        for (let r = 0; r < rows; r++) {
+          const bound = (cols / 32) * 2 ** -23 * Math.max(1, Math.abs(expected[r])) * 8;
+          assert.ok(Math.abs(got[r] - expected[r]) <= bound, `${isa} [${rows}x${cols}] row ${r}: ${got[r]} vs ${expected[r]}`);
+        }
+        if (cols >= 96) assert.ok(got.some((value, r) => value !== Math.fround(exact[r])), `${isa}: the Q8 path computes on rounded inputs, not the exact ones`);
+      }
+    }
+  });
+
+  test('the NaN scale byte poisons its row on the Q8 path too', () => {
+    const scales = Uint8Array.of(127, 127, 127, 0xff);
+    for (const isa of isas) {
+      const got = native.mxfp4MatVec(new Uint8Array(2 * 2 * 16), scales, 2, 64, randomFloats(64, 16), isa, 'q8');
+      assert.equal(got[0], 0, isa);
+      assert.ok(Number.isNaN(got[1]), isa);
+    }
+  });
+});
+
 describe('MoE layer', () => {
   const E = 5;
   const H = 64;
@@ -141,12 +209,12 @@ describe('MoE layer', () => {
   const ids = Int32Array.of(4, 1, 1, 0, 2, 4);
   const weights = Float32Array.of(0.7, 0.3, 0.55, 0.45, 0.9, 0.1);
 
-  function run(isa: Isa, tokens = S): Float32Array {
+  function run(isa: Isa, tokens = S, inputs: ExpertInputs = 'f32'): Float32Array {
     const out = new Float32Array(tokens * H);
     native.moe({
       tokens, hidden: H, intermediate: I, experts: E, k, swigluLimit: limit, swigluAlpha: 1.702,
       gateUpBlocks, gateUpScales, gateUpBias, downBlocks, downScales, downBias,
-      x, ids, weights, residual, out, isa,
+      x, ids, weights, residual, out, isa, inputs,
     });
     return out;
   }
@@ -173,17 +241,33 @@ describe('MoE layer', () => {
     }
   });
 
-  test('results are bitwise identical at 1 and 2 threads, for prefill and decode shapes', () => {
+  test('results are bitwise identical at 1 and 2 threads, for prefill and decode shapes, with f32 and Q8 inputs', () => {
     for (const isa of isas) {
-      for (const tokens of [1, S]) {
-        native.setThreads(1);
-        const one = run(isa, tokens);
-        native.setThreads(2);
-        const two = run(isa, tokens);
-        assert.deepEqual(Buffer.from(two.buffer), Buffer.from(one.buffer), `${isa}, ${tokens} token(s)`);
+      for (const inputs of ['f32', 'q8'] as const) {
+        for (const tokens of [1, S]) {
+          native.setThreads(1);
+          const one = run(isa, tokens, inputs);
+          native.setThreads(2);
+          const two = run(isa, tokens, inputs);
+          assert.deepEqual(Buffer.from(two.buffer), Buffer.from(one.buffer), `${isa} ${inputs}, ${tokens} token(s)`);
+        }
       }
     }
     native.setThreads(1);
+  });
+
+  test('Q8 inputs move the MoE output by about their rounding: more than float rounding, under 2% of its scale', () => {
+    for (const isa of isas) {
+      const exact = run(isa);
+      const q8 = run(isa, S, 'q8');
+      let scale = 0;
+      let drift = 0;
+      for (let i = 0; i < exact.length; i++) {
+        scale = Math.max(scale, Math.abs(exact[i] - residual[i]));
+        drift = Math.max(drift, Math.abs(q8[i] - exact[i]));
+      }
+      assert.ok(drift > 1e-5 * scale && drift < 0.02 * scale, `${isa}: drift ${drift} against an output scale ${scale}`);
+    }
   });
 
   test('a token\'s MoE output is bitwise the same alone (decode) as in a prefill batch whose experts serve more slots than one kernel block', () => {
@@ -192,20 +276,22 @@ describe('MoE layer', () => {
     const batchResidual = randomFloats(tokens * H, 31);
     const batchIds = Int32Array.from({ length: tokens * k }, (_, slot) => (slot % k === 0 ? 3 : slot % E === 3 ? 1 : slot % E));
     const batchWeights = Float32Array.from({ length: tokens * k }, (_, slot) => (slot % k === 0 ? 0.6 : 0.4));
-    const moe = (isa: Isa, first: number, count: number): Float32Array => {
+    const moe = (isa: Isa, first: number, count: number, inputs: ExpertInputs): Float32Array => {
       const out = new Float32Array(count * H);
       native.moe({
         tokens: count, hidden: H, intermediate: I, experts: E, k, swigluLimit: limit, swigluAlpha: 1.702,
         gateUpBlocks, gateUpScales, gateUpBias, downBlocks, downScales, downBias,
         x: batchX.slice(first * H, (first + count) * H), ids: batchIds.slice(first * k, (first + count) * k),
-        weights: batchWeights.slice(first * k, (first + count) * k), residual: batchResidual.slice(first * H, (first + count) * H), out, isa,
+        weights: batchWeights.slice(first * k, (first + count) * k), residual: batchResidual.slice(first * H, (first + count) * H), out, isa, inputs,
       });
       return out;
     };
     for (const isa of isas) {
-      const batch = moe(isa, 0, tokens);
-      for (let t = 0; t < tokens; t++) {
-        assert.deepEqual(Buffer.from(moe(isa, t, 1).buffer), Buffer.from(batch.slice(t * H, (t + 1) * H).buffer), `${isa} token ${t}`);
+      for (const inputs of ['f32', 'q8'] as const) {
+        const batch = moe(isa, 0, tokens, inputs);
+        for (let t = 0; t < tokens; t++) {
+          assert.deepEqual(Buffer.from(moe(isa, t, 1, inputs).buffer), Buffer.from(batch.slice(t * H, (t + 1) * H).buffer), `${isa} ${inputs} token ${t}`);
+        }
       }
     }
   });
