@@ -82,6 +82,35 @@ export interface Bf16LinearCall {
   isa?: Isa;
 }
 
+/**
+ * One query token's attention over a KV cache the caller holds (kernels.h, AttentionDecode):
+ * rotary on q and the new k, the new key and value written at row `position`, sink softmax over
+ * the visible keys, the context. keys/values are [kvHeads, capacity, headDim], keys rotated.
+ */
+export interface AttentionDecodeCall {
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  position: number;
+  /** Keys visible to the query, itself included; 0 for all. */
+  window: number;
+  capacity: number;
+  scale: number;
+  q: Float32Array;
+  k: Float32Array;
+  v: Float32Array;
+  /** This position's rotary rows [headDim / 2]. */
+  cos: Float32Array;
+  sin: Float32Array;
+  sinks: Float32Array;
+  keys: Float32Array;
+  values: Float32Array;
+  /** [heads * headDim] out. */
+  context: Float32Array;
+  /** [heads, position + 1] out: probabilities over real keys (0 outside the window), when given. */
+  probs?: Float32Array;
+}
+
 export interface NativeKernels {
   MappedFile: new (file: string) => MappedFile;
   moe(call: MoeCall): void;
@@ -95,6 +124,7 @@ export interface NativeKernels {
   bf16Linear(call: Bf16LinearCall): void;
   bf16GatherRows(table: WeightBytes, rows: number, cols: number, ids: Int32Array, out: Float32Array): void;
   rmsNorm(x: Float32Array, weight: Float32Array, rows: number, cols: number, eps: number, out: Float32Array): void;
+  attentionDecode(call: AttentionDecodeCall): void;
   /** log(sum(exp(x))): exp per term in float32, summed in float64 (error ~1e-9 at 201k logits). */
   logSumExp(x: Float32Array, isa?: Isa): number;
   /** Reads every byte once on all threads; returns their wrapping 64-bit word sum (a bandwidth probe). */

@@ -1,21 +1,23 @@
 /**
  * The forward pass of the native MXFP4 path (ARCHITECTURE.md, "Native experts"). Per layer: native
- * input RMSNorm and q/k/v projections (bf16 GEMM with bias), an onnxruntime session for rotary
- * and GroupQueryAttention with sinks, window, KV cache and the attention taps
- * (kernels/layered.ts), native o projection plus residual, post-attention norm, router and top-k,
- * then the native MXFP4 experts; embedding, final norm and lm_head natively too. Every bf16
+ * input RMSNorm and q/k/v projections (bf16 GEMM with bias), attention (a prefill chunk: an
+ * onnxruntime session for rotary and GroupQueryAttention with sinks, window and the attention taps,
+ * kernels/layered.ts; one token: the native decode kernel, appending to the KV cache in place),
+ * native o projection plus residual, post-attention norm, router and top-k, then the native MXFP4
+ * experts; embedding, final norm and lm_head natively too. Every bf16
  * matrix and the expert blocks and scales are read straight from the memory-mapped safetensors
  * shards; biases, norms and sinks are decoded to float32 (they are small).
  */
 import * as ort from 'onnxruntime-node';
-import { blockName, buildLayerGraph, createSession, SEQLENS_K, TOTAL_SEQUENCE_LENGTH, type CaptureSelection, type KvCache, type LayerGraphIo } from '../../kernels';
+import { attentionScale, blockName, buildLayerGraph, DEFAULT_ATTENTION_TOP_K, createSession, SEQLENS_K, TOTAL_SEQUENCE_LENGTH, type CaptureSelection, type LayerGraphIo } from '../../kernels';
 import type { ExpertInputs, MappedFile, MoeCall, NativeKernels, WeightBytes } from '../../kernels/native';
 import type { Checkpoint } from '../model/checkpoint';
 import { SWIGLU_ALPHA, type GptOssConfig } from '../model/config';
 import { CheckpointError } from '../model/errors';
 import { tensorNames } from '../model/weights';
 import { tapNames, type TapReader } from './capture';
-import type { YarnMode } from '../../kernels/yarn';
+import { yarnRopeTables, type RopeTables, type YarnMode } from '../../kernels/yarn';
+import { attentionTapsOf, NativeKvCache } from './native-attention';
 
 /** What one forward pass returns to the generation loop. */
 export interface ForwardResult {
@@ -72,6 +74,7 @@ interface LayerDense {
   postAttentionNorm: Float32Array;
   router: WeightBytes;
   routerBias: Float32Array;
+  sinks: Float32Array;
 }
 
 /**
@@ -137,6 +140,7 @@ export class NativeWeights {
           postAttentionNorm: checkpoint.dense(t.postAttnNorm),
           router: matrix(t.routerWeight),
           routerBias: checkpoint.dense(t.routerBias),
+          sinks: checkpoint.dense(t.sinks),
         };
       });
       return new NativeWeights(native, [...mapped.values()], experts, dense, matrix(tensorNames.embed), matrix(tensorNames.lmHead), checkpoint.dense(tensorNames.finalNorm));
@@ -194,6 +198,8 @@ export class LayeredForward {
     private readonly layers: LayerGraphIo[],
     readonly maxPositions: number,
     private readonly expertInputs: ExpertInputs,
+    private readonly rope: RopeTables,
+    private readonly capture: CaptureSelection,
   ) {}
 
   static async create(checkpoint: Checkpoint, weights: NativeWeights, settings: LayeredSettings): Promise<LayeredForward> {
@@ -215,21 +221,17 @@ export class LayeredForward {
       for (const session of sessions) await session.release();
       throw error;
     }
-    return new LayeredForward(checkpoint, weights, sessions, layers, settings.maxPositions, settings.expertInputs);
+    const rope = yarnRopeTables(checkpoint.config, settings.maxPositions, settings.yarn);
+    return new LayeredForward(checkpoint, weights, sessions, layers, settings.maxPositions, settings.expertInputs, rope, settings.capture);
   }
 
-  emptyCache(): KvCache {
-    const { numKvHeads, headDim } = this.checkpoint.config;
-    const cache: KvCache = {};
-    for (const { kv } of this.layers) {
-      cache[kv.pastKey] = new ort.Tensor('float32', new Float32Array(0), [1, numKvHeads, 0, headDim]);
-      cache[kv.pastValue] = new ort.Tensor('float32', new Float32Array(0), [1, numKvHeads, 0, headDim]);
-    }
-    return cache;
+  emptyCache(): NativeKvCache {
+    const { numLayers, numKvHeads, headDim } = this.checkpoint.config;
+    return new NativeKvCache(numLayers, numKvHeads, headDim);
   }
 
   /** Runs `ids` at positions past..past+S-1; returns the new cache with the result. */
-  async forward(ids: readonly number[], past: number, cache: KvCache): Promise<ForwardResult & { cache: KvCache }> {
+  async forward(ids: readonly number[], past: number, cache: NativeKvCache): Promise<ForwardResult & { cache: NativeKvCache }> {
     const { native, experts, dense, embed, lmHead, finalNorm } = this.weights;
     const config = this.checkpoint.config;
     const S = ids.length;
@@ -250,7 +252,7 @@ export class LayeredForward {
       [TOTAL_SEQUENCE_LENGTH]: new ort.Tensor('int32', Int32Array.of(total), []),
     };
     const taps = new Map<string, Tap>();
-    const nextCache: KvCache = {};
+    cache.reserve(total, past);
     for (let l = 0; l < this.layers.length; l++) {
       const io = this.layers[l];
       const w = dense[l];
@@ -271,22 +273,12 @@ export class LayeredForward {
           { weight: w.v, rows: kvWidth, bias: w.vBias, out: v },
         ],
       });
-      const outputs = await this.sessions[l].run({
-        [io.q]: new ort.Tensor('float32', q, [S, qWidth]),
-        [io.k]: new ort.Tensor('float32', kk, [S, kvWidth]),
-        [io.v]: new ort.Tensor('float32', v, [S, kvWidth]),
-        [io.kv.pastKey]: cache[io.kv.pastKey],
-        [io.kv.pastValue]: cache[io.kv.pastValue],
-        ...positionFeeds,
-      });
-      nextCache[io.kv.pastKey] = outputs[io.kv.presentKey];
-      nextCache[io.kv.pastValue] = outputs[io.kv.presentValue];
-      for (const output of io.outputs) taps.set(output, { data: outputs[output].data as Tap['data'], dims: outputs[output].dims });
+      const context = S === 1 ? this.decodeAttention(l, q, kk, v, past, cache, taps) : await this.prefillAttention(l, q, kk, v, past, cache, taps, positionFeeds);
 
       // ffn_inp = hidden + (context o^T + o_bias): the residual stream after attention.
       const ffnInput = new Float32Array(S * H);
       native.bf16Linear({
-        x: outputs[io.context].data as Float32Array,
+        x: context,
         tokens: S,
         cols: qWidth,
         projections: [{ weight: w.o, rows: H, bias: w.oBias, residual: hidden, out: ffnInput }],
@@ -331,7 +323,61 @@ export class LayeredForward {
       if (!tap) throw new Error(`layer output ${tapName} is missing`);
       return tap;
     };
-    return { logits, logSumExp: native.logSumExp(logits), read, cache: nextCache };
+    return { logits, logSumExp: native.logSumExp(logits), read, cache };
+  }
+
+  /** A prefill chunk's attention in the layer's onnxruntime session; its new KV rows go into the cache. */
+  private async prefillAttention(l: number, q: Float32Array, k: Float32Array, v: Float32Array, past: number, cache: NativeKvCache, taps: Map<string, Tap>, positionFeeds: Record<string, ort.Tensor>): Promise<Float32Array> {
+    const io = this.layers[l];
+    const S = q.length / (this.checkpoint.config.numHeads * this.checkpoint.config.headDim);
+    const pastKv = cache.pastTensors(l, past);
+    const outputs = await this.sessions[l].run({
+      [io.q]: new ort.Tensor('float32', q, [S, q.length / S]),
+      [io.k]: new ort.Tensor('float32', k, [S, k.length / S]),
+      [io.v]: new ort.Tensor('float32', v, [S, v.length / S]),
+      [io.kv.pastKey]: pastKv.key,
+      [io.kv.pastValue]: pastKv.value,
+      ...positionFeeds,
+    });
+    cache.storePresent(l, outputs[io.kv.presentKey].data as Float32Array, outputs[io.kv.presentValue].data as Float32Array, past, past + S);
+    for (const output of io.outputs) taps.set(output, { data: outputs[output].data as Tap['data'], dims: outputs[output].dims });
+    return outputs[io.context].data as Float32Array;
+  }
+
+  /** One token's attention in the native kernel, its key and value written into the cache in place. */
+  private decodeAttention(l: number, q: Float32Array, k: Float32Array, v: Float32Array, position: number, cache: NativeKvCache, taps: Map<string, Tap>): Float32Array {
+    const config = this.checkpoint.config;
+    const { numHeads: heads, numKvHeads: kvHeads, headDim } = config;
+    const { pairs } = this.rope;
+    const context = new Float32Array(heads * headDim);
+    const attention = this.layers[l].attention;
+    const probs = attention ? new Float32Array(heads * (position + 1)) : undefined;
+    this.weights.native.attentionDecode({
+      heads,
+      kvHeads,
+      headDim,
+      position,
+      window: config.layerTypes[l] === 'sliding_attention' ? config.slidingWindow : 0,
+      capacity: cache.capacity,
+      scale: attentionScale(headDim),
+      q,
+      k,
+      v,
+      cos: this.rope.cos.subarray(position * pairs, (position + 1) * pairs),
+      sin: this.rope.sin.subarray(position * pairs, (position + 1) * pairs),
+      sinks: this.weights.dense[l].sinks,
+      keys: cache.keys[l],
+      values: cache.values[l],
+      context,
+      probs,
+    });
+    if (attention && probs) {
+      const { sinkMass, topPositions, topWeights, kept } = attentionTapsOf(probs, heads, position + 1, this.capture.attentionTopK ?? DEFAULT_ATTENTION_TOP_K);
+      taps.set(attention.sinkMass, { data: sinkMass, dims: [1, heads] });
+      taps.set(attention.topPositions, { data: topPositions, dims: [1, heads, kept] });
+      taps.set(attention.topWeights, { data: topWeights, dims: [1, heads, kept] });
+    }
+    return context;
   }
 
   /** The layer graphs run on the CPU: nothing to free. */

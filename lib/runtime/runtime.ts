@@ -46,12 +46,13 @@ function captureKey(capture: CaptureSelection): string {
 }
 
 /** One capture mode's way of running a forward pass: a whole-model graph, or per-layer graphs with native experts. */
-interface Engine {
-  emptyCache(): KvCache;
-  /** Runs `ids` at positions past..past+S-1 and returns the cache extended by them. */
-  forward(ids: readonly number[], past: number, cache: KvCache): Promise<ForwardResult & { cache: KvCache }>;
+/** A forward engine over its own kind of KV cache (onnxruntime tensors, or the native path's buffers). */
+interface Engine<Cache = unknown> {
+  emptyCache(): Cache;
+  /** Runs `ids` at positions past..past+S-1 and returns the cache extended by them (possibly the same object). */
+  forward(ids: readonly number[], past: number, cache: Cache): Promise<ForwardResult & { cache: Cache }>;
   /** Frees a cache that will not be fed again (GPU buffers on WebGPU). */
-  releaseCache(cache: KvCache): void;
+  releaseCache(cache: Cache): void;
   release(): Promise<void>;
 }
 
@@ -66,7 +67,7 @@ export function kvCacheOutputs(io: GraphIo): string[] {
 }
 
 /** The whole model as one graph (fp32 or int8 experts inside onnxruntime, on the CPU or WebGPU provider). */
-function graphEngine(session: ort.InferenceSession, io: GraphIo, native: NativeKernels | null): Engine {
+function graphEngine(session: ort.InferenceSession, io: GraphIo, native: NativeKernels | null): Engine<KvCache> {
   return {
     emptyCache: () => emptyKvCache(io),
     async forward(ids, _past, cache) {
@@ -207,10 +208,10 @@ export async function loadRuntime(modelDir: string, options: RuntimeOptions = {}
     return entry;
   };
 
-  /** A KV cache and its length; the cache tensors are replaced after every forward pass. */
+  /** A KV cache (the engine's own kind) and its length; the engine returns the cache to use next after every forward pass. */
   interface Sequence {
     length: number;
-    kv: KvCache;
+    kv: unknown;
   }
 
   /** One forward pass over `ids` at positions sequence.length.., advancing the sequence. */

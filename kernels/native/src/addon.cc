@@ -290,6 +290,37 @@ Napi::Value Bf16GatherRows(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// attentionDecode({ heads, kvHeads, headDim, position, window, capacity, scale, q, k, v, cos, sin,
+//                   sinks, keys, values, context, probs? }): see cotscope::AttentionDecode.
+Napi::Value AttentionDecode(const Napi::CallbackInfo& info) {
+  const Napi::Env env = info.Env();
+  const Napi::Object a = info[0].As<Napi::Object>();
+  cotscope::AttentionDecode p{};
+  p.heads = positive(env, a, "heads");
+  p.kvHeads = positive(env, a, "kvHeads");
+  p.headDim = positive(env, a, "headDim");
+  p.capacity = positive(env, a, "capacity");
+  p.position = a.Get("position").As<Napi::Number>().Int32Value();
+  p.window = a.Get("window").As<Napi::Number>().Int32Value();
+  p.scale = a.Get("scale").As<Napi::Number>().FloatValue();
+  if (p.heads % p.kvHeads != 0 || p.headDim % 2 != 0) throw Napi::RangeError::New(env, "heads must be a multiple of kvHeads and headDim even");
+  if (p.position < 0 || p.position >= p.capacity || p.window < 0) throw Napi::RangeError::New(env, "position must be in [0, capacity) and window >= 0");
+  const size_t d = p.headDim, cache = static_cast<size_t>(p.kvHeads) * p.capacity * d;
+  p.q = floats(env, a.Get("q"), p.heads * d, "q");
+  p.k = floats(env, a.Get("k"), p.kvHeads * d, "k");
+  p.v = floats(env, a.Get("v"), p.kvHeads * d, "v");
+  p.cos = floats(env, a.Get("cos"), d / 2, "cos");
+  p.sin = floats(env, a.Get("sin"), d / 2, "sin");
+  p.sinks = floats(env, a.Get("sinks"), p.heads, "sinks");
+  p.keys = floats(env, a.Get("keys"), cache, "keys");
+  p.values = floats(env, a.Get("values"), cache, "values");
+  p.context = floats(env, a.Get("context"), p.heads * d, "context");
+  const Napi::Value probs = a.Get("probs");
+  p.probs = probs.IsUndefined() || probs.IsNull() ? nullptr : floats(env, probs, static_cast<size_t>(p.heads) * (p.position + 1), "probs");
+  cotscope::attentionDecode(p);
+  return env.Undefined();
+}
+
 // rmsNorm(x [rows, cols], weight [cols], rows, cols, eps, out)
 Napi::Value RmsNorm(const Napi::CallbackInfo& info) {
   const Napi::Env env = info.Env();
@@ -370,6 +401,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("bf16Linear", Napi::Function::New(env, Bf16Linear));
   exports.Set("bf16GatherRows", Napi::Function::New(env, Bf16GatherRows));
   exports.Set("rmsNorm", Napi::Function::New(env, RmsNorm));
+  exports.Set("attentionDecode", Napi::Function::New(env, AttentionDecode));
   exports.Set("logSumExp", Napi::Function::New(env, LogSumExp));
   exports.Set("readAll", Napi::Function::New(env, ReadAll));
   exports.Set("f32ToF16", Napi::Function::New(env, F32ToF16));

@@ -629,6 +629,72 @@ void bf16GatherRows(const uint16_t* table, int cols, const int32_t* ids, int cou
   }
 }
 
+// NeoX half-split rotary: out[i] = x[i] c - x[i + d/2] s, out[i + d/2] = x[i + d/2] c + x[i] s.
+static void rotateHalfSplit(const float* x, const float* cos, const float* sin, int headDim, float* out) {
+  const int half = headDim / 2;
+  for (int i = 0; i < half; i++) {
+    out[i] = x[i] * cos[i] - x[i + half] * sin[i];
+    out[i + half] = x[i + half] * cos[i] + x[i] * sin[i];
+  }
+}
+
+// Eight independent lanes (which the compiler vectorizes without reordering a sum), then the
+// lanes in order: a fixed summation order on every machine.
+static float laneDot(const float* a, const float* b, int n) {
+  constexpr int kLanes = 8;
+  float lanes[kLanes] = {};
+  int i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    for (int l = 0; l < kLanes; l++) lanes[l] += a[i + l] * b[i + l];
+  }
+  float total = 0.0f;
+  for (int l = 0; l < kLanes; l++) total += lanes[l];
+  for (; i < n; i++) total += a[i] * b[i];
+  return total;
+}
+
+void attentionDecode(const AttentionDecode& p) {
+  const int d = p.headDim, group = p.heads / p.kvHeads, keysTotal = p.position + 1;
+  const int first = p.window > 0 ? std::max(0, p.position - p.window + 1) : 0;
+  for (int kh = 0; kh < p.kvHeads; kh++) {
+    float* row = p.keys + (static_cast<size_t>(kh) * p.capacity + p.position) * d;
+    rotateHalfSplit(p.k + static_cast<size_t>(kh) * d, p.cos, p.sin, d, row);
+    std::memcpy(p.values + (static_cast<size_t>(kh) * p.capacity + p.position) * d, p.v + static_cast<size_t>(kh) * d, sizeof(float) * d);
+  }
+  pool()->parallelFor(p.kvHeads, [&](long begin, long end) {
+    std::vector<float> query(d), weights(keysTotal);
+    for (long kh = begin; kh < end; kh++) {
+      const float* keys = p.keys + static_cast<size_t>(kh) * p.capacity * d;
+      const float* values = p.values + static_cast<size_t>(kh) * p.capacity * d;
+      for (int h = static_cast<int>(kh) * group; h < (kh + 1) * group; h++) {
+        rotateHalfSplit(p.q + static_cast<size_t>(h) * d, p.cos, p.sin, d, query.data());
+        float max = p.sinks[h];
+        for (int j = first; j < keysTotal; j++) {
+          weights[j] = laneDot(query.data(), keys + static_cast<size_t>(j) * d, d) * p.scale;
+          max = std::max(max, weights[j]);
+        }
+        float denominator = std::exp(p.sinks[h] - max);
+        for (int j = first; j < keysTotal; j++) {
+          weights[j] = std::exp(weights[j] - max);
+          denominator += weights[j];
+        }
+        float* context = p.context + static_cast<size_t>(h) * d;
+        std::fill(context, context + d, 0.0f);
+        for (int j = first; j < keysTotal; j++) {
+          weights[j] /= denominator;
+          const float* value = values + static_cast<size_t>(j) * d;
+          for (int i = 0; i < d; i++) context[i] += weights[j] * value[i];
+        }
+        if (p.probs) {
+          float* probs = p.probs + static_cast<size_t>(h) * keysTotal;
+          std::fill(probs, probs + first, 0.0f);
+          std::copy(weights.begin() + first, weights.begin() + keysTotal, probs + first);
+        }
+      }
+    }
+  });
+}
+
 void rmsNorm(const float* x, const float* w, int rows, int cols, float eps, float* out) {
   for (int r = 0; r < rows; r++) {
     const float* row = x + static_cast<size_t>(r) * cols;

@@ -101,6 +101,31 @@ void bf16MatMul(const uint16_t* w, int rows, int cols, const float* x, int token
 // Rows of a bf16 table [*, cols] as float (exact).
 void bf16GatherRows(const uint16_t* table, int cols, const int32_t* ids, int count, float* out);
 
+// One query token of gpt-oss attention (spec §4.4) over a KV cache held by the caller: NeoX
+// half-split rotary on q and the new k (cos/sin rows of this position), the new key and value
+// written at row `position` of the cache, scaled scores over the visible keys (all before it, or
+// the last `window` with itself on sliding layers), softmax with the head's sink logit in the
+// denominator, the context sum of p v. Each KV head's query heads run on one thread, sums in a
+// fixed order (8 lanes, then the lanes in order), so results do not depend on the thread count.
+struct AttentionDecode {
+  int heads, kvHeads, headDim;
+  int position;   // of the query; keys 0..position are in the cache after the call
+  int window;     // keys visible to the query, itself included; 0 = all
+  int capacity;   // rows per KV head in keys/values
+  float scale;
+  const float* q;      // [heads * d], before rotary
+  const float* k;      // [kvHeads * d], before rotary
+  const float* v;      // [kvHeads * d]
+  const float* cos;    // [d / 2] this position's rotary rows
+  const float* sin;
+  const float* sinks;  // [heads]
+  float* keys;         // [kvHeads, capacity, d], rotated
+  float* values;       // [kvHeads, capacity, d]
+  float* context;      // [heads * d]
+  float* probs;        // [heads, position + 1] post-softmax over real keys (0 outside the window), or null
+};
+void attentionDecode(const AttentionDecode& p);
+
 // y = x / sqrt(mean(x^2) + eps) * w per row, the mean in double.
 void rmsNorm(const float* x, const float* w, int rows, int cols, float eps, float* out);
 

@@ -2,7 +2,8 @@
  * The native kernels (kernels/native) element by element against fp64 references built from
  * the spec (tests/reference/mxfp4.ts, forward64.ts), on every instruction set this CPU has:
  * MXFP4 nibble order, negative zero, scale bias, the NaN scale, odd row and group counts; the
- * MoE layer; bf16 products; memory-mapped weights; thread-count independence.
+ * MoE layer (float and q8 inputs); decode attention; bf16 products; memory-mapped weights;
+ * thread-count independence.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -301,6 +302,90 @@ describe('MoE layer', () => {
     assert.throws(
       () => native.moe({ tokens: S, hidden: H, intermediate: I, experts: E, k, swigluLimit: limit, swigluAlpha: 1.702, gateUpBlocks, gateUpScales, gateUpBias, downBlocks, downScales, downBias, x, ids: bad, weights, out: new Float32Array(S * H) }),
       /expert id 5 is outside \[0, 5\)/,
+    );
+  });
+});
+
+describe('decode attention', () => {
+  const [heads, kvHeads, d, capacity, position] = [6, 2, 16, 48, 37];
+  const q = randomFloats(heads * d, 90, 2);
+  const k = randomFloats(kvHeads * d, 91, 2);
+  const v = randomFloats(kvHeads * d, 92);
+  const sinks = randomFloats(heads, 93, 3);
+  const angles = Array.from({ length: d / 2 }, (_, i) => position * 10000 ** (-2 * i / d));
+  const cos = Float32Array.from(angles, Math.cos);
+  const sin = Float32Array.from(angles, Math.sin);
+  const pastKeys = randomFloats(kvHeads * capacity * d, 94, 2);
+  const pastValues = randomFloats(kvHeads * capacity * d, 95);
+
+  function run(window: number): { context: Float32Array; probs: Float32Array; keys: Float32Array; values: Float32Array } {
+    const keys = pastKeys.slice();
+    const values = pastValues.slice();
+    const context = new Float32Array(heads * d);
+    const probs = new Float32Array(heads * (position + 1));
+    native.attentionDecode({ heads, kvHeads, headDim: d, position, window, capacity, scale: 1 / Math.sqrt(d), q, k, v, cos, sin, sinks, keys, values, context, probs });
+    return { context, probs, keys, values };
+  }
+
+  const rotate = (x: ArrayLike<number>, at: number) => {
+    const out = new Float64Array(d);
+    for (let i = 0; i < d / 2; i++) {
+      out[i] = x[at + i] * cos[i] - x[at + i + d / 2] * sin[i];
+      out[i + d / 2] = x[at + i + d / 2] * cos[i] + x[at + i] * sin[i];
+    }
+    return out;
+  };
+
+  test('matches fp64: each query head reads its KV head, the sink joins the softmax, only the window\'s keys count', () => {
+    for (const window of [0, 8]) {
+      const { context, probs, keys, values } = run(window);
+      const newKeys = Array.from({ length: kvHeads }, (_, kh) => rotate(k, kh * d));
+      for (let kh = 0; kh < kvHeads; kh++) {
+        for (let i = 0; i < d; i++) {
+          assert.ok(Math.abs(keys[(kh * capacity + position) * d + i] - newKeys[kh][i]) < 1e-6, 'the new key is stored rotated at its position');
+          assert.equal(values[(kh * capacity + position) * d + i], v[kh * d + i]);
+        }
+      }
+      const first = window > 0 ? position - window + 1 : 0;
+      for (let h = 0; h < heads; h++) {
+        const kh = Math.floor(h / (heads / kvHeads));
+        const query = rotate(q, h * d);
+        const scores = Array.from({ length: position + 1 }, (_, j) => {
+          if (j < first) return -Infinity;
+          const key = j === position ? newKeys[kh] : pastKeys.subarray((kh * capacity + j) * d, (kh * capacity + j + 1) * d);
+          let dot = 0;
+          for (let i = 0; i < d; i++) dot += query[i] * key[i];
+          return dot / Math.sqrt(d);
+        });
+        const max = Math.max(sinks[h], ...scores);
+        const denominator = Math.exp(sinks[h] - max) + scores.reduce((sum, score) => sum + Math.exp(score - max), 0);
+        for (let j = 0; j <= position; j++) {
+          const want = Math.exp(scores[j] - max) / denominator;
+          assert.ok(Math.abs(probs[h * (position + 1) + j] - want) < 1e-6, `window ${window} head ${h} key ${j}: ${probs[h * (position + 1) + j]} vs ${want}`);
+        }
+        for (let i = 0; i < d; i++) {
+          let want = 0;
+          for (let j = first; j <= position; j++) want += (Math.exp(scores[j] - max) / denominator) * values[(kh * capacity + j) * d + i];
+          assert.ok(Math.abs(context[h * d + i] - want) < 1e-5, `window ${window} head ${h} context ${i}`);
+        }
+      }
+    }
+  });
+
+  test('results are bitwise identical at 1 and 2 threads', () => {
+    native.setThreads(1);
+    const one = run(8);
+    native.setThreads(2);
+    const two = run(8);
+    native.setThreads(1);
+    assert.deepEqual(Buffer.from(two.context.buffer), Buffer.from(one.context.buffer));
+    assert.deepEqual(Buffer.from(two.probs.buffer), Buffer.from(one.probs.buffer));
+  });
+
+  test('a position outside the cache is a RangeError', () => {
+    assert.throws(
+      () => native.attentionDecode({ heads, kvHeads, headDim: d, position: capacity, window: 0, capacity, scale: 1, q, k, v, cos, sin, sinks, keys: pastKeys.slice(), values: pastValues.slice(), context: new Float32Array(heads * d) }),
+      /position must be in \[0, capacity\)/,
     );
   });
 });
