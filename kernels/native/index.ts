@@ -24,8 +24,8 @@ export interface MappedFile {
 
 /**
  * The experts' inputs: 'f32' computes on the float activations (exact weights, float32 sums: the
- * oracle's tolerances), 'q8' first rounds them to 8-bit blocks of 32 with a float step
- * (max|x| / 127, llama.cpp's Q8_0 for its MXFP4 dot) and multiplies in integers: faster, lossy.
+ * oracle's tolerances), 'q8' first rounds them to 8-bit blocks of 32 with an f16 step
+ * (llama.cpp's Q8_0 for its MXFP4 dot) and multiplies in integers: faster, lossy.
  */
 export type ExpertInputs = 'f32' | 'q8';
 export const EXPERT_INPUTS: readonly ExpertInputs[] = ['f32', 'q8'];
@@ -116,7 +116,7 @@ export interface NativeKernels {
   moe(call: MoeCall): void;
   /** One MXFP4 row dot product per row: blocks [rows, cols/32, 16], scales [rows, cols/32]. */
   mxfp4MatVec(blocks: WeightBytes, scales: WeightBytes, rows: number, cols: number, x: Float32Array, isa?: Isa, inputs?: ExpertInputs): Float32Array;
-  /** x [n * 32] as the 'q8' inputs: q [n * 32] (round to nearest even of x / d), d [n] = max|x| / 127 per block (NaN if the block holds one). */
+  /** x [n * 32] as the 'q8' inputs: q [n * 32] = round(x * 127 / max|x|) to nearest even, d [n] = max|x| / 127 rounded to f16 per block (NaN if the block holds one). */
   quantizeQ8(x: Float32Array, q: Int8Array, d: Float32Array): void;
   /** out[t, r] = W[r, :] . x[t, :], W bf16 [rows, cols]. */
   bf16MatMul(weight: WeightBytes, rows: number, cols: number, x: Float32Array, tokens: number, out: Float32Array, isa?: Isa): void;

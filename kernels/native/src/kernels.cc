@@ -104,9 +104,9 @@ void quantizeQ8(const float* x, int length, int8_t* q, float* d) {
       nan |= std::isnan(block[i]);
       amax = std::max(amax, std::fabs(block[i]));
     }
-    const float step = nan ? std::numeric_limits<float>::quiet_NaN() : amax / 127.0f;
-    const float inverse = step > 0.0f && std::isfinite(step) ? 1.0f / step : 0.0f;
-    d[g] = step;
+    // As llama.cpp's Q8_0: the step is stored as f16, the values are x * 127 / max rounded.
+    d[g] = nan ? std::numeric_limits<float>::quiet_NaN() : f16ToF32Scalar(f32ToF16Scalar(amax / 127.0f));
+    const float inverse = amax > 0.0f && std::isfinite(amax) ? 127.0f / amax : 0.0f;
     for (int i = 0; i < kMxfp4Block; i++) q[g * kMxfp4Block + i] = static_cast<int8_t>(std::nearbyint(block[i] * inverse));
   }
 }

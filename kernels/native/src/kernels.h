@@ -31,9 +31,9 @@ void splitEvenOdd(const float* x, int length, float* out);
 constexpr int kMxfp4TokenBlock = 4;
 void mxfp4DotTokensAvx2(const uint8_t* blocks, const uint8_t* scales, int groups, const float* const* xs, int tokens, float* out);
 
-// Q8 inputs (llama.cpp's Q8_0 for the MXFP4 dot, an opt-in lossy path): per block of 32
-// elements d = max|x| / 127 and q = round(x / d) to nearest even, so |x - q d| <= d / 2; a NaN in
-// the block makes d NaN. The dots multiply doubled E2M1 values by q exactly in integers and apply
+// Q8 inputs (llama.cpp's Q8_0 for its MXFP4 dot, an opt-in lossy path): per block of 32
+// elements q = round(x * 127 / max|x|) to nearest even and the step d = max|x| / 127 rounded to
+// f16 (so a block whose step is below f16's range has d = 0); a NaN in the block makes d NaN. The dots multiply doubled E2M1 values by q exactly in integers and apply
 // d and the E8M0 scale per group in float.
 void quantizeQ8(const float* x, int length, int8_t* q, float* d);
 struct Q8Row {

@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { loadNativeKernels, selfTest, supportedIsas, type ExpertInputs, type Isa, type NativeKernels } from '../../../kernels/native';
-import { decodeBf16 } from '../../../lib/model/bf16';
+import { decodeBf16, f16ToFloat32, float32ToF16Bits } from '../../../lib/model/bf16';
 import { moe as referenceMoe, type ExpertWeights } from '../../reference/forward64';
 import { decodeMxfp4Expert } from '../../reference/mxfp4';
 import { seededRandom } from '../../reference/random-weights';
@@ -124,6 +124,12 @@ describe('MXFP4 dot products', () => {
   });
 });
 
+/** Round to nearest, ties to even (Math.round sends ties up). */
+function roundHalfEven(value: number): number {
+  const rounded = Math.round(value);
+  return Math.abs(value % 1) === 0.5 && rounded % 2 !== 0 ? rounded - 1 : rounded;
+}
+
 /** quantizeQ8's output, and the values it stands for (q times its block's step) in float64. */
 function q8Inputs(x: Float32Array): { q: Int8Array; d: Float32Array; values: Float64Array } {
   const q = new Int8Array(x.length);
@@ -133,22 +139,26 @@ function q8Inputs(x: Float32Array): { q: Int8Array; d: Float32Array; values: Flo
 }
 
 describe('Q8 expert inputs (the lossy option)', () => {
-  test('each block\'s step is max|x| / 127 and every element is within half a step of its value', () => {
+  test('as llama.cpp\'s Q8_0: q = round(x * 127 / max|x|), the step max|x| / 127 rounded to f16, every element within about half a step', () => {
     const x = new Float32Array(5 * 32);
     x.set(randomFloats(32, 11, 3), 0);
-    x.set(randomFloats(32, 12, 1e-30), 32); // tiny values keep their own step
+    x.set(randomFloats(32, 12, 1e-30), 32); // a step below f16's range is 0, as in llama.cpp
     x.set(randomFloats(32, 13, 5e4), 96);
     x[100] = -7e4; // the largest magnitude is negative: it maps to -127
     const { q, d, values } = q8Inputs(x);
+    assert.equal(d[1], 0, 'a step below f16 range flushes to 0');
     assert.equal(d[2], 0, 'an all-zero block has step 0');
     assert.equal(q[100], -127);
     for (let g = 0; g < 5; g++) {
       let max = 0;
       for (let i = g * 32; i < (g + 1) * 32; i++) max = Math.max(max, Math.abs(x[i]));
-      assert.equal(d[g], Math.fround(max / 127), `block ${g} step`);
+      assert.equal(d[g], f16ToFloat32(float32ToF16Bits(Math.fround(max / 127))), `block ${g} step`);
+      if (g === 1) continue;
       for (let i = g * 32; i < (g + 1) * 32; i++) {
-        assert.ok(Math.abs(q[i]) <= 127, `element ${i}`);
-        assert.ok(Math.abs(values[i] - x[i]) <= d[g] * 0.5000001, `element ${i}: ${x[i]} became ${values[i]}`);
+        const scaled = max > 0 ? Math.fround(x[i] * Math.fround(127 / max)) : 0;
+        assert.equal(q[i], roundHalfEven(scaled), `element ${i}: ${x[i]} scaled to ${scaled}`);
+        // The f16 step differs from max / 127 by at most 2^-11 of it: |q| * 2^-11 steps more than half a step.
+        assert.ok(Math.abs(values[i] - x[i]) <= d[g] * (0.5 + 127 * 2 ** -11), `element ${i}: ${x[i]} became ${values[i]}`);
       }
     }
   });
@@ -157,7 +167,7 @@ describe('Q8 expert inputs (the lossy option)', () => {
     const x = randomFloats(64, 14);
     x[40] = NaN;
     const { d } = q8Inputs(x);
-    assert.equal(d[0], Math.fround(Math.max(...Array.from(x.subarray(0, 32), Math.abs)) / 127));
+    assert.ok(d[0] > 0);
     assert.ok(Number.isNaN(d[1]));
     const blocks = randomBytes(32, 15);
     for (const isa of isas) assert.ok(Number.isNaN(native.mxfp4MatVec(blocks, Uint8Array.of(127, 127), 1, 64, x, isa, 'q8')[0]), isa);
