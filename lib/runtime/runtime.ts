@@ -216,6 +216,9 @@ export async function loadRuntime(modelDir: string, options: RuntimeOptions = {}
 
   /** One forward pass over `ids` at positions sequence.length.., advancing the sequence. */
   const forward = async (engine: Engine, sequence: Sequence, ids: number[]) => {
+    // A native decode step awaits nothing: without this turn of the event loop, signals, aborts
+    // and the app's requests would wait for the whole generation.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     if (native) native.setThreads(threads);
     const { cache, ...result } = await engine.forward(ids, sequence.length, sequence.kv);
     sequence.kv = cache;

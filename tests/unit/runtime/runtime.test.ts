@@ -126,6 +126,22 @@ test('an aborted signal cancels generation and keeps what was generated', async 
   assert.equal(result.routing!.numTokens, result.tokens.length);
 });
 
+test('generation gives the event loop a turn every step: a timer set at the first token aborts it mid-decode', async () => {
+  const controller = new AbortController();
+  let tokensSeen = 0;
+  const result = await runtime.generate({
+    promptIds: randomIds(10, 9),
+    sampling: { ...greedy, maxNewTokens: 2000 },
+    stopTokens: [],
+    signal: controller.signal,
+    onToken: () => {
+      if (tokensSeen++ === 0) setTimeout(() => controller.abort(), 0);
+    },
+  });
+  assert.equal(result.stopReason, 'cancelled', `the timer fired only after ${tokensSeen} tokens`);
+  assert.ok(tokensSeen < 100, `${tokensSeen} tokens before the timer ran`);
+});
+
 test('a token id outside the vocabulary is a clear error naming the id and index', async () => {
   await assert.rejects(runtime.generate({ promptIds: [1, 2, 201088] }), /token id 201088 at index 2 is outside the vocabulary \[0, 201088\)/);
   await assert.rejects(runtime.generate({ promptIds: [1, -1] }), /token id -1 at index 1/);
