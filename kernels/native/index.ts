@@ -243,7 +243,8 @@ function halfSelfTest(kernels: NativeKernels): string | null {
 export function loadNativeKernels(): NativeLoad {
   if (cached) return cached;
   if (process.env.COTSCOPE_NATIVE === '0') return (cached = { ok: false, reason: 'turned off by COTSCOPE_NATIVE=0' });
-  if (!fs.existsSync(ADDON_PATH)) {
+  // turbopackIgnore: a runtime path; traced, it pulls the whole project (models included) into the build.
+  if (!fs.existsSync(/*turbopackIgnore: true*/ ADDON_PATH)) {
     return (cached = { ok: false, reason: `${path.relative(process.cwd(), ADDON_PATH)} is missing (the install-time build failed or was skipped; run npm run native:build)` });
   }
   let kernels: NativeKernels;

@@ -96,7 +96,7 @@ export interface Backend {
 const TRANSACTION_OPTIONS = { maxWait: 30_000, timeout: 10 * 60_000 };
 
 export function defaultDataDir(): string {
-  return resolve(process.env.COTSCOPE_DATA_DIR || 'data');
+  return resolve(/*turbopackIgnore: true*/ process.env.COTSCOPE_DATA_DIR || 'data');
 }
 
 export async function openBackend(options: BackendOptions = {}): Promise<Backend> {

@@ -37,7 +37,7 @@ import type { CaptureJobData } from '../jobs/types';
 
 /** Model folder served by the app (COTSCOPE_MODEL_DIR, default models/tiny). */
 export function modelDir(): string {
-  return path.resolve(process.env.COTSCOPE_MODEL_DIR || 'models/tiny');
+  return path.resolve(/*turbopackIgnore: true*/ process.env.COTSCOPE_MODEL_DIR || 'models/tiny');
 }
 
 interface WorkbenchState {
