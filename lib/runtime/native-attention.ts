@@ -27,7 +27,7 @@ export class NativeKvCache {
     while (capacity < total) capacity *= 2;
     const grow = (old: Float32Array) => {
       const grown = new Float32Array(this.kvHeads * capacity * this.headDim);
-      for (let h = 0; h < this.kvHeads; h++) grown.set(old.subarray(h * this.capacity * this.headDim, (h * this.capacity + kept) * this.headDim), h * capacity * this.headDim);
+      this.copyHeadRows(old, this.capacity, grown, capacity, 0, kept);
       return grown;
     };
     for (let l = 0; l < this.layers; l++) {
@@ -41,7 +41,7 @@ export class NativeKvCache {
   pastTensors(layer: number, length: number): { key: ort.Tensor; value: ort.Tensor } {
     const packed = (rows: Float32Array) => {
       const out = new Float32Array(this.kvHeads * length * this.headDim);
-      for (let h = 0; h < this.kvHeads; h++) out.set(rows.subarray(h * this.capacity * this.headDim, (h * this.capacity + length) * this.headDim), h * length * this.headDim);
+      this.copyHeadRows(rows, this.capacity, out, length, 0, length);
       return new ort.Tensor('float32', out, [1, this.kvHeads, length, this.headDim]);
     };
     return { key: packed(this.keys[layer]), value: packed(this.values[layer]) };
@@ -49,11 +49,14 @@ export class NativeKvCache {
 
   /** Rows from..total-1 of onnxruntime's present tensors [1, kvHeads, total, headDim] into layer l. */
   storePresent(layer: number, presentKey: Float32Array, presentValue: Float32Array, from: number, total: number): void {
+    this.copyHeadRows(presentKey, total, this.keys[layer], this.capacity, from, total);
+    this.copyHeadRows(presentValue, total, this.values[layer], this.capacity, from, total);
+  }
+
+  /** Rows first..end-1 of every head from a [kvHeads, sourceRows, d] layout into a [kvHeads, targetRows, d] one. */
+  private copyHeadRows(source: Float32Array, sourceRows: number, target: Float32Array, targetRows: number, first: number, end: number): void {
     const d = this.headDim;
-    for (let h = 0; h < this.kvHeads; h++) {
-      this.keys[layer].set(presentKey.subarray((h * total + from) * d, (h + 1) * total * d), (h * this.capacity + from) * d);
-      this.values[layer].set(presentValue.subarray((h * total + from) * d, (h + 1) * total * d), (h * this.capacity + from) * d);
-    }
+    for (let h = 0; h < this.kvHeads; h++) target.set(source.subarray((h * sourceRows + first) * d, (h * sourceRows + end) * d), (h * targetRows + first) * d);
   }
 }
 
@@ -82,7 +85,8 @@ export function attentionTapsOf(probs: Float32Array, heads: number, keys: number
     let filled = 0;
     for (let j = 0; j < keys; j++) {
       mass += row[j];
-      // Insertion into the running top `kept`; a later key displaces only a strictly larger one's successor.
+      // Keep the `kept` largest so far in order; a key enters or moves up only past strictly smaller
+      // ones, so among equal probabilities the earlier (lower) position stays first.
       if (filled < kept || row[j] > row[best[filled - 1]]) {
         let at = filled < kept ? filled++ : kept - 1;
         while (at > 0 && row[j] > row[best[at - 1]]) {

@@ -247,10 +247,6 @@ export class LayeredForward {
 
     let hidden = new Float32Array(S * H);
     native.bf16GatherRows(embed, config.vocabSize, H, Int32Array.from(ids), hidden);
-    const positionFeeds = {
-      [SEQLENS_K]: new ort.Tensor('int32', Int32Array.of(total - 1), [1]),
-      [TOTAL_SEQUENCE_LENGTH]: new ort.Tensor('int32', Int32Array.of(total), []),
-    };
     const taps = new Map<string, Tap>();
     cache.reserve(total, past);
     for (let l = 0; l < this.layers.length; l++) {
@@ -273,7 +269,7 @@ export class LayeredForward {
           { weight: w.v, rows: kvWidth, bias: w.vBias, out: v },
         ],
       });
-      const context = S === 1 ? this.decodeAttention(l, q, kk, v, past, cache, taps) : await this.prefillAttention(l, q, kk, v, past, cache, taps, positionFeeds);
+      const context = S === 1 ? this.decodeAttention(l, q, kk, v, past, cache, taps) : await this.prefillAttention(l, q, kk, v, past, cache, taps);
 
       // ffn_inp = hidden + (context o^T + o_bias): the residual stream after attention.
       const ffnInput = new Float32Array(S * H);
@@ -327,9 +323,10 @@ export class LayeredForward {
   }
 
   /** A prefill chunk's attention in the layer's onnxruntime session; its new KV rows go into the cache. */
-  private async prefillAttention(l: number, q: Float32Array, k: Float32Array, v: Float32Array, past: number, cache: NativeKvCache, taps: Map<string, Tap>, positionFeeds: Record<string, ort.Tensor>): Promise<Float32Array> {
+  private async prefillAttention(l: number, q: Float32Array, k: Float32Array, v: Float32Array, past: number, cache: NativeKvCache, taps: Map<string, Tap>): Promise<Float32Array> {
     const io = this.layers[l];
     const S = q.length / (this.checkpoint.config.numHeads * this.checkpoint.config.headDim);
+    const total = past + S;
     const pastKv = cache.pastTensors(l, past);
     const outputs = await this.sessions[l].run({
       [io.q]: new ort.Tensor('float32', q, [S, q.length / S]),
@@ -337,9 +334,10 @@ export class LayeredForward {
       [io.v]: new ort.Tensor('float32', v, [S, v.length / S]),
       [io.kv.pastKey]: pastKv.key,
       [io.kv.pastValue]: pastKv.value,
-      ...positionFeeds,
+      [SEQLENS_K]: new ort.Tensor('int32', Int32Array.of(total - 1), [1]),
+      [TOTAL_SEQUENCE_LENGTH]: new ort.Tensor('int32', Int32Array.of(total), []),
     });
-    cache.storePresent(l, outputs[io.kv.presentKey].data as Float32Array, outputs[io.kv.presentValue].data as Float32Array, past, past + S);
+    cache.storePresent(l, outputs[io.kv.presentKey].data as Float32Array, outputs[io.kv.presentValue].data as Float32Array, past, total);
     for (const output of io.outputs) taps.set(output, { data: outputs[output].data as Tap['data'], dims: outputs[output].dims });
     return outputs[io.context].data as Float32Array;
   }
