@@ -26,8 +26,8 @@ import { exportGguf, type ExpertEncoding } from '../../lib/model/gguf';
 import { harmonyVocabulary } from '../../lib/model/gguf-tokenizer';
 import { loadRuntime } from '../../lib/runtime/runtime';
 import { LlamaCppPeer } from './llamacpp-driver';
-import { loadNativeKernels, type ExpertInputs } from '../../kernels/native';
-import { LayeredForward, NativeWeights } from '../../lib/runtime/native-forward';
+import type { ExpertInputs } from '../../kernels/native';
+import { stepNative } from '../reference/native-steps';
 
 const F32_TOLERANCE = 1e-4;
 /** Measured 0.33 (max over the sampled positions) with llama.cpp's Q8_0 activations. */
@@ -162,23 +162,11 @@ test('with MXFP4 experts llama.cpp stays close (its activations are Q8_0); the g
 
 /** Next-token logits at every position from the native path, one token per forward pass (decode steps). */
 async function nativeLogits(expertInputs: ExpertInputs): Promise<Float32Array[]> {
-  const load = loadNativeKernels();
-  assert.ok(load.ok, `native kernels unavailable: ${load.ok ? '' : load.reason}`);
   const checkpoint = openCheckpoint(checkpointDir);
-  const weights = NativeWeights.open(checkpoint, load.kernels);
-  const model = await LayeredForward.create(checkpoint, weights, { capture: { routing: false, attention: false }, yarn: 'llamacpp', maxPositions: sequence.length, threads: 1, expertInputs });
   try {
-    let cache = model.emptyCache();
-    const logits: Float32Array[] = [];
-    for (let position = 0; position < sequence.length; position++) {
-      const result = await model.forward([sequence[position]], position, cache);
-      cache = result.cache;
-      logits.push(result.logits);
-    }
-    return logits;
+    const steps = await stepNative(checkpoint, sequence, { prefill: 0, capture: { routing: false, attention: false }, yarn: 'llamacpp', expertInputs });
+    return steps.map((step) => step.logits);
   } finally {
-    await model.release();
-    weights.close();
     checkpoint.close();
   }
 }

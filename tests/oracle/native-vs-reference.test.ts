@@ -9,15 +9,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { loadNativeKernels, type NativeKernels } from '../../kernels/native';
 import { openCheckpoint, type Checkpoint } from '../../lib/model/checkpoint';
 import { writeGeneratedCheckpoint } from '../../lib/model/generate';
 import { tapNames, type TapReader } from '../../lib/runtime/capture';
-import { LayeredForward, NativeWeights } from '../../lib/runtime/native-forward';
 import { loadRuntime } from '../../lib/runtime/runtime';
 import type { ExpertPath } from '../../lib/runtime/types';
 import { difference, describe as describeDifference, worse, NO_DIFFERENCE } from '../reference/compare';
 import { referenceForward, type ReferenceResult } from '../reference/forward64';
+import { requireNative, stepNative } from '../reference/native-steps';
 import { seededRandom } from '../reference/random-weights';
 
 const SEQUENCE_LENGTH = 170;
@@ -35,12 +34,6 @@ const WHOLE_VOCABULARY_LOGPROB_TOLERANCE = 4e-5;
  */
 const Q8_LOGPROB_BOUND = 0.5;
 const TOLERANCE = { routerLogitsAbs: 5e-5, routingWeightsAbs: 2e-5, sinkMassAbs: 5e-6 };
-
-function requireNative(): NativeKernels {
-  const load = loadNativeKernels();
-  assert.ok(load.ok, `native kernels unavailable: ${load.ok ? '' : load.reason} (run npm run native:build)`);
-  return load.kernels;
-}
 
 /** log-softmax of float64 logits, itself in float64. */
 function logSoftmax64(logits: ArrayLike<number>): Float64Array {
@@ -76,30 +69,10 @@ describe('native MXFP4 path against the fp64 reference', () => {
   const reads: { read: TapReader; first: number; rows: number }[] = [];
 
   before(async () => {
-    const native = requireNative();
-    const weights = NativeWeights.open(checkpoint, native);
-    const model = await LayeredForward.create(checkpoint, weights, {
-      capture: { routing: true, attention: true, attentionTopK: 8 },
-      yarn: 'exact',
-      maxPositions: SEQUENCE_LENGTH,
-      threads: 1,
-      expertInputs: 'f32',
-    });
-    try {
-      let cache = model.emptyCache();
-      let position = 0;
-      const step = async (ids: number[]) => {
-        const result = await model.forward(ids, position, cache);
-        cache = result.cache;
-        reads.push({ read: result.read, first: position, rows: ids.length });
-        position += ids.length;
-        logProbsAt.set(position - 1, { logits: result.logits, logSumExp: result.logSumExp! });
-      };
-      await step(tokens.slice(0, PREFILL));
-      while (position < SEQUENCE_LENGTH) await step([tokens[position]]);
-    } finally {
-      await model.release();
-      weights.close();
+    const steps = await stepNative(checkpoint, tokens, { prefill: PREFILL, capture: { routing: true, attention: true, attentionTopK: 8 }, yarn: 'exact', expertInputs: 'f32' });
+    for (const { first, rows, read, logits, logSumExp } of steps) {
+      reads.push({ read, first, rows });
+      logProbsAt.set(first + rows - 1, { logits, logSumExp });
     }
   });
 
