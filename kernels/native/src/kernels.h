@@ -27,9 +27,10 @@ float mxfp4DotAvx2(const uint8_t* blocks, const uint8_t* scales, int groups, con
 float mxfp4DotAvx512(const uint8_t* blocks, const uint8_t* scales, int groups, const float* xSplit);
 void splitEvenOdd(const float* x, int length, float* out);
 // out[t] = row . xs[t] for each of `tokens` split inputs: each group decoded once per block of
-// kMxfp4TokenBlock tokens, each result bitwise its one-token mxfp4DotAvx2.
+// kMxfp4TokenBlock tokens, each result bitwise its one-token mxfp4DotAvx2 (mxfp4DotAvx512).
 constexpr int kMxfp4TokenBlock = 4;
 void mxfp4DotTokensAvx2(const uint8_t* blocks, const uint8_t* scales, int groups, const float* const* xs, int tokens, float* out);
+void mxfp4DotTokensAvx512(const uint8_t* blocks, const uint8_t* scales, int groups, const float* const* xs, int tokens, float* out);
 
 // Q8 inputs (llama.cpp's Q8_0 for its MXFP4 dot, an opt-in lossy path): per block of 32
 // elements q = round(x * 127 / max|x|) to nearest even and the step d = max|x| / 127 rounded to
