@@ -4,13 +4,16 @@
  * the native bf16 GEMV reading the same buffer as a bf16 matrix [rows, 2880] (lm_head and the
  * attention projections run that kernel), as a fraction of the plain read, and the decode bound
  * the read bandwidth implies for each checkpoint shape on the native MXFP4 path (bytes per token
- * from nativeDecodeBytesPerToken). Writes bench/results/bandwidth.json, which
- * bench:peer reads to state decode as a fraction of the bound.
+ * from nativeDecodeBytesPerToken). Also the MXFP4 expert dot product (one thread: mxfp4MatVec
+ * has no thread pool) on every SIMD instruction set the CPU has with float inputs, and with q8 inputs (one AVX2 kernel), over
+ * the same buffer as an MXFP4 matrix [rows, 2880] (scale 2^0), as a fraction of the one-thread
+ * read. Writes bench/results/bandwidth.json, which bench:peer reads to state decode as a fraction
+ * of the bound.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { loadNativeKernels } from '../kernels/native';
+import { loadNativeKernels, supportedIsas, type ExpertInputs, type Isa } from '../kernels/native';
 import { TINY_PRESETS } from '../lib/model/config';
 import { BANDWIDTH_RESULTS_FILE, median, nativeDecodeBytesPerToken, spread } from './common';
 
@@ -21,6 +24,8 @@ const THREADS = [1, 2];
 const GEMV_COLS = 2880;
 type Probe = 'read' | 'bf16 GEMV';
 const PROBES: Probe[] = ['read', 'bf16 GEMV'];
+/** An MXFP4 row of GEMV_COLS: 16-byte blocks of 32 weights and one scale byte per block. */
+const MXFP4_ROW_BYTES = (GEMV_COLS / 32) * 17;
 
 function main(): void {
   const load = loadNativeKernels();
@@ -42,27 +47,48 @@ function main(): void {
       return weights.byteLength;
     },
   };
-  const key = (probe: Probe, threads: number) => `${probe} ${threads}`;
-  const samples = new Map<string, number[]>(PROBES.flatMap((p) => THREADS.map((t) => [key(p, t), []] as [string, number[]])));
-  const cases = PROBES.flatMap((probe) => THREADS.map((threads) => ({ probe, threads })));
+  const mxfp4Rows = Math.floor(BYTES / MXFP4_ROW_BYTES);
+  const mxfp4Blocks = buffer.subarray(0, (mxfp4Rows * GEMV_COLS) / 2);
+  const mxfp4Scales = new Uint8Array((mxfp4Rows * GEMV_COLS) / 32).fill(127);
+  const mxfp4Probe = (isa: Isa, inputs: ExpertInputs) => ({
+    name: `MXFP4 ${isa} ${inputs}`,
+    run: () => {
+      native.mxfp4MatVec(mxfp4Blocks, mxfp4Scales, mxfp4Rows, GEMV_COLS, x, isa, inputs);
+      return mxfp4Blocks.byteLength + mxfp4Scales.byteLength;
+    },
+  });
+  // q8 inputs have one SIMD kernel (AVX2), which AVX-512 machines run too.
+  const kernelProbes = supportedIsas(native)
+    .filter((isa) => isa !== 'scalar')
+    .flatMap((isa) => (isa === 'avx2' ? (['f32', 'q8'] as const) : (['f32'] as const)).map((inputs) => mxfp4Probe(isa, inputs)));
+  const key = (probe: string, threads: number) => `${probe} ${threads}`;
+  const cases = [
+    ...PROBES.flatMap((probe) => THREADS.map((threads) => ({ name: probe, threads, run: run[probe] }))),
+    ...kernelProbes.map((probe) => ({ ...probe, threads: 1 })),
+  ];
+  const samples = new Map<string, number[]>(cases.map((c) => [key(c.name, c.threads), []]));
   for (let r = -1; r < REPEATS; r++) {
     for (let i = 0; i < cases.length; i++) {
-      const { probe, threads } = cases[(i + Math.max(r, 0)) % cases.length];
+      const { name, threads, run: probe } = cases[(i + Math.max(r, 0)) % cases.length];
       native.setThreads(threads);
       const start = performance.now();
-      const bytes = run[probe]();
+      const bytes = probe();
       const seconds = (performance.now() - start) / 1000;
-      if (r >= 0) samples.get(key(probe, threads))!.push(bytes / seconds / 1e9); // round -1 warms up
+      if (r >= 0) samples.get(key(name, threads))!.push(bytes / seconds / 1e9); // round -1 warms up
     }
   }
   native.setThreads(1);
-  const summary = (probe: Probe) =>
-    THREADS.map((threads) => {
+  const summary = (probe: string, threadCounts = THREADS) =>
+    threadCounts.map((threads) => {
       const values = samples.get(key(probe, threads))!;
       return { threads, medianGBps: median(values), spread: spread(values), samplesGBps: values };
     });
   const rows = summary('read');
   const gemv = summary('bf16 GEMV').map((row, i) => ({ ...row, fractionOfRead: row.medianGBps / rows[i].medianGBps }));
+  const mxfp4 = kernelProbes.map(({ name }) => {
+    const [row] = summary(name, [1]);
+    return { kernel: name, ...row, fractionOfRead: row.medianGBps / rows[0].medianGBps };
+  });
   const best = Math.max(...rows.map((r) => r.medianGBps));
   const bounds = Object.entries(TINY_PRESETS).map(([preset, config]) => {
     const bytes = nativeDecodeBytesPerToken(config);
@@ -72,11 +98,13 @@ function main(): void {
   for (const row of rows) console.log(`  ${row.threads} thread(s): ${row.medianGBps.toFixed(1)} GB/s (spread ${(row.spread * 100).toFixed(0)}%)`);
   console.log(`native bf16 GEMV [${gemvRows}, ${GEMV_COLS}] over the same buffer`);
   for (const row of gemv) console.log(`  ${row.threads} thread(s): ${row.medianGBps.toFixed(1)} GB/s (spread ${(row.spread * 100).toFixed(0)}%), ${(row.fractionOfRead * 100).toFixed(0)}% of the read`);
+  console.log(`native MXFP4 dot [${mxfp4Rows}, ${GEMV_COLS}] over the same buffer, one thread`);
+  for (const row of mxfp4) console.log(`  ${row.kernel}: ${row.medianGBps.toFixed(1)} GB/s (spread ${(row.spread * 100).toFixed(0)}%), ${(row.fractionOfRead * 100).toFixed(0)}% of the one-thread read`);
   for (const bound of bounds) {
     console.log(`  ${bound.preset}: ${(bound.bytesPerToken.total / 1e9).toFixed(3)} GB of weights per decoded token -> at most ${bound.decodeBoundTokensPerSecond.toFixed(1)} tok/s`);
   }
   mkdirSync(path.dirname(BANDWIDTH_RESULTS_FILE), { recursive: true });
-  const report = { machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', loadAverage: os.loadavg() }, bufferBytes: BYTES, repeats: REPEATS, rows, bf16Gemv: gemv, bestGBps: best, bounds };
+  const report = { machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', loadAverage: os.loadavg() }, bufferBytes: BYTES, repeats: REPEATS, rows, bf16Gemv: gemv, mxfp4, bestGBps: best, bounds };
   writeFileSync(BANDWIDTH_RESULTS_FILE, `${JSON.stringify(report, null, 2)}\n`);
   console.log(`wrote ${BANDWIDTH_RESULTS_FILE}`);
 }
