@@ -1,12 +1,36 @@
 #include "thread_pool.h"
 
 #include <algorithm>
+#include <chrono>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
 
 namespace cotscope {
 
 namespace {
 // Enough chunks that a thread finishing early finds work; few enough that taking one is cheap.
 constexpr long kChunksPerThread = 4;
+// How long a thread spins for the next job (or the last chunk) before it sleeps: longer than the
+// gaps between a decode step's jobs, short enough that an idle pool stops using its cores at once.
+constexpr auto kSpin = std::chrono::microseconds(1000);
+
+// Spins until done() or kSpin has passed; true if done() came true.
+template <typename Done>
+bool spinUntil(const Done& done) {
+  const auto deadline = std::chrono::steady_clock::now() + kSpin;
+  for (;;) {
+    for (int i = 0; i < 64; i++) {
+      if (done()) return true;
+#if defined(__x86_64__) || defined(__i386__)
+      _mm_pause();
+#else
+      std::this_thread::yield();
+#endif
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return done();
+  }
+}
 }  // namespace
 
 ThreadPool::ThreadPool(int threads) {
@@ -16,7 +40,7 @@ ThreadPool::ThreadPool(int threads) {
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    stopping_ = true;
+    stopping_.store(true, std::memory_order_release);
   }
   wake_.notify_all();
   for (auto& worker : workers_) worker.join();
@@ -41,11 +65,12 @@ void ThreadPool::runChunks(const Job& job) {
 void ThreadPool::work() {
   uint32_t seen = 0;
   for (;;) {
+    spinUntil([&] { return stopping_.load(std::memory_order_acquire) || generation_.load(std::memory_order_acquire) != seen; });
     Job job;
     {
       std::unique_lock<std::mutex> lock(mutex_);
-      wake_.wait(lock, [&] { return stopping_ || job_.generation != seen; });
-      if (stopping_) return;
+      wake_.wait(lock, [&] { return stopping_.load(std::memory_order_relaxed) || job_.generation != seen; });
+      if (stopping_.load(std::memory_order_relaxed)) return;
       job = job_;
       seen = job.generation;
     }
@@ -65,9 +90,11 @@ void ThreadPool::parallelFor(long count, const std::function<void(long, long)>& 
     finished_.store(0, std::memory_order_relaxed);
     next_.store(static_cast<uint64_t>(job.generation) << 32, std::memory_order_release);
     job_ = job;
+    generation_.store(job.generation, std::memory_order_release);
   }
   wake_.notify_all();
   runChunks(job);
+  if (spinUntil([&] { return finished_.load(std::memory_order_acquire) == job.chunks; })) return;
   std::unique_lock<std::mutex> lock(mutex_);
   done_.wait(lock, [&] { return finished_.load(std::memory_order_acquire) == job.chunks; });
 }
