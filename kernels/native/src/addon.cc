@@ -209,7 +209,7 @@ Napi::Value Mxfp4MatVec(const Napi::CallbackInfo& info) {
     const cotscope::Q8Row row{q.data(), d.data()};
     if (q8) {
       if (isa == Isa::Scalar) out[r] = cotscope::mxfp4DotQ8Scalar(b, s, groups, row);
-      else cotscope::mxfp4DotQ8TokensAvx2(b, s, groups, &row, 1, &out[r]);
+      else cotscope::mxfp4DotQ8RowsAvx2(b, s, groups, 1, &row, 1, &out[r]);
       continue;
     }
     out[r] = isa == Isa::Avx512 ? cotscope::mxfp4DotAvx512(b, s, groups, xs.data())

@@ -82,7 +82,7 @@ void splitEvenOdd(const float* x, int length, float* out) {
 // Runs block(std::integral_constant<int, T>(), first) over `tokens` in blocks of at most
 // kMxfp4TokenBlock, so every block calls a kernel compiled for its exact token count.
 template <typename Block>
-inline void forTokenBlocks(int tokens, const Block& block) {
+__attribute__((always_inline)) inline void forTokenBlocks(int tokens, const Block& block) {
   for (int first = 0; first < tokens; first += kMxfp4TokenBlock) {
     switch (std::min(tokens - first, kMxfp4TokenBlock)) {
       case 1: block(std::integral_constant<int, 1>(), first); break;
@@ -90,6 +90,19 @@ inline void forTokenBlocks(int tokens, const Block& block) {
       case 3: block(std::integral_constant<int, 3>(), first); break;
       default: block(std::integral_constant<int, 4>(), first); break;
     }
+  }
+}
+
+// Rows [0, rows) of an MXFP4 matrix (row r at blocks + r * groups * 16 and scales + r * groups)
+// against `tokens` inputs, out[r * tokens + t]: `kernel(T, rowBlocks, rowScales, xs, out)` is one
+// instruction set's T-token kernel, inlined here so one call covers many rows.
+template <typename Input, typename Kernel>
+__attribute__((always_inline)) inline void forRows(const uint8_t* blocks, const uint8_t* scales, int groups, int rows, const Input* xs, int tokens, float* out, const Kernel& kernel) {
+  const size_t rowBytes = static_cast<size_t>(groups) * kMxfp4BlockBytes;
+  for (int r = 0; r < rows; r++) {
+    forTokenBlocks(tokens, [&](auto block, int first) {
+      kernel(block, blocks + r * rowBytes, scales + static_cast<size_t>(r) * groups, xs + first, out + static_cast<size_t>(r) * tokens + first);
+    });
   }
 }
 
@@ -227,8 +240,10 @@ float mxfp4DotAvx2(const uint8_t* blocks, const uint8_t* scales, int groups, con
   return out;
 }
 
-void mxfp4DotTokensAvx2(const uint8_t* blocks, const uint8_t* scales, int groups, const float* const* xs, int tokens, float* out) {
-  forTokenBlocks(tokens, [&](auto block, int first) { mxfp4DotTokensAvx2T<decltype(block)::value>(blocks, scales, groups, xs + first, out + first); });
+void mxfp4DotRowsAvx2(const uint8_t* blocks, const uint8_t* scales, int groups, int rows, const float* const* xs, int tokens, float* out) {
+  forRows(blocks, scales, groups, rows, xs, tokens, out, [groups](auto block, const uint8_t* b, const uint8_t* s, const float* const* x, float* o) {
+    mxfp4DotTokensAvx2T<decltype(block)::value>(b, s, groups, x, o);
+  });
 }
 
 // 32 doubled E2M1 weights as int8: the block's low nibbles (even elements) in the low half.
@@ -288,8 +303,10 @@ __attribute__((always_inline)) static inline void mxfp4DotQ8TokensAvx2T(const ui
   for (int t = 0; t < T; t++) out[t] = horizontalSumAvx2(acc[t]);
 }
 
-void mxfp4DotQ8TokensAvx2(const uint8_t* blocks, const uint8_t* scales, int groups, const Q8Row* xs, int tokens, float* out) {
-  forTokenBlocks(tokens, [&](auto block, int first) { mxfp4DotQ8TokensAvx2T<decltype(block)::value>(blocks, scales, groups, xs + first, out + first); });
+void mxfp4DotQ8RowsAvx2(const uint8_t* blocks, const uint8_t* scales, int groups, int rows, const Q8Row* xs, int tokens, float* out) {
+  forRows(blocks, scales, groups, rows, xs, tokens, out, [groups](auto block, const uint8_t* b, const uint8_t* s, const Q8Row* x, float* o) {
+    mxfp4DotQ8TokensAvx2T<decltype(block)::value>(b, s, groups, x, o);
+  });
 }
 
 static inline __m256 bf16LoadAvx2(const uint16_t* w) {
@@ -398,8 +415,10 @@ float mxfp4DotAvx512(const uint8_t* blocks, const uint8_t* scales, int groups, c
   return out;
 }
 
-void mxfp4DotTokensAvx512(const uint8_t* blocks, const uint8_t* scales, int groups, const float* const* xs, int tokens, float* out) {
-  forTokenBlocks(tokens, [&](auto block, int first) { mxfp4DotTokensAvx512T<decltype(block)::value>(blocks, scales, groups, xs + first, out + first); });
+void mxfp4DotRowsAvx512(const uint8_t* blocks, const uint8_t* scales, int groups, int rows, const float* const* xs, int tokens, float* out) {
+  forRows(blocks, scales, groups, rows, xs, tokens, out, [groups](auto block, const uint8_t* b, const uint8_t* s, const float* const* x, float* o) {
+    mxfp4DotTokensAvx512T<decltype(block)::value>(b, s, groups, x, o);
+  });
 }
 
 static inline __m512 bf16LoadAvx512(const uint16_t* w) {
@@ -461,19 +480,21 @@ void bf16DotRowsAvx512(const uint16_t* w, int rows, int cols, const float* x, in
 
 namespace {
 
-using Mxfp4DotTokens = void (*)(const uint8_t*, const uint8_t*, int, const float* const*, int, float*);
-using Mxfp4DotQ8Tokens = void (*)(const uint8_t*, const uint8_t*, int, const Q8Row*, int, float*);
+using Mxfp4DotRows = void (*)(const uint8_t*, const uint8_t*, int, int, const float* const*, int, float*);
+using Mxfp4DotQ8Rows = void (*)(const uint8_t*, const uint8_t*, int, int, const Q8Row*, int, float*);
 using Bf16DotRows = void (*)(const uint16_t*, int, int, const float*, int, float*);
 
-// Token by token through a one-token dot (the scalar reference).
-template <float (*Dot)(const uint8_t*, const uint8_t*, int, const float*)>
-void mxfp4DotEachToken(const uint8_t* blocks, const uint8_t* scales, int groups, const float* const* xs, int tokens, float* out) {
-  for (int t = 0; t < tokens; t++) out[t] = Dot(blocks, scales, groups, xs[t]);
+// The scalar references, row by row and token by token.
+void mxfp4DotRowsScalar(const uint8_t* blocks, const uint8_t* scales, int groups, int rows, const float* const* xs, int tokens, float* out) {
+  forRows(blocks, scales, groups, rows, xs, tokens, out, [groups](auto block, const uint8_t* b, const uint8_t* s, const float* const* x, float* o) {
+    for (int t = 0; t < decltype(block)::value; t++) o[t] = mxfp4DotScalar(b, s, groups, x[t]);
+  });
 }
 
-// Q8 dots: AVX2 on AVX-512 machines too (every AVX-512 CPU has AVX2).
-void mxfp4DotQ8EachToken(const uint8_t* blocks, const uint8_t* scales, int groups, const Q8Row* xs, int tokens, float* out) {
-  for (int t = 0; t < tokens; t++) out[t] = mxfp4DotQ8Scalar(blocks, scales, groups, xs[t]);
+void mxfp4DotQ8RowsScalar(const uint8_t* blocks, const uint8_t* scales, int groups, int rows, const Q8Row* xs, int tokens, float* out) {
+  forRows(blocks, scales, groups, rows, xs, tokens, out, [groups](auto block, const uint8_t* b, const uint8_t* s, const Q8Row* x, float* o) {
+    for (int t = 0; t < decltype(block)::value; t++) o[t] = mxfp4DotQ8Scalar(b, s, groups, x[t]);
+  });
 }
 
 // Rows of `width` floats quantized to Q8 blocks.
@@ -491,10 +512,11 @@ struct Q8Rows {
   Q8Row row(int r) const { return {q.data() + static_cast<size_t>(r) * width, d.data() + static_cast<size_t>(r) * width / kMxfp4Block}; }
 };
 
-Mxfp4DotQ8Tokens mxfp4DotQ8TokensFor(Isa isa) { return isa == Isa::Scalar ? mxfp4DotQ8EachToken : mxfp4DotQ8TokensAvx2; }
+// Q8 dots: AVX2 on AVX-512 machines too (every AVX-512 CPU has AVX2).
+Mxfp4DotQ8Rows mxfp4DotQ8RowsFor(Isa isa) { return isa == Isa::Scalar ? mxfp4DotQ8RowsScalar : mxfp4DotQ8RowsAvx2; }
 
-Mxfp4DotTokens mxfp4DotTokensFor(Isa isa) {
-  return isa == Isa::Avx512 ? mxfp4DotTokensAvx512 : isa == Isa::Avx2 ? mxfp4DotTokensAvx2 : mxfp4DotEachToken<mxfp4DotScalar>;
+Mxfp4DotRows mxfp4DotRowsFor(Isa isa) {
+  return isa == Isa::Avx512 ? mxfp4DotRowsAvx512 : isa == Isa::Avx2 ? mxfp4DotRowsAvx2 : mxfp4DotRowsScalar;
 }
 
 Bf16DotRows bf16DotRowsFor(Isa isa) {
@@ -514,8 +536,8 @@ void moeForward(const MoeProblem& p, Isa isa) {
   const int S = p.tokens, H = p.hidden, I = p.intermediate, E = p.experts, k = p.k;
   const int groupsUp = H / kMxfp4Block, groupsDown = I / kMxfp4Block;
   const bool split = isa != Isa::Scalar;
-  const Mxfp4DotTokens dots = mxfp4DotTokensFor(isa);
-  const Mxfp4DotQ8Tokens q8Dots = mxfp4DotQ8TokensFor(isa);
+  const Mxfp4DotRows dots = mxfp4DotRowsFor(isa);
+  const Mxfp4DotQ8Rows q8Dots = mxfp4DotQ8RowsFor(isa);
 
   std::vector<float> xs(static_cast<size_t>(S) * H);
   for (int t = 0; t < S; t++) {
@@ -533,20 +555,23 @@ void moeForward(const MoeProblem& p, Isa isa) {
   std::vector<int> active;
   for (int e = 0; e < E; e++) if (!slotsOf[e].empty()) active.push_back(e);
 
-  // Each weight row meets every slot of its expert in one kernel call (decoded once per call).
-  // `inputOf(slot)` is the slot's input (a float row, or a Q8Row); `store(slot, dot)` takes each result.
-  const auto forSlotsOf = [&](int e, const uint8_t* blocks, const uint8_t* scales, int groups, const auto& inputOf, const auto& store) {
+  // A work item is a block of rows of one expert's matrix, which meets every slot routed to the
+  // expert in one kernel call (each group decoded once per four slots). Even, so a block of
+  // gate/up rows holds whole (gate, linear) pairs.
+  constexpr int kRowBlock = 64;
+  // dots[r * slots + i] = row (row + r) of expert e's matrix . inputOf(slot i of e), for `count` rows.
+  const auto expertDots = [&](int e, const Mxfp4Weights& matrix, int rowsPerExpert, int groups, int row, int count, const auto& inputOf, std::vector<float>& out) {
     const std::vector<int>& slots = slotsOf[e];
     using Input = std::decay_t<decltype(inputOf(0))>;
-    Input inputs[kMxfp4TokenBlock];
-    float results[kMxfp4TokenBlock];
-    for (size_t first = 0; first < slots.size(); first += kMxfp4TokenBlock) {
-      const int count = static_cast<int>(std::min<size_t>(kMxfp4TokenBlock, slots.size() - first));
-      for (int i = 0; i < count; i++) inputs[i] = inputOf(slots[first + i]);
-      if constexpr (std::is_same_v<Input, Q8Row>) q8Dots(blocks, scales, groups, inputs, count, results);
-      else dots(blocks, scales, groups, inputs, count, results);
-      for (int i = 0; i < count; i++) store(slots[first + i], results[i]);
-    }
+    std::vector<Input> inputs(slots.size());
+    for (size_t i = 0; i < slots.size(); i++) inputs[i] = inputOf(slots[i]);
+    out.resize(static_cast<size_t>(count) * slots.size());
+    const size_t first = static_cast<size_t>(e) * rowsPerExpert + row;
+    const uint8_t* blocks = matrix.blocks + first * groups * kMxfp4BlockBytes;
+    const uint8_t* scales = matrix.scales + first * groups;
+    const int n = static_cast<int>(slots.size());
+    if constexpr (std::is_same_v<Input, Q8Row>) q8Dots(blocks, scales, groups, count, inputs.data(), n, out.data());
+    else dots(blocks, scales, groups, count, inputs.data(), n, out.data());
   };
   // Calls phase(inputOf) where inputOf(row) is row `row` of `rows` as the kernels take it: float,
   // or quantized to Q8 blocks.
@@ -559,44 +584,53 @@ void moeForward(const MoeProblem& p, Isa isa) {
   // Phase 1: u = W1 x + b1 for the selected experts only, then the clamped alpha-SwiGLU per unit.
   std::vector<float> h(static_cast<size_t>(S) * k * I);
   const float limit = p.swigluLimit, alpha = p.swigluAlpha;
-  const size_t upRowBytes = static_cast<size_t>(groupsUp) * kMxfp4BlockBytes;
+  const int upBlocks = (2 * I + kRowBlock - 1) / kRowBlock;
   withInputs(xs, H, [&](const auto& tokenRow) {
-    pool()->parallelFor(static_cast<long>(active.size()) * I, [&](long begin, long end) {
-      std::vector<float> gates(static_cast<size_t>(S) * k);
+    pool()->parallelFor(static_cast<long>(active.size()) * upBlocks, [&](long begin, long end) {
+      std::vector<float> dotsOut;
       for (long item = begin; item < end; item++) {
-        const int e = active[item / I];
-        const int unit = static_cast<int>(item % I);
-        const size_t gateRow = static_cast<size_t>(e) * 2 * I + 2 * static_cast<size_t>(unit);
-        const uint8_t* gateBlocks = p.gateUp.blocks + gateRow * upRowBytes;
-        const uint8_t* gateScales = p.gateUp.scales + gateRow * groupsUp;
-        const auto inputOf = [&](int slot) { return tokenRow(slot / k); };
-        forSlotsOf(e, gateBlocks, gateScales, groupsUp, inputOf, [&](int slot, float dot) { gates[slot] = dot + p.gateUp.bias[gateRow]; });
-        forSlotsOf(e, gateBlocks + upRowBytes, gateScales + groupsUp, groupsUp, inputOf, [&](int slot, float dot) {
-          float gate = gates[slot];
-          float linear = dot + p.gateUp.bias[gateRow + 1];
-          // NaN must survive the clamps as it does in the reference (fmin/fmax would drop it).
-          const bool poisoned = std::isnan(gate) || std::isnan(linear);
-          gate = std::fmin(gate, limit);
-          linear = std::fmax(std::fmin(linear, limit), -limit);
-          if (poisoned) gate = std::numeric_limits<float>::quiet_NaN();
-          const float glu = gate / (1.0f + std::exp(-alpha * gate));
-          h[static_cast<size_t>(slot) * I + kernelIndex(unit, split)] = glu * (linear + 1.0f);
-        });
+        const int e = active[item / upBlocks];
+        const int row = static_cast<int>(item % upBlocks) * kRowBlock;
+        const int count = std::min(kRowBlock, 2 * I - row);
+        expertDots(e, p.gateUp, 2 * I, groupsUp, row, count, [&](int slot) { return tokenRow(slot / k); }, dotsOut);
+        const std::vector<int>& slots = slotsOf[e];
+        const size_t n = slots.size();
+        for (int pair = 0; pair < count; pair += 2) {
+          const size_t gateRow = static_cast<size_t>(e) * 2 * I + row + pair;
+          const int unit = (row + pair) / 2;
+          for (size_t i = 0; i < n; i++) {
+            float gate = dotsOut[pair * n + i] + p.gateUp.bias[gateRow];
+            float linear = dotsOut[(pair + 1) * n + i] + p.gateUp.bias[gateRow + 1];
+            // NaN must survive the clamps as it does in the reference (fmin/fmax would drop it).
+            const bool poisoned = std::isnan(gate) || std::isnan(linear);
+            gate = std::fmin(gate, limit);
+            linear = std::fmax(std::fmin(linear, limit), -limit);
+            if (poisoned) gate = std::numeric_limits<float>::quiet_NaN();
+            const float glu = gate / (1.0f + std::exp(-alpha * gate));
+            h[static_cast<size_t>(slots[i]) * I + kernelIndex(unit, split)] = glu * (linear + 1.0f);
+          }
+        }
       }
     });
   });
 
   // Phase 2: y = W2 h + b2 per slot and output row, then each token's experts summed in slot order.
   std::vector<float> y(static_cast<size_t>(S) * k * H);
-  const size_t downRowBytes = static_cast<size_t>(groupsDown) * kMxfp4BlockBytes;
+  const int downBlocks = (H + kRowBlock - 1) / kRowBlock;
   withInputs(h, I, [&](const auto& slotRow) {
-    pool()->parallelFor(static_cast<long>(active.size()) * H, [&](long begin, long end) {
+    pool()->parallelFor(static_cast<long>(active.size()) * downBlocks, [&](long begin, long end) {
+      std::vector<float> dotsOut;
       for (long item = begin; item < end; item++) {
-        const int e = active[item / H];
-        const int r = static_cast<int>(item % H);
-        const size_t row = static_cast<size_t>(e) * H + r;
-        forSlotsOf(e, p.down.blocks + row * downRowBytes, p.down.scales + row * groupsDown, groupsDown, slotRow,
-                   [&](int slot, float dot) { y[static_cast<size_t>(slot) * H + r] = dot + p.down.bias[row]; });
+        const int e = active[item / downBlocks];
+        const int row = static_cast<int>(item % downBlocks) * kRowBlock;
+        const int count = std::min(kRowBlock, H - row);
+        expertDots(e, p.down, H, groupsDown, row, count, slotRow, dotsOut);
+        const std::vector<int>& slots = slotsOf[e];
+        const size_t n = slots.size();
+        for (int r = 0; r < count; r++) {
+          const float bias = p.down.bias[static_cast<size_t>(e) * H + row + r];
+          for (size_t i = 0; i < n; i++) y[static_cast<size_t>(slots[i]) * H + row + r] = dotsOut[r * n + i] + bias;
+        }
       }
     });
   });

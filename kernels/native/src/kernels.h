@@ -26,11 +26,12 @@ float mxfp4DotScalar(const uint8_t* blocks, const uint8_t* scales, int groups, c
 float mxfp4DotAvx2(const uint8_t* blocks, const uint8_t* scales, int groups, const float* xSplit);
 float mxfp4DotAvx512(const uint8_t* blocks, const uint8_t* scales, int groups, const float* xSplit);
 void splitEvenOdd(const float* x, int length, float* out);
-// out[t] = row . xs[t] for each of `tokens` split inputs: each group decoded once per block of
-// kMxfp4TokenBlock tokens, each result bitwise its one-token mxfp4DotAvx2 (mxfp4DotAvx512).
+// out[r * tokens + t] = row r . xs[t] for `rows` consecutive rows and `tokens` split inputs: each
+// group decoded once per block of kMxfp4TokenBlock tokens, each result bitwise its one-token
+// mxfp4DotAvx2 (mxfp4DotAvx512).
 constexpr int kMxfp4TokenBlock = 4;
-void mxfp4DotTokensAvx2(const uint8_t* blocks, const uint8_t* scales, int groups, const float* const* xs, int tokens, float* out);
-void mxfp4DotTokensAvx512(const uint8_t* blocks, const uint8_t* scales, int groups, const float* const* xs, int tokens, float* out);
+void mxfp4DotRowsAvx2(const uint8_t* blocks, const uint8_t* scales, int groups, int rows, const float* const* xs, int tokens, float* out);
+void mxfp4DotRowsAvx512(const uint8_t* blocks, const uint8_t* scales, int groups, int rows, const float* const* xs, int tokens, float* out);
 
 // Q8 inputs (llama.cpp's Q8_0 for its MXFP4 dot, an opt-in lossy path): per block of 32
 // elements q = round(x * 127 / max|x|) to nearest even and the step d = max|x| / 127 rounded to
@@ -46,7 +47,7 @@ float mxfp4DotQ8Scalar(const uint8_t* blocks, const uint8_t* scales, int groups,
 // rearranged from [even0, odd0, even1, odd1] to [even0, even1, odd0, odd1] (a last unpaired
 // group stays split); d stays one value per group in group order.
 void q8PairOrder(int8_t* q, int length);
-void mxfp4DotQ8TokensAvx2(const uint8_t* blocks, const uint8_t* scales, int groups, const Q8Row* xs, int tokens, float* out);
+void mxfp4DotQ8RowsAvx2(const uint8_t* blocks, const uint8_t* scales, int groups, int rows, const Q8Row* xs, int tokens, float* out);
 
 float bf16DotScalar(const uint16_t* w, const float* x, int n);
 float bf16DotAvx2(const uint16_t* w, const float* x, int n);
