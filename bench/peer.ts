@@ -10,10 +10,11 @@
  * Writes bench/results/peer.json.
  *
  * 20b-shape: cotscope and llama.cpp files together (~28 GB) exceed this machine's memory, and
- * one llama.cpp instance of that model peaks at ~21 GB resident, so there the cotscope engines run
- * interleaved first, then llama.cpp at 1 thread, then at 2 (one instance at a time), and routing
- * plus attention is left out unless BENCH_20B_ATTENTION=1 (to keep the run short: a capture
- * mode's layer sessions hold no weights, all modes read the same mapped bf16 bytes). Each group's medians are printed as soon as it finishes.
+ * one llama.cpp instance of that model peaks at ~21 GB resident, so there each round opens one
+ * group at a time (the cotscope engines, after reading the checkpoint back into the page cache;
+ * llama.cpp at 1 thread; at 2), warms it up and runs each of its engines once, and routing plus attention is left out unless BENCH_20B_ATTENTION=1 (to keep
+ * the run short: a capture mode's layer sessions hold no weights, all modes read the same mapped
+ * bf16 bytes).
  *
  * "cotscope routing q8" is the lossy --expert-inputs q8 path: the experts' inputs rounded to 8-bit
  * blocks, as llama.cpp computes its MXFP4 experts.
@@ -22,7 +23,7 @@
  * BENCH_NEW_TOKENS (64; 16 for 20b-shape), BENCH_PRESETS (tiny,small; add 20b-shape).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -41,6 +42,8 @@ const REPEATS = Math.max(5, Number(process.env.BENCH_REPEATS ?? 5));
 const PRESETS = (process.env.BENCH_PRESETS ?? 'tiny,small').split(',').filter(Boolean) as TinyPreset[];
 const TWENTY_B = '20b-shape';
 const THREAD_COUNTS = [1, 2];
+/** New tokens of the 20b shape's warm-up runs (each group is reopened every round). */
+const WARM_UP_TOKENS = 2;
 
 /** Prompt and generated tokens per run: the 20b shape decodes a few tokens per second, so it gets fewer by default. */
 function runLength(preset: TinyPreset): { promptTokens: number; newTokens: number; context: number } {
@@ -111,6 +114,22 @@ async function runLlama(peer: LlamaCppPeer, ids: number[], newTokens: number): P
   return { prefill: ((ids.length - 1) / prefillMs) * 1000, decode: (decoded / decodeMs) * 1000 };
 }
 
+/**
+ * Reads a checkpoint's shards through the page cache: cotscope maps them, and a run after
+ * llama.cpp's (which evicts them) would otherwise time page faults from disk, not decoding.
+ */
+function pageIn(dir: string): void {
+  const buffer = Buffer.allocUnsafe(64 << 20);
+  for (const file of readdirSync(dir).filter((name) => name.endsWith('.safetensors'))) {
+    const fd = openSync(path.join(dir, file), 'r');
+    try {
+      while (readSync(fd, buffer, 0, buffer.length, null) > 0);
+    } finally {
+      closeSync(fd);
+    }
+  }
+}
+
 /** Runs one engine once in this process and prints its peak RSS (used through a child process). */
 async function memoryProbe(preset: TinyPreset, name: EngineName): Promise<void> {
   const { dir, gguf } = await prepare(preset);
@@ -177,9 +196,9 @@ async function benchPreset(preset: TinyPreset): Promise<Row[]> {
   const samples = new Map<EngineName, Sample[]>(names.map((e) => [e, []]));
   const runtimes = new Map<string, Runtime>();
   const peers = new Map<number, LlamaCppPeer>();
-  const runOnce = (name: EngineName) => {
+  const runOnce = (name: EngineName, tokens = newTokens) => {
     const engine = engines.get(name)!;
-    return engine.kind === 'cotscope' ? runCotscope(runtimes.get(runtimeKey(engine.threads, engine.expertInputs))!, ids, engine.capture, newTokens) : runLlama(peers.get(engine.threads)!, ids, newTokens);
+    return engine.kind === 'cotscope' ? runCotscope(runtimes.get(runtimeKey(engine.threads, engine.expertInputs))!, ids, engine.capture, tokens) : runLlama(peers.get(engine.threads)!, ids, tokens);
   };
   const openCotscope = async () => {
     for (const threads of THREAD_COUNTS) {
@@ -202,17 +221,29 @@ async function benchPreset(preset: TinyPreset): Promise<Row[]> {
     peers.clear();
   };
   if (preset === TWENTY_B) {
-    await openCotscope();
+    // One engine's files at a time (both together exceed memory): each round opens every group in
+    // turn (the cotscope engines, llama.cpp at 1 thread, at 2; the first group rotating), warms each
+    // engine up with a short run (which also pages its weights back in) and runs each once, so a
+    // change of load during the run reaches every engine alike.
     const cotscope = names.filter((n) => engines.get(n)!.kind === 'cotscope');
-    await interleaved(preset, cotscope, runOnce, samples);
-    report(cotscope);
-    await closeAll();
-    for (const threads of THREAD_COUNTS) {
-      await openLlama([threads]);
-      await interleaved(preset, [`llama.cpp threads=${threads}`], runOnce, samples);
-      report([`llama.cpp threads=${threads}`]);
-      await closeAll();
+    const groups: { names: EngineName[]; open: () => Promise<void> }[] = [
+      { names: cotscope, open: async () => { pageIn(dir); await openCotscope(); } },
+      ...THREAD_COUNTS.map((threads) => ({ names: [`llama.cpp threads=${threads}`], open: () => openLlama([threads]) })),
+    ];
+    for (let r = 0; r < REPEATS; r++) {
+      for (let g = 0; g < groups.length; g++) {
+        const group = groups[(g + r) % groups.length];
+        await group.open();
+        for (const name of group.names) await runOnce(name, WARM_UP_TOKENS);
+        for (let i = 0; i < group.names.length; i++) {
+          const name = group.names[(i + r) % group.names.length];
+          samples.get(name)!.push(await runOnce(name));
+        }
+        await closeAll();
+      }
+      process.stderr.write(`${preset}: round ${r + 1}/${REPEATS}\n`);
     }
+    report(names);
   } else {
     await openCotscope();
     await openLlama(THREAD_COUNTS);
