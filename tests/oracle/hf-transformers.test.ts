@@ -18,9 +18,10 @@ import { openCheckpoint, type Checkpoint } from '../../lib/model/checkpoint';
 import { writeGeneratedCheckpoint } from '../../lib/model/generate';
 import { tapNames } from '../../lib/runtime/capture';
 import { loadRuntime } from '../../lib/runtime/runtime';
+import { argmax } from '../../lib/runtime/sampler';
 import type { ExpertPath } from '../../lib/runtime/types';
 import { difference, describe as describeDifference, worse, NO_DIFFERENCE } from '../reference/compare';
-import { referenceForward, type ReferenceResult } from '../reference/forward64';
+import { logSoftmax64, logSumExp64, referenceForward, type ReferenceResult } from '../reference/forward64';
 import { requireNative, stepNative } from '../reference/native-steps';
 
 const FIXTURE = path.join(import.meta.dirname, '..', 'fixtures', 'hf-tiny');
@@ -99,12 +100,6 @@ function hfLogProbs(position: number): Float64Array {
   return Float64Array.from(hf.logitsColumns.subarray(position * C, (position + 1) * C), (z) => z - hf.logSumExp[position]);
 }
 
-function argmaxOf(values: ArrayLike<number>): number {
-  let best = 0;
-  for (let i = 1; i < values.length; i++) if (values[i] > values[best]) best = i;
-  return best;
-}
-
 /** [L, T, width] fixture rows: row (layer, position). */
 function hfRow(data: Float64Array, width: number, layer: number, position: number): Float64Array {
   const at = (layer * hf.tokens.length + position) * width;
@@ -119,12 +114,8 @@ describe('our fp64 reference computes what transformers computes in float64', ()
       const logits = ours.logits[position]!;
       const C = hf.columns.length;
       worstLogits = worse(worstLogits, difference(hf.columns.map((c) => logits[c]), hf.logitsColumns.subarray(position * C, (position + 1) * C)));
-      const argmax = argmaxOf(logits);
-      const max = logits[argmax];
-      let sum = 0;
-      for (let v = 0; v < logits.length; v++) sum += Math.exp(logits[v] - max);
-      worstLse = Math.max(worstLse, Math.abs(max + Math.log(sum) - hf.logSumExp[position]));
-      assert.equal(argmax, hf.argmax[position], `argmax at ${position}`);
+      worstLse = Math.max(worstLse, Math.abs(logSumExp64(logits) - hf.logSumExp[position]));
+      assert.equal(argmax(logits), hf.argmax[position], `argmax at ${position}`);
     }
     t.diagnostic(`transformers ${hf.versions.transformers}: logits ${describeDifference(worstLogits)}; log-sum-exp max abs ${worstLse.toExponential(2)}`);
     assert.ok(worstLogits.maxAbs <= TOLERANCE.logitsAbs, describeDifference(worstLogits));
@@ -166,7 +157,7 @@ describe('the runtime against transformers', () => {
     for (const { first, rows, read, logits, logSumExp } of steps) {
       const last = first + rows - 1;
       logProbs = worse(logProbs, difference(hf.columns.map((c) => logits[c] - logSumExp), hfLogProbs(last)));
-      if (argmaxOf(logits) === hf.argmax[last]) argmaxAgrees++;
+      if (argmax(logits) === hf.argmax[last]) argmaxAgrees++;
       for (let l = 0; l < L; l++) {
         const z = read(tapNames.routerLogits(l)).data as Float32Array;
         const s = read(tapNames.sinkMass(l)).data as Float32Array;
@@ -188,12 +179,7 @@ describe('the runtime against transformers', () => {
   test("every expert path's generation picks transformers' next token after the whole prompt, at the fp64 log-probability", async () => {
     requireNative();
     const last = hf.tokens.length - 1;
-    const referenceLogits = ours.logits[last]!;
-    let max = -Infinity;
-    for (const z of referenceLogits) max = Math.max(max, z);
-    let sum = 0;
-    for (const z of referenceLogits) sum += Math.exp(z - max);
-    const referenceLse = max + Math.log(sum);
+    const referenceLogProbs = logSoftmax64(ours.logits[last]!);
     const paths: ExpertPath[] = ['mxfp4', 'int8', 'float'];
     for (const experts of paths) {
       const runtime = await loadRuntime(dir, { experts, threads: 1, maxSequence: 512 });
@@ -201,7 +187,7 @@ describe('the runtime against transformers', () => {
         const run = await runtime.generate({ promptIds: hf.tokens, sampling: { temperature: 0, topP: 1, seed: 0, maxNewTokens: 1 }, capture: { routing: false, attention: false } });
         const next = run.tokens[hf.tokens.length];
         assert.equal(next, hf.argmax[last], `${experts}: next token`);
-        const expected = referenceLogits[next] - referenceLse;
+        const expected = referenceLogProbs[next];
         assert.ok(Math.abs(run.logprobs[0] - expected) <= LOGPROB_TOLERANCE_AGAINST_FP64, `${experts}: log-prob ${run.logprobs[0]} against ${expected}`);
       } finally {
         await runtime.close();

@@ -27,6 +27,7 @@ import { harmonyVocabulary } from '../../lib/model/gguf-tokenizer';
 import { loadRuntime } from '../../lib/runtime/runtime';
 import { LlamaCppPeer } from './llamacpp-driver';
 import type { ExpertInputs } from '../../kernels/native';
+import { logSoftmax64 } from '../reference/forward64';
 import { stepNative } from '../reference/native-steps';
 
 const F32_TOLERANCE = 1e-4;
@@ -48,15 +49,6 @@ let checkpointDir = '';
 let sequence: number[] = [];
 let cotscopeLogits: Float32Array = new Float32Array(0);
 let vocabSize = 0;
-
-function logSoftmax(row: Float32Array): Float64Array {
-  let max = -Infinity;
-  for (const v of row) max = Math.max(max, v);
-  let total = 0;
-  for (const v of row) total += Math.exp(v - max);
-  const logTotal = Math.log(total) + max;
-  return Float64Array.from(row, (v) => v - logTotal);
-}
 
 function comparedPositions(length: number): number[] {
   const spread = [0, 1, 2, 40, 90, 126, 127, 128, 129, 160, 190, 200, 215];
@@ -83,7 +75,7 @@ async function maxLogprobGap(gguf: string, t: TestContext, ourLogits: (position:
     let gap = 0;
     let at = -1;
     for (const p of positions) {
-      const ours = logSoftmax(ourLogits(p));
+      const ours = logSoftmax64(ourLogits(p));
       const row = theirs.get(p)!;
       let rowGap = 0;
       for (let v = 0; v < vocabSize; v++) rowGap = Math.max(rowGap, Math.abs(ours[v] - row[v]));

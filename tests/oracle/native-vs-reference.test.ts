@@ -15,7 +15,7 @@ import { tapNames, type TapReader } from '../../lib/runtime/capture';
 import { loadRuntime } from '../../lib/runtime/runtime';
 import type { ExpertPath } from '../../lib/runtime/types';
 import { difference, describe as describeDifference, worse, NO_DIFFERENCE } from '../reference/compare';
-import { referenceForward, type ReferenceResult } from '../reference/forward64';
+import { logSoftmax64, referenceForward, type ReferenceResult } from '../reference/forward64';
 import { requireNative, stepNative } from '../reference/native-steps';
 import { seededRandom } from '../reference/random-weights';
 
@@ -34,16 +34,6 @@ const WHOLE_VOCABULARY_LOGPROB_TOLERANCE = 4e-5;
  */
 const Q8_LOGPROB_BOUND = 0.5;
 const TOLERANCE = { routerLogitsAbs: 5e-5, routingWeightsAbs: 2e-5, sinkMassAbs: 5e-6 };
-
-/** log-softmax of float64 logits, itself in float64. */
-function logSoftmax64(logits: ArrayLike<number>): Float64Array {
-  let max = -Infinity;
-  for (let i = 0; i < logits.length; i++) max = Math.max(max, logits[i]);
-  let sum = 0;
-  for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i] - max);
-  const lse = max + Math.log(sum);
-  return Float64Array.from(logits, (z) => z - lse);
-}
 
 let dir = '';
 let checkpoint: Checkpoint;

@@ -13,6 +13,21 @@ export const SWIGLU_ALPHA = 1.702;
 /** 'exact': OpenAI's YaRN band edges; 'llamacpp': edges floored/ceiled as llama.cpp does (spec §8). */
 export type YarnMode = 'exact' | 'llamacpp';
 
+/** log(sum(exp(logits))) in float64, stably (the largest logit taken out first). */
+export function logSumExp64(logits: ArrayLike<number>): number {
+  let max = -Infinity;
+  for (let i = 0; i < logits.length; i++) max = Math.max(max, logits[i]);
+  let sum = 0;
+  for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i] - max);
+  return max + Math.log(sum);
+}
+
+/** log-softmax of logits, in float64. */
+export function logSoftmax64(logits: ArrayLike<number>): Float64Array {
+  const lse = logSumExp64(logits);
+  return Float64Array.from(logits, (z) => z - lse);
+}
+
 export interface ReferenceOptions {
   yarn?: YarnMode;
   /** Positions whose logits are computed (lm_head is the expensive part); default: the last one. */

@@ -194,28 +194,8 @@ Napi::Value Mxfp4MatVec(const Napi::CallbackInfo& info) {
   const float* x = floats(env, info[4], cols, "x");
   const Isa isa = isaArgument(env, info[5]);
   const bool q8 = q8InputsArgument(env, info[6]);
-  std::vector<float> xs(x, x + cols);
-  if (isa != Isa::Scalar) cotscope::splitEvenOdd(x, cols, xs.data());
-  std::vector<int8_t> q(cols);
-  std::vector<float> d(groups);
-  if (q8) {
-    cotscope::quantizeQ8(xs.data(), cols, q.data(), d.data());
-    if (isa != Isa::Scalar) cotscope::q8PairOrder(q.data(), cols);
-  }
   Napi::Float32Array out = Napi::Float32Array::New(env, rows);
-  for (int r = 0; r < rows; r++) {
-    const uint8_t* b = blocks + static_cast<size_t>(r) * groups * cotscope::kMxfp4BlockBytes;
-    const uint8_t* s = scales + static_cast<size_t>(r) * groups;
-    const cotscope::Q8Row row{q.data(), d.data()};
-    if (q8) {
-      if (isa == Isa::Scalar) out[r] = cotscope::mxfp4DotQ8Scalar(b, s, groups, row);
-      else cotscope::mxfp4DotQ8RowsAvx2(b, s, groups, 1, &row, 1, &out[r]);
-      continue;
-    }
-    out[r] = isa == Isa::Avx512 ? cotscope::mxfp4DotAvx512(b, s, groups, xs.data())
-             : isa == Isa::Avx2 ? cotscope::mxfp4DotAvx2(b, s, groups, xs.data())
-                                : cotscope::mxfp4DotScalar(b, s, groups, xs.data());
-  }
+  cotscope::mxfp4MatVec(blocks, scales, rows, cols, x, q8, out.Data(), isa);
   return out;
 }
 

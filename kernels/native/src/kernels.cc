@@ -234,12 +234,6 @@ __attribute__((always_inline)) static inline void mxfp4DotTokensAvx2T(const uint
   for (int t = 0; t < T; t++) out[t] = horizontalSumAvx2(_mm256_add_ps(even[t], odd[t]));
 }
 
-float mxfp4DotAvx2(const uint8_t* blocks, const uint8_t* scales, int groups, const float* xs) {
-  float out;
-  mxfp4DotTokensAvx2T<1>(blocks, scales, groups, &xs, &out);
-  return out;
-}
-
 void mxfp4DotRowsAvx2(const uint8_t* blocks, const uint8_t* scales, int groups, int rows, const float* const* xs, int tokens, float* out) {
   forRows(blocks, scales, groups, rows, xs, tokens, out, [groups](auto block, const uint8_t* b, const uint8_t* s, const float* const* x, float* o) {
     mxfp4DotTokensAvx2T<decltype(block)::value>(b, s, groups, x, o);
@@ -372,8 +366,8 @@ void bf16DotRowsAvx2(const uint16_t* w, int rows, int cols, const float* x, int 
 #pragma GCC target("avx512f,avx512bw,avx2,fma")
 
 // As the AVX2 decoder, 16 lanes wide: the group's even elements in one vector, its odd ones in the
-// other. (Looking each nibble up in a float table with vpermps instead measured half the speed of
-// the AVX2 kernel on AMD Zen 4.)
+// other. (Looking each nibble up in a float table with vpermps instead was slower than the AVX2
+// kernel on AMD Zen 4.)
 static inline void mxfp4DecodeGroupAvx512(const uint8_t* block, __m512* weights) {
   const __m128i doubledE2m1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kDoubledE2m1));
   const __m128i nibble = _mm_set1_epi8(0x0F);
@@ -407,12 +401,6 @@ __attribute__((always_inline)) static inline void mxfp4DotTokensAvx512T(const ui
   }
   if (g < groups) mxfp4AccumulateGroupAvx512<T>(blocks, halfScale[scales[g]], g, xs, even);
   for (int t = 0; t < T; t++) out[t] = _mm512_reduce_add_ps(_mm512_add_ps(even[t], odd[t]));
-}
-
-float mxfp4DotAvx512(const uint8_t* blocks, const uint8_t* scales, int groups, const float* xs) {
-  float out;
-  mxfp4DotTokensAvx512T<1>(blocks, scales, groups, &xs, &out);
-  return out;
 }
 
 void mxfp4DotRowsAvx512(const uint8_t* blocks, const uint8_t* scales, int groups, int rows, const float* const* xs, int tokens, float* out) {
@@ -559,17 +547,22 @@ void moeForward(const MoeProblem& p, Isa isa) {
   // expert in one kernel call (each group decoded once per four slots). Even, so a block of
   // gate/up rows holds whole (gate, linear) pairs.
   constexpr int kRowBlock = 64;
-  // dots[r * slots + i] = row (row + r) of expert e's matrix . inputOf(slot i of e), for `count` rows.
-  const auto expertDots = [&](int e, const Mxfp4Weights& matrix, int rowsPerExpert, int groups, int row, int count, const auto& inputOf, std::vector<float>& out) {
-    const std::vector<int>& slots = slotsOf[e];
-    using Input = std::decay_t<decltype(inputOf(0))>;
-    std::vector<Input> inputs(slots.size());
-    for (size_t i = 0; i < slots.size(); i++) inputs[i] = inputOf(slots[i]);
-    out.resize(static_cast<size_t>(count) * slots.size());
+  // Each expert's inputs (inputOf(slot) for its slots, in slot order), gathered once per phase.
+  const auto inputsOfExperts = [&](const auto& inputOf) {
+    std::vector<std::vector<std::decay_t<decltype(inputOf(0))>>> inputs(E);
+    for (const int e : active) {
+      for (const int slot : slotsOf[e]) inputs[e].push_back(inputOf(slot));
+    }
+    return inputs;
+  };
+  // dots[r * slots + i] = row (row + r) of expert e's matrix . inputs[i], for `count` rows.
+  const auto expertDots = [&](const Mxfp4Weights& matrix, int e, int rowsPerExpert, int groups, int row, int count, const auto& inputs, std::vector<float>& out) {
+    using Input = typename std::decay_t<decltype(inputs)>::value_type;
+    const int n = static_cast<int>(inputs.size());
+    out.resize(static_cast<size_t>(count) * n);
     const size_t first = static_cast<size_t>(e) * rowsPerExpert + row;
     const uint8_t* blocks = matrix.blocks + first * groups * kMxfp4BlockBytes;
     const uint8_t* scales = matrix.scales + first * groups;
-    const int n = static_cast<int>(slots.size());
     if constexpr (std::is_same_v<Input, Q8Row>) q8Dots(blocks, scales, groups, count, inputs.data(), n, out.data());
     else dots(blocks, scales, groups, count, inputs.data(), n, out.data());
   };
@@ -586,13 +579,14 @@ void moeForward(const MoeProblem& p, Isa isa) {
   const float limit = p.swigluLimit, alpha = p.swigluAlpha;
   const int upBlocks = (2 * I + kRowBlock - 1) / kRowBlock;
   withInputs(xs, H, [&](const auto& tokenRow) {
+    const auto inputs = inputsOfExperts([&](int slot) { return tokenRow(slot / k); });
     pool()->parallelFor(static_cast<long>(active.size()) * upBlocks, [&](long begin, long end) {
       std::vector<float> dotsOut;
       for (long item = begin; item < end; item++) {
         const int e = active[item / upBlocks];
         const int row = static_cast<int>(item % upBlocks) * kRowBlock;
         const int count = std::min(kRowBlock, 2 * I - row);
-        expertDots(e, p.gateUp, 2 * I, groupsUp, row, count, [&](int slot) { return tokenRow(slot / k); }, dotsOut);
+        expertDots(p.gateUp, e, 2 * I, groupsUp, row, count, inputs[e], dotsOut);
         const std::vector<int>& slots = slotsOf[e];
         const size_t n = slots.size();
         for (int pair = 0; pair < count; pair += 2) {
@@ -618,13 +612,14 @@ void moeForward(const MoeProblem& p, Isa isa) {
   std::vector<float> y(static_cast<size_t>(S) * k * H);
   const int downBlocks = (H + kRowBlock - 1) / kRowBlock;
   withInputs(h, I, [&](const auto& slotRow) {
+    const auto inputs = inputsOfExperts(slotRow);
     pool()->parallelFor(static_cast<long>(active.size()) * downBlocks, [&](long begin, long end) {
       std::vector<float> dotsOut;
       for (long item = begin; item < end; item++) {
         const int e = active[item / downBlocks];
         const int row = static_cast<int>(item % downBlocks) * kRowBlock;
         const int count = std::min(kRowBlock, H - row);
-        expertDots(e, p.down, H, groupsDown, row, count, slotRow, dotsOut);
+        expertDots(p.down, e, H, groupsDown, row, count, inputs[e], dotsOut);
         const std::vector<int>& slots = slotsOf[e];
         const size_t n = slots.size();
         for (int r = 0; r < count; r++) {
@@ -642,6 +637,20 @@ void moeForward(const MoeProblem& p, Isa isa) {
       p.out[at] = p.residual ? p.residual[at] + sum : sum;
     }
   }
+}
+
+void mxfp4MatVec(const uint8_t* blocks, const uint8_t* scales, int rows, int cols, const float* x, bool q8Inputs, float* out, Isa isa) {
+  const int groups = cols / kMxfp4Block;
+  std::vector<float> xs(x, x + cols);
+  if (isa != Isa::Scalar) splitEvenOdd(x, cols, xs.data());
+  if (!q8Inputs) {
+    const float* input = xs.data();
+    mxfp4DotRowsFor(isa)(blocks, scales, groups, rows, &input, 1, out);
+    return;
+  }
+  const Q8Rows q8(xs, cols, isa != Isa::Scalar);
+  const Q8Row input = q8.row(0);
+  mxfp4DotQ8RowsFor(isa)(blocks, scales, groups, rows, &input, 1, out);
 }
 
 void bf16Linear(const Bf16Projection* projections, int count, int cols, const float* x, int tokens, Isa isa) {

@@ -23,12 +23,10 @@ float e8m0Scale(uint8_t s);
 // group, the 16 even elements first, then the 16 odd ones (see splitEvenOdd), which is the
 // order of low and high nibbles in the block bytes.
 float mxfp4DotScalar(const uint8_t* blocks, const uint8_t* scales, int groups, const float* x);
-float mxfp4DotAvx2(const uint8_t* blocks, const uint8_t* scales, int groups, const float* xSplit);
-float mxfp4DotAvx512(const uint8_t* blocks, const uint8_t* scales, int groups, const float* xSplit);
 void splitEvenOdd(const float* x, int length, float* out);
 // out[r * tokens + t] = row r . xs[t] for `rows` consecutive rows and `tokens` split inputs: each
-// group decoded once per block of kMxfp4TokenBlock tokens, each result bitwise its one-token
-// mxfp4DotAvx2 (mxfp4DotAvx512).
+// group decoded once per block of kMxfp4TokenBlock tokens, each token's result bitwise what it
+// gets alone.
 constexpr int kMxfp4TokenBlock = 4;
 void mxfp4DotRowsAvx2(const uint8_t* blocks, const uint8_t* scales, int groups, int rows, const float* const* xs, int tokens, float* out);
 void mxfp4DotRowsAvx512(const uint8_t* blocks, const uint8_t* scales, int groups, int rows, const float* const* xs, int tokens, float* out);
@@ -82,6 +80,10 @@ struct MoeProblem {
 
 // Top-k MoE with the clamped alpha-SwiGLU; only the selected experts' rows are read.
 void moeForward(const MoeProblem& p, Isa isa);
+
+// out[r] = row r of an MXFP4 matrix [rows, cols] . x (element order), with `isa`'s kernel, on float
+// or Q8 inputs: the MoE's dot products alone, for tests, the self-test and bench:bandwidth.
+void mxfp4MatVec(const uint8_t* blocks, const uint8_t* scales, int rows, int cols, const float* x, bool q8Inputs, float* out, Isa isa);
 
 // One weight of a bf16 linear call: out[t, r] = (W[r, :] . x[t, :] + bias[r]) + residual[t, r],
 // bias and residual optional, W bf16 [rows, cols], out and residual [tokens, rows].
