@@ -365,21 +365,23 @@ void bf16DotRowsAvx2(const uint16_t* w, int rows, int cols, const float* x, int 
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx2,fma")
 
-// As the AVX2 decoder, 16 lanes wide: the group's even elements in one vector, its odd ones in the
-// other. (Looking each nibble up in a float table with vpermps instead was slower than the AVX2
-// kernel on AMD Zen 4.)
-static inline void mxfp4DecodeGroupAvx512(const uint8_t* block, __m512* weights) {
-  const __m128i doubledE2m1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kDoubledE2m1));
-  const __m128i nibble = _mm_set1_epi8(0x0F);
-  const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block));
-  weights[0] = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_shuffle_epi8(doubledE2m1, _mm_and_si128(bytes, nibble))));
-  weights[1] = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_shuffle_epi8(doubledE2m1, _mm_and_si128(_mm_srli_epi16(bytes, 4), nibble))));
+// The doubled E2M1 values as floats, the table vpermps looks nibbles up in.
+static inline __m512 doubledE2m1Avx512() { return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kDoubledE2m1)))); }
+
+// One group's 32 weights, the even elements in one vector and the odd ones in the other: each byte
+// widened to a 32-bit lane and looked up with vpermps, which reads only an index's low 4 bits (the
+// low nibble as it stands, the high nibble after a shift). Side by side on AMD Zen 4 this beat the
+// AVX2 decoder's byte shuffle and int-to-float conversion at 16 lanes, with bitwise the same results.
+static inline void mxfp4DecodeGroupAvx512(const uint8_t* block, __m512 table, __m512* weights) {
+  const __m512i bytes = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block)));
+  weights[0] = _mm512_permutexvar_ps(bytes, table);
+  weights[1] = _mm512_permutexvar_ps(_mm512_srli_epi32(bytes, 4), table);
 }
 
 template <int T>
-__attribute__((always_inline)) static inline void mxfp4AccumulateGroupAvx512(const uint8_t* blocks, float halfScale, int g, const float* const* xs, __m512* acc) {
+__attribute__((always_inline)) static inline void mxfp4AccumulateGroupAvx512(const uint8_t* blocks, __m512 table, float halfScale, int g, const float* const* xs, __m512* acc) {
   __m512 weights[2];
-  mxfp4DecodeGroupAvx512(blocks + g * kMxfp4BlockBytes, weights);
+  mxfp4DecodeGroupAvx512(blocks + g * kMxfp4BlockBytes, table, weights);
   const __m512 scale = _mm512_set1_ps(halfScale);
   for (int t = 0; t < T; t++) {
     const float* x = xs[t] + g * kMxfp4Block;
@@ -388,18 +390,33 @@ __attribute__((always_inline)) static inline void mxfp4AccumulateGroupAvx512(con
   }
 }
 
-// As mxfp4DotTokensAvx2T: each group decoded once for T tokens, each token's result bitwise its one-token dot.
+// How far ahead of the group being decoded the AVX-512 kernel prefetches. With the decoder above and
+// the hardware prefetcher alone, rows streamed from memory ran well below the same rows in cache
+// on Zen 4; one prefetch per 64 bytes, 1 KB ahead, closed most of that gap.
+constexpr int kMxfp4PrefetchBytes = 1024;
+
+// As mxfp4DotTokensAvx2T: each group decoded once for T tokens, each token's result bitwise its
+// one-token dot; groups alternate between two accumulators, as in the AVX2 kernel.
 template <int T>
 __attribute__((always_inline)) static inline void mxfp4DotTokensAvx512T(const uint8_t* blocks, const uint8_t* scales, int groups, const float* const* xs, float* out) {
   const float* halfScale = halfE8m0Scales();
+  const __m512 table = doubledE2m1Avx512();
   __m512 even[T], odd[T];
   for (int t = 0; t < T; t++) even[t] = odd[t] = _mm512_setzero_ps();
+  const auto accumulate = [&](int g, __m512* acc) { mxfp4AccumulateGroupAvx512<T>(blocks, table, halfScale[scales[g]], g, xs, acc); };
   int g = 0;
-  for (; g + 1 < groups; g += 2) {
-    mxfp4AccumulateGroupAvx512<T>(blocks, halfScale[scales[g]], g, xs, even);
-    mxfp4AccumulateGroupAvx512<T>(blocks, halfScale[scales[g + 1]], g + 1, xs, odd);
+  for (; g + 3 < groups; g += 4) {
+    _mm_prefetch(reinterpret_cast<const char*>(blocks + g * kMxfp4BlockBytes + kMxfp4PrefetchBytes), _MM_HINT_T0);
+    accumulate(g, even);
+    accumulate(g + 1, odd);
+    accumulate(g + 2, even);
+    accumulate(g + 3, odd);
   }
-  if (g < groups) mxfp4AccumulateGroupAvx512<T>(blocks, halfScale[scales[g]], g, xs, even);
+  for (; g + 1 < groups; g += 2) {
+    accumulate(g, even);
+    accumulate(g + 1, odd);
+  }
+  if (g < groups) accumulate(g, even);
   for (int t = 0; t < T; t++) out[t] = _mm512_reduce_add_ps(_mm512_add_ps(even[t], odd[t]));
 }
 
