@@ -9,6 +9,11 @@ export const CAPTURE_MODES: Record<'off' | 'routing' | 'routing+attention', Capt
   'routing+attention': { routing: true, attention: true, attentionTopK: 8 },
 };
 
+/** The order of one round of an interleaved benchmark: every item once, the first one rotating with the round. */
+export function roundOrder<T>(items: readonly T[], round: number): T[] {
+  return items.map((_, i) => items[(i + round) % items.length]);
+}
+
 export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;

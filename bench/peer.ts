@@ -35,7 +35,7 @@ import { harmonyVocabulary } from '../lib/model/gguf-tokenizer';
 import { loadRuntime } from '../lib/runtime/runtime';
 import type { CaptureOptions, Runtime } from '../lib/runtime/types';
 import { EXPERT_INPUTS, type ExpertInputs } from '../kernels/native';
-import { BANDWIDTH_RESULTS_FILE, benchPromptIds, CAPTURE_MODES, median, nativeDecodeBytesPerToken, spread } from './common';
+import { BANDWIDTH_RESULTS_FILE, benchPromptIds, CAPTURE_MODES, median, nativeDecodeBytesPerToken, roundOrder, spread } from './common';
 import { LlamaCppPeer } from '../tests/oracle/llamacpp-driver';
 
 const REPEATS = Math.max(5, Number(process.env.BENCH_REPEATS ?? 5));
@@ -172,10 +172,7 @@ function peakMemoryOf(preset: TinyPreset, engine: EngineName): number | null {
 async function interleaved(preset: TinyPreset, names: EngineName[], runOnce: (name: EngineName) => Promise<Sample>, samples: Map<EngineName, Sample[]>): Promise<void> {
   for (const name of names) await runOnce(name); // warm-up: sessions, first allocations, page cache
   for (let r = 0; r < REPEATS; r++) {
-    for (let i = 0; i < names.length; i++) {
-      const name = names[(i + r) % names.length];
-      samples.get(name)!.push(await runOnce(name));
-    }
+    for (const name of roundOrder(names, r)) samples.get(name)!.push(await runOnce(name));
     process.stderr.write(`${preset}: round ${r + 1}/${REPEATS} of ${names.join(', ')}\n`);
   }
 }
@@ -231,14 +228,10 @@ async function benchPreset(preset: TinyPreset): Promise<Row[]> {
       ...THREAD_COUNTS.map((threads) => ({ names: [`llama.cpp threads=${threads}`], open: () => openLlama([threads]) })),
     ];
     for (let r = 0; r < REPEATS; r++) {
-      for (let g = 0; g < groups.length; g++) {
-        const group = groups[(g + r) % groups.length];
+      for (const group of roundOrder(groups, r)) {
         await group.open();
         for (const name of group.names) await runOnce(name, WARM_UP_TOKENS);
-        for (let i = 0; i < group.names.length; i++) {
-          const name = group.names[(i + r) % group.names.length];
-          samples.get(name)!.push(await runOnce(name));
-        }
+        for (const name of roundOrder(group.names, r)) samples.get(name)!.push(await runOnce(name));
         await closeAll();
       }
       process.stderr.write(`${preset}: round ${r + 1}/${REPEATS}\n`);

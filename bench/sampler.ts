@@ -6,7 +6,7 @@
  */
 import { loadNativeKernels } from '../kernels/native';
 import { logProbability, Sampler, SeededRandom } from '../lib/runtime/sampler';
-import { median, spread } from './common';
+import { median, roundOrder, spread } from './common';
 
 const REPEATS = Math.max(5, Number(process.env.BENCH_REPEATS ?? 5));
 const VOCABULARY = 201088;
@@ -29,8 +29,7 @@ function main(): void {
   const names = Object.keys(cases);
   const samples = new Map<string, number[]>(names.map((n) => [n, []]));
   for (let r = -1; r < REPEATS; r++) {
-    for (let i = 0; i < names.length; i++) {
-      const name = names[(i + Math.max(r, 0)) % names.length];
+    for (const name of roundOrder(names, Math.max(r, 0))) {
       const start = performance.now();
       for (let c = 0; c < CALLS; c++) cases[name]();
       if (r >= 0) samples.get(name)!.push((performance.now() - start) / CALLS);
