@@ -18,13 +18,22 @@ constexpr int kMxfp4BlockBytes = 16;
 // 2^(s - 127); s = 0xFF is NaN (OCP MX E8M0).
 float e8m0Scale(uint8_t s);
 
-// Dot product of one MXFP4 row (groups x 16 bytes of nibbles, groups scales) with x.
-// Scalar takes x in element order; the SIMD variants take x "split": within each 32-element
-// group, the 16 even elements first, then the 16 odd ones (see splitEvenOdd), which is the
-// order of low and high nibbles in the block bytes.
+// The order a kernel takes its float inputs in, which is the order its decoder leaves the weights
+// in. Element: the scalar code. EvenOdd (AVX-512, and the Q8 path before q8PairOrder): within each
+// 32-element group the 16 even elements, then the 16 odd ones, the order of the low and high
+// nibbles in the block bytes. Avx2Pairs (the AVX2 float kernel): each pair of groups as its 32-byte
+// decoder leaves them, a last unpaired group as the one-group decoder does (inputPosition).
+enum class InputOrder { Element, EvenOdd, Avx2Pairs };
+InputOrder mxfp4InputOrder(Isa isa, bool q8Inputs);
+// Where element i of an n-element input (n a multiple of 32) goes in `order`.
+int inputPosition(int i, int n, InputOrder order);
+void toInputOrder(const float* x, int n, InputOrder order, float* out);
+
+// Dot product of one MXFP4 row (groups x 16 bytes of nibbles, groups scales) with x in element
+// order.
 float mxfp4DotScalar(const uint8_t* blocks, const uint8_t* scales, int groups, const float* x);
-void splitEvenOdd(const float* x, int length, float* out);
-// out[r * tokens + t] = row r . xs[t] for `rows` consecutive rows and `tokens` split inputs: each
+// out[r * tokens + t] = row r . xs[t] for `rows` consecutive rows and `tokens` inputs in the
+// kernel's order (mxfp4InputOrder): each
 // group decoded once per block of kMxfp4TokenBlock tokens, each token's result bitwise what it
 // gets alone.
 constexpr int kMxfp4TokenBlock = 4;
@@ -41,9 +50,9 @@ struct Q8Row {
   const float* d;   // [groups]
 };
 float mxfp4DotQ8Scalar(const uint8_t* blocks, const uint8_t* scales, int groups, Q8Row x);
-// The AVX2 Q8 dot's input order: quantized split rows with each pair of groups' halves
+// The AVX2 Q8 dot's input order: quantized EvenOdd rows with each pair of groups' halves
 // rearranged from [even0, odd0, even1, odd1] to [even0, even1, odd0, odd1] (a last unpaired
-// group stays split); d stays one value per group in group order.
+// group stays EvenOdd); d stays one value per group in group order.
 void q8PairOrder(int8_t* q, int length);
 void mxfp4DotQ8RowsAvx2(const uint8_t* blocks, const uint8_t* scales, int groups, int rows, const Q8Row* xs, int tokens, float* out);
 
