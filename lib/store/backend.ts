@@ -214,41 +214,25 @@ async function openPostgres(databaseUrl: string, schemaOption: string | undefine
     direct,
     fast: {
       query: async <Row>(sql: string, params: unknown[] = []) => (await pool.query(sql, params)).rows as Row[],
-      copyOut: async (sql) => {
-        const client = await pool.connect();
-        let broken = false;
-        try {
+      copyOut: (sql) =>
+        withPooledClient(pool, async (client) => {
           const pieces: Buffer[] = [];
           await pipeline(client.query(copyTo(sql)), new Writable({ write: (piece: Buffer, _encoding, done) => { pieces.push(piece); done(); } }));
           return Buffer.concat(pieces);
-        } catch (error) {
-          broken = isConnectionLost(error);
-          throw error;
-        } finally {
-          client.release(broken);
-        }
-      },
-      transaction: async (body) => {
-        const client = await pool.connect();
-        // A connection lost inside the transaction: the error surfaces from the query; this keeps it from surfacing twice.
-        const ignore = () => undefined;
-        client.on('error', ignore);
-        let broken = false;
-        try {
+        }),
+      transaction: (body) =>
+        withPooledClient(pool, async (client) => {
           await client.query('BEGIN');
-          const copyIn: CopyIn = (sql, data) => pipeline(Readable.from(asBuffers(data)), client.query(copyFrom(sql)));
-          const result = await body(async <Row>(sql: string, params: unknown[] = []) => (await client.query(sql, params)).rows as Row[], copyIn);
-          await client.query('COMMIT');
-          return result;
-        } catch (error) {
-          broken = isConnectionLost(error);
-          if (!broken) await client.query('ROLLBACK').catch(() => undefined);
-          throw error;
-        } finally {
-          client.off('error', ignore);
-          client.release(broken);
-        }
-      },
+          try {
+            const copyIn: CopyIn = (sql, data) => pipeline(Readable.from(asBuffers(data)), client.query(copyFrom(sql)));
+            const result = await body(async <Row>(sql: string, params: unknown[] = []) => (await client.query(sql, params)).rows as Row[], copyIn);
+            await client.query('COMMIT');
+            return result;
+          } catch (error) {
+            if (!isConnectionLost(error)) await client.query('ROLLBACK').catch(() => undefined);
+            throw error;
+          }
+        }),
     },
     close: async () => {
       await prisma.$disconnect();
@@ -256,6 +240,28 @@ async function openPostgres(databaseUrl: string, schemaOption: string | undefine
       await direct.end();
     },
   };
+}
+
+/**
+ * Runs body on a client checked out of the pool and returns it, dropping it from the pool when the
+ * connection was lost. A checked-out client has no pool listener for its 'error' event, and a lost
+ * connection emits one besides failing the query (a COPY stream included): unheard, it would end
+ * the process, so it is listened to here and the failure surfaces from the query alone.
+ */
+async function withPooledClient<T>(pool: pg.Pool, body: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  const ignore = () => undefined;
+  client.on('error', ignore);
+  let broken = false;
+  try {
+    return await body(client);
+  } catch (error) {
+    broken = isConnectionLost(error);
+    throw error;
+  } finally {
+    client.off('error', ignore);
+    client.release(broken);
+  }
 }
 
 async function openPglite(dataDir: string): Promise<Backend> {

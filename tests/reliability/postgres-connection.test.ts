@@ -2,6 +2,7 @@
  * A batch capture survives PostgreSQL closing its connections (idle_session_timeout,
  * pg_terminate_backend): every trace is written, the process exits 0. When the database stays
  * unreachable, the capture stops with a clear message and the finished generation is kept on disk.
+ * A connection terminated under a COPY read or a transaction fails that call, not the process.
  * Real PostgreSQL server, real CLI processes, real onnxruntime sessions.
  */
 import assert from 'node:assert/strict';
@@ -13,6 +14,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { writeGeneratedCheckpoint } from '../../lib/model/generate';
+import { isConnectionLost, openBackend } from '../../lib/store/backend';
 import { openStore } from '../../lib/store/index';
 
 const databaseUrl = process.env.DATABASE_URL;
@@ -128,6 +130,33 @@ describe('capture when PostgreSQL drops the connection', { skip }, () => {
       }
     } finally {
       await store.close();
+    }
+  });
+
+  test('a connection terminated under a COPY read or a transaction fails that call alone, and the next call works', async () => {
+    const backend = await openBackend({ databaseUrl: urlFor(database) });
+    // Terminates the server process running a statement that matches, once it runs.
+    const terminateWhenRunning = async (statement: string) => {
+      for (let tries = 0; tries < 200; tries++) {
+        const rows = await adminQuery(
+          "SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity WHERE datname = $1 AND state = 'active' AND position($2 in query) > 0 AND pid <> pg_backend_pid()",
+          [database, statement]);
+        if (rows.rows.some((row: { killed: boolean }) => row.killed)) return;
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      assert.fail(`no statement with ${statement} ran`);
+    };
+    try {
+      // A checked-out client emits 'error' besides failing the COPY; unheard, that event ends the process.
+      const reading = assert.rejects(backend.fast.copyOut('COPY (SELECT g, pg_sleep(0.002) FROM generate_series(1, 5000) g) TO STDOUT'), isConnectionLost);
+      await terminateWhenRunning('generate_series(1, 5000)');
+      await reading;
+      const writing = assert.rejects(backend.fast.transaction(async (query) => { await query('SELECT pg_sleep(20)'); }), isConnectionLost);
+      await terminateWhenRunning('pg_sleep(20)');
+      await writing;
+      assert.deepEqual(await backend.fast.query('SELECT 1 AS one'), [{ one: 1 }]);
+    } finally {
+      await backend.close();
     }
   });
 
