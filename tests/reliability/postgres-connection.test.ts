@@ -147,8 +147,10 @@ describe('capture when PostgreSQL drops the connection', { skip }, () => {
       assert.fail(`no statement with ${statement} ran`);
     };
     try {
+      const { copyOut } = backend.fast;
+      assert.ok(copyOut, 'the PostgreSQL backend reads by COPY');
       // A checked-out client emits 'error' besides failing the COPY; unheard, that event ends the process.
-      const reading = assert.rejects(backend.fast.copyOut('COPY (SELECT g, pg_sleep(0.002) FROM generate_series(1, 5000) g) TO STDOUT'), isConnectionLost);
+      const reading = assert.rejects(copyOut('COPY (SELECT g, pg_sleep(0.002) FROM generate_series(1, 5000) g) TO STDOUT'), isConnectionLost);
       await terminateWhenRunning('generate_series(1, 5000)');
       await reading;
       const writing = assert.rejects(backend.fast.transaction(async (query) => { await query('SELECT pg_sleep(20)'); }), isConnectionLost);
