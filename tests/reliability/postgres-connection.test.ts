@@ -74,6 +74,17 @@ async function statusCounts(): Promise<Record<string, number>> {
   }
 }
 
+/**
+ * Terminates the test database's server processes (not the admin's own): all of them, or only those
+ * running a statement that contains `statement`. Returns how many it terminated.
+ */
+async function terminateBackends(statement?: string): Promise<number> {
+  const rows = await adminQuery(
+    "SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() AND ($2::text IS NULL OR (state = 'active' AND position($2 in query) > 0))",
+    [database, statement ?? null]);
+  return rows.rows.filter((row: { killed: boolean }) => row.killed).length;
+}
+
 describe('capture when PostgreSQL drops the connection', { skip }, () => {
   before(async () => {
     work = mkdtempSync(join(tmpdir(), 'cotscope-reliability-'));
@@ -107,9 +118,7 @@ describe('capture when PostgreSQL drops the connection', { skip }, () => {
     let stop = false;
     const killer = (async () => {
       while (!stop) {
-        const rows = await adminQuery(
-          'SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [database]);
-        terminations += rows.rows.filter((row: { killed: boolean }) => row.killed).length;
+        terminations += await terminateBackends();
         await new Promise((resolve) => setTimeout(resolve, 150));
       }
     })();
@@ -138,10 +147,7 @@ describe('capture when PostgreSQL drops the connection', { skip }, () => {
     // Terminates the server process running a statement that matches, once it runs.
     const terminateWhenRunning = async (statement: string) => {
       for (let tries = 0; tries < 200; tries++) {
-        const rows = await adminQuery(
-          "SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity WHERE datname = $1 AND state = 'active' AND position($2 in query) > 0 AND pid <> pg_backend_pid()",
-          [database, statement]);
-        if (rows.rows.some((row: { killed: boolean }) => row.killed)) return;
+        if ((await terminateBackends(statement)) > 0) return;
         await new Promise((resolve) => setTimeout(resolve, 25));
       }
       assert.fail(`no statement with ${statement} ran`);

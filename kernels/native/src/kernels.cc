@@ -660,7 +660,7 @@ void moeForward(const MoeProblem& p, Isa isa) {
         const size_t n = slots.size();
         for (int pair = 0; pair < count; pair += 2) {
           const size_t gateRow = static_cast<size_t>(e) * 2 * I + row + pair;
-          const int unit = (row + pair) / 2;
+          const int position = inputPosition((row + pair) / 2, I, order);  // the unit's place in h
           for (size_t i = 0; i < n; i++) {
             float gate = dotsOut[pair * n + i] + p.gateUp.bias[gateRow];
             float linear = dotsOut[(pair + 1) * n + i] + p.gateUp.bias[gateRow + 1];
@@ -670,7 +670,7 @@ void moeForward(const MoeProblem& p, Isa isa) {
             linear = std::fmax(std::fmin(linear, limit), -limit);
             if (poisoned) gate = std::numeric_limits<float>::quiet_NaN();
             const float glu = gate / (1.0f + std::exp(-alpha * gate));
-            h[static_cast<size_t>(slots[i]) * I + inputPosition(unit, I, order)] = glu * (linear + 1.0f);
+            h[static_cast<size_t>(slots[i]) * I + position] = glu * (linear + 1.0f);
           }
         }
       }
