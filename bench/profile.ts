@@ -107,7 +107,7 @@ async function main(): Promise<void> {
   const sampler = new Sampler({ temperature: 0, topP: 1 }, new SeededRandom(0));
   const prefill = await session.run(forwardFeeds(graph.io, benchPromptIds(PROMPT_TOKENS), emptyKvCache(graph.io)));
   let kv = nextKvCache(graph.io, prefill);
-  let next = sampler.pick(prefill[LOGITS].data as Float32Array, lastLogSumExp(prefill)).token;
+  let next = sampler.pick(prefill[LOGITS].data as Float32Array, { logSumExp: lastLogSumExp(prefill) }).token;
 
   const js = { feeds: 0, run: 0, kvHandoff: 0, sampler: 0 };
   const decodeStart = performance.now();
@@ -119,7 +119,7 @@ async function main(): Promise<void> {
     const t2 = performance.now();
     kv = nextKvCache(graph.io, outputs);
     const t3 = performance.now();
-    next = sampler.pick(outputs[LOGITS].data as Float32Array, lastLogSumExp(outputs)).token;
+    next = sampler.pick(outputs[LOGITS].data as Float32Array, { logSumExp: lastLogSumExp(outputs) }).token;
     const t4 = performance.now();
     js.feeds += t1 - t0;
     js.run += t2 - t1;

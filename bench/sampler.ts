@@ -21,9 +21,9 @@ function main(): void {
   const greedy = new Sampler({ temperature: 0, topP: 1 }, new SeededRandom(2));
   const sampled = new Sampler({ temperature: 1, topP: 1 }, new SeededRandom(3));
   const cases: Record<string, () => unknown> = {
-    'native float64 log-sum-exp': () => native.logSumExp(logits),
+    'native log-sum-exp and argmax': () => native.logitStats(logits),
     'JavaScript float64 log-probability pass': () => logProbability(logits, 7),
-    'Sampler.pick greedy, log-sum-exp given': () => greedy.pick(logits, native.logSumExp(logits)),
+    'Sampler.pick greedy, log-sum-exp and argmax given': () => greedy.pick(logits, native.logitStats(logits)),
     'Sampler.pick temperature 1': () => sampled.pick(logits),
   };
   const names = Object.keys(cases);

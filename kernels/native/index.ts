@@ -111,6 +111,11 @@ export interface AttentionDecodeCall {
   probs?: Float32Array;
 }
 
+export interface LogitStats {
+  logSumExp: number;
+  argmax: number;
+}
+
 export interface NativeKernels {
   MappedFile: new (file: string) => MappedFile;
   moe(call: MoeCall): void;
@@ -125,8 +130,11 @@ export interface NativeKernels {
   bf16GatherRows(table: WeightBytes, rows: number, cols: number, ids: Int32Array, out: Float32Array): void;
   rmsNorm(x: Float32Array, weight: Float32Array, rows: number, cols: number, eps: number, out: Float32Array): void;
   attentionDecode(call: AttentionDecodeCall): void;
-  /** log(sum(exp(x))): exp per term in float32, summed in float64 (error ~1e-9 at 201k logits). */
-  logSumExp(x: Float32Array, isa?: Isa): number;
+  /**
+   * log(sum(exp(x))) (exp per term in float32, summed in float64: error ~1e-9 at 201k logits) and
+   * the first index of the largest value, in one call; NaN anywhere gives logSumExp NaN, argmax -1.
+   */
+  logitStats(x: Float32Array, isa?: Isa): LogitStats;
   /** Reads every byte once on all threads; returns their wrapping 64-bit word sum (a bandwidth probe). */
   readAll(bytes: Uint8Array): bigint;
   /** IEEE f16 from float32, round to nearest even; false when a finite value is beyond +-65504 (all are converted). */

@@ -11,6 +11,7 @@
 import * as ort from 'onnxruntime-node';
 import { attentionScale, blockName, buildLayerGraph, DEFAULT_ATTENTION_TOP_K, createSession, SEQLENS_K, TOTAL_SEQUENCE_LENGTH, type CaptureSelection, type LayerGraphIo } from '../../kernels';
 import type { ExpertInputs, MappedFile, MoeCall, NativeKernels, WeightBytes } from '../../kernels/native';
+import type { KnownLogitStats } from './sampler';
 import type { Checkpoint } from '../model/checkpoint';
 import { SWIGLU_ALPHA, type GptOssConfig } from '../model/config';
 import { CheckpointError } from '../model/errors';
@@ -23,8 +24,8 @@ import { attentionTapsOf, NativeKvCache } from './native-attention';
 export interface ForwardResult {
   /** Logits of the last new token. */
   logits: Float32Array;
-  /** log(sum(exp(logits))), when the engine computed it. */
-  logSumExp: number | undefined;
+  /** What the engine computed of the logits already (the sampler computes the rest). */
+  stats: KnownLogitStats;
   read: TapReader;
 }
 
@@ -319,7 +320,7 @@ export class LayeredForward {
       if (!tap) throw new Error(`layer output ${tapName} is missing`);
       return tap;
     };
-    return { logits, logSumExp: native.logSumExp(logits), read, cache };
+    return { logits, stats: native.logitStats(logits), read, cache };
   }
 
   /** A prefill chunk's attention in the layer's onnxruntime session; its new KV rows go into the cache. */

@@ -15,7 +15,7 @@ import { openCheckpoint, type Checkpoint } from '../model/checkpoint';
 import type { RunResult, SamplingParams, StopReason } from '../trace/types';
 import { AttentionRecorder, RoutingRecorder, type TapReader } from './capture';
 import { LayeredForward, nativeUnsupportedReason, NativeWeights, type ForwardResult } from './native-forward';
-import { Sampler, SeededRandom } from './sampler';
+import { type KnownLogitStats, Sampler, SeededRandom } from './sampler';
 import { DEFAULT_SAMPLING, type CaptureOptions, type ExpertPath, type GenerateRequest, type Runtime, type RuntimeOptions } from './types';
 
 export class RuntimeInputError extends Error {
@@ -81,8 +81,8 @@ function graphEngine(session: ort.InferenceSession, io: GraphIo, native: NativeK
       const logits = outputs[LOGITS].data as Float32Array;
       // The graph's float32 log-sum-exp over 201k logits is off by up to ~4e-4; float64 when the native kernels are there.
       const graphLogSumExp = outputs[LOGITS_LOGSUMEXP]?.data as Float32Array | undefined;
-      const logSumExp = native ? native.logSumExp(logits) : graphLogSumExp?.[graphLogSumExp.length - 1];
-      return { logits, logSumExp, read, cache: nextKvCache(io, outputs) };
+      const stats = native ? native.logitStats(logits) : { logSumExp: graphLogSumExp?.[graphLogSumExp.length - 1] };
+      return { logits, stats, read, cache: nextKvCache(io, outputs) };
     },
     releaseCache: releaseDeviceCache,
     release: () => session.release(),
@@ -260,7 +260,7 @@ export async function loadRuntime(modelDir: string, options: RuntimeOptions = {}
 
       const prefillStart = performance.now();
       let logits: Float32Array = new Float32Array(0);
-      let logSumExp: number | undefined;
+      let stats: KnownLogitStats = {};
       try {
         for (let start = 0, size = 0; start < tokens.length; start += size) {
           throwIfAborted();
@@ -268,7 +268,7 @@ export async function loadRuntime(modelDir: string, options: RuntimeOptions = {}
           const chunk = tokens.slice(start, start + size);
           const pass = await forward(session, cache, chunk);
           record(pass.read, chunk.length);
-          ({ logits, logSumExp } = pass);
+          ({ logits, stats } = pass);
         }
       } catch (error) {
         if (error instanceof CancelledError) stopReason = 'cancelled';
@@ -283,7 +283,7 @@ export async function loadRuntime(modelDir: string, options: RuntimeOptions = {}
           stopReason = 'cancelled';
           break;
         }
-        const { token: next, logprob } = sampler.pick(logits, logSumExp, tokens.length - 1);
+        const { token: next, logprob } = sampler.pick(logits, stats, tokens.length - 1);
         tokens.push(next);
         logprobs.push(logprob);
         const index = tokens.length - 1;
@@ -302,7 +302,7 @@ export async function loadRuntime(modelDir: string, options: RuntimeOptions = {}
         }
         const pass = await forward(session, cache, [next]);
         record(pass.read, 1);
-        ({ logits, logSumExp } = pass);
+        ({ logits, stats } = pass);
         decodeSteps++;
       }
       const decodeMs = performance.now() - decodeStart;

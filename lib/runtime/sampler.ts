@@ -44,6 +44,13 @@ function rotl(x: number, k: number): number {
   return ((x << k) | (x >>> (32 - k))) >>> 0;
 }
 
+/** What an engine may have computed of a row of logits already. */
+export interface KnownLogitStats {
+  logSumExp?: number;
+  /** The first index of the largest logit. */
+  argmax?: number;
+}
+
 export function argmax(values: ArrayLike<number>): number {
   let best = 0;
   for (let i = 1; i < values.length; i++) if (values[i] > values[best]) best = i;
@@ -173,17 +180,19 @@ export class Sampler {
   }
 
   /**
-   * `logSumExp`, when the graph computed it (kernels LOGITS_LOGSUMEXP), replaces the JS exp pass
-   * over the whole vocabulary that the log-probability otherwise needs. `position` (of the token
-   * whose forward pass gave the logits) names where non-finite logits came from.
+   * `known.logSumExp`, when the engine computed it (the native kernels, or the graph's
+   * LOGITS_LOGSUMEXP), replaces the JS exp pass over the whole vocabulary that the log-probability
+   * otherwise needs; `known.argmax` the greedy pick's JS pass. `position` (of the token whose
+   * forward pass gave the logits) names where non-finite logits came from.
    */
-  pick(logits: Float32Array, logSumExp?: number, position?: number): SampledToken {
+  pick(logits: Float32Array, known: KnownLogitStats = {}, position?: number): SampledToken {
+    const { logSumExp } = known;
     const nonFinite = nonFiniteLogitsReason(logits, logSumExp);
     if (nonFinite) throw new NonFiniteLogitsError(position ?? null, nonFinite);
     const { temperature, topP } = this.settings;
     const logprobOf = (token: number, max: number) => (logSumExp === undefined ? logProbabilityWithMax(logits, token, max) : logits[token] - logSumExp);
     if (temperature === 0) {
-      const token = argmax(logits);
+      const token = known.argmax ?? argmax(logits);
       return { token, logprob: logprobOf(token, logits[token]) };
     }
     const max = maxOf(logits);

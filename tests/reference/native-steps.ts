@@ -9,6 +9,7 @@ import type { CaptureSelection } from '../../kernels';
 import type { YarnMode } from '../../kernels/yarn';
 import type { Checkpoint } from '../../lib/model/checkpoint';
 import type { TapReader } from '../../lib/runtime/capture';
+import { argmax } from '../../lib/runtime/sampler';
 import { LayeredForward, NativeWeights } from '../../lib/runtime/native-forward';
 
 export function requireNative(): NativeKernels {
@@ -51,8 +52,10 @@ export async function stepNative(checkpoint: Checkpoint, tokens: readonly number
       const rows = position === 0 ? Math.max(1, options.prefill) : 1;
       const result = await model.forward(tokens.slice(position, position + rows), position, cache);
       cache = result.cache;
-      assert.ok(result.logSumExp !== undefined, 'the native path computes log-sum-exp');
-      steps.push({ first: position, rows, logits: result.logits, logSumExp: result.logSumExp, read: result.read });
+      const { logSumExp, argmax: best } = result.stats;
+      assert.ok(logSumExp !== undefined, 'the native path computes log-sum-exp');
+      assert.equal(best, argmax(result.logits), 'the native path computes the greedy pick');
+      steps.push({ first: position, rows, logits: result.logits, logSumExp, read: result.read });
       position += rows;
     }
   } finally {

@@ -39,7 +39,7 @@ describe('non-finite logits stop generation', () => {
   test('the sampler refuses NaN or infinite logits, naming the position', () => {
     const sampler = new Sampler({ temperature: 1, topP: 1 }, new SeededRandom(0));
     const logits = Float32Array.from([0.5, 1, 2]);
-    assert.throws(() => sampler.pick(logits, Number.NaN, 7), (error: Error) => error instanceof NonFiniteLogitsError && /at position 7/.test(error.message));
+    assert.throws(() => sampler.pick(logits, { logSumExp: Number.NaN }, 7), (error: Error) => error instanceof NonFiniteLogitsError && /at position 7/.test(error.message));
     assert.throws(() => sampler.pick(Float32Array.from([0, Number.NaN, 1])), /logit 1 is NaN/);
     assert.throws(() => sampler.pick(Float32Array.from([0, Infinity])), /logit 1 is Infinity/);
     assert.throws(() => sampler.pick(Float32Array.from([-Infinity, -Infinity])), /every logit is -Infinity/);

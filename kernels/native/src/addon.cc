@@ -345,12 +345,16 @@ Napi::Value F16ToF32(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// logSumExp(x, isa?) -> log(sum(exp(x))) as a number (scalar: the libm reference).
-Napi::Value LogSumExp(const Napi::CallbackInfo& info) {
+// logitStats(x, isa?) -> { logSumExp, argmax } (scalar: the libm reference).
+Napi::Value LogitStats(const Napi::CallbackInfo& info) {
   const Napi::Env env = info.Env();
   const Napi::Float32Array x = info[0].As<Napi::Float32Array>();
   const bool scalar = isaArgument(env, info[1]) == Isa::Scalar;
-  return Napi::Number::New(env, scalar ? cotscope::logSumExpScalar(x.Data(), x.ElementLength()) : cotscope::logSumExpAvx2(x.Data(), x.ElementLength()));
+  const cotscope::LogitStats stats = scalar ? cotscope::logitStatsScalar(x.Data(), x.ElementLength()) : cotscope::logitStatsAvx2(x.Data(), x.ElementLength());
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("logSumExp", Napi::Number::New(env, stats.logSumExp));
+  result.Set("argmax", Napi::Number::New(env, static_cast<double>(stats.argmax)));
+  return result;
 }
 
 // readAll(bytes) -> BigInt wrapping sum of the bytes as 64-bit words (bench:bandwidth).
@@ -382,7 +386,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("bf16GatherRows", Napi::Function::New(env, Bf16GatherRows));
   exports.Set("rmsNorm", Napi::Function::New(env, RmsNorm));
   exports.Set("attentionDecode", Napi::Function::New(env, AttentionDecode));
-  exports.Set("logSumExp", Napi::Function::New(env, LogSumExp));
+  exports.Set("logitStats", Napi::Function::New(env, LogitStats));
   exports.Set("readAll", Napi::Function::New(env, ReadAll));
   exports.Set("f32ToF16", Napi::Function::New(env, F32ToF16));
   exports.Set("f16ToF32", Napi::Function::New(env, F16ToF32));

@@ -142,10 +142,15 @@ void attentionDecode(const AttentionDecode& p);
 // y = x / sqrt(mean(x^2) + eps) * w per row, the mean in double.
 void rmsNorm(const float* x, const float* w, int rows, int cols, float eps, float* out);
 
-// log(sum(exp(x))): each exp in float, the sum in double. The AVX2 exp is a polynomial
-// (within ~2 ulp of the correctly rounded float exp).
-double logSumExpScalar(const float* x, size_t n);
-double logSumExpAvx2(const float* x, size_t n);
+// What the sampler needs of a row of logits: log(sum(exp(x))), each exp in float and the sum in
+// double (the AVX2 exp is a polynomial within ~2 ulp of the correctly rounded float exp), and the
+// first index of the largest value (NaN anywhere: logSumExp NaN, argmax -1).
+struct LogitStats {
+  double logSumExp;
+  long argmax;
+};
+LogitStats logitStatsScalar(const float* x, size_t n);
+LogitStats logitStatsAvx2(const float* x, size_t n);
 
 // Reads every byte once (as 64-bit words, all threads) and returns their wrapping sum: a memory
 // read-bandwidth probe that the compiler cannot skip.

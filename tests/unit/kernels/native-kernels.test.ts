@@ -14,6 +14,7 @@ import { loadNativeKernels, selfTest, supportedIsas, type ExpertInputs, type Isa
 import { decodeBf16, f16ToFloat32, float32ToF16Bits } from '../../../lib/model/bf16';
 import { moe as referenceMoe, type ExpertWeights } from '../../reference/forward64';
 import { decodeMxfp4Expert } from '../../reference/mxfp4';
+import { argmax } from '../../../lib/runtime/sampler';
 import { seededRandom } from '../../reference/random-weights';
 
 let native: NativeKernels;
@@ -524,19 +525,33 @@ describe('bf16 and helpers', () => {
     for (const z of logits) max = Math.max(max, z);
     let sum = 0;
     for (const z of logits) sum += Math.exp(z - max);
-    for (const isa of isas) assert.ok(Math.abs(native.logSumExp(logits, isa) - (max + Math.log(sum))) < 1e-8, isa);
+    for (const isa of isas) assert.ok(Math.abs(native.logitStats(logits, isa).logSumExp - (max + Math.log(sum))) < 1e-8, isa);
   });
 
   test('log-sum-exp is NaN when any logit is NaN, infinite when the largest is, and drops terms below e^-80 of the largest', () => {
     for (const isa of isas) {
       const logits = new Float32Array(37).fill(1);
       logits[35] = Number.NaN;
-      assert.ok(Number.isNaN(native.logSumExp(logits, isa)), isa);
+      assert.deepEqual(native.logitStats(logits, isa), { logSumExp: Number.NaN, argmax: -1 }, isa);
       logits[35] = Number.POSITIVE_INFINITY;
-      assert.equal(native.logSumExp(logits, isa), Number.POSITIVE_INFINITY, isa);
+      assert.deepEqual(native.logitStats(logits, isa), { logSumExp: Number.POSITIVE_INFINITY, argmax: 35 }, isa);
       const spread = Float32Array.of(0, -79, -81, -200, -1e30, 0, 0, 0, 0);
       const expected = Math.log(5 + Math.exp(-79));
-      assert.ok(Math.abs(native.logSumExp(spread, isa) - expected) < 1e-12, isa);
+      assert.ok(Math.abs(native.logitStats(spread, isa).logSumExp - expected) < 1e-12, isa);
+    }
+  });
+
+  test('the argmax is the first index of the largest logit, as the JS greedy pick takes it, in the vector body and the tail', () => {
+    for (const isa of isas) {
+      const logits = randomFloats(1003, 5, 21);
+      assert.equal(native.logitStats(logits, isa).argmax, argmax(logits), isa);
+      for (const at of [0, 7, 8, 500, 999, 1002]) {
+        const tied = Float32Array.from(logits);
+        tied[at] = 100;
+        tied[1002 - ((at + 3) % 5)] = 100; // a tie at or after it
+        assert.equal(native.logitStats(tied, isa).argmax, Math.min(at, 1002 - ((at + 3) % 5)), `${isa} at ${at}`);
+      }
+      assert.equal(native.logitStats(new Float32Array(19).fill(Number.NEGATIVE_INFINITY), isa).argmax, 0, `${isa}: all -Infinity`);
     }
   });
 

@@ -75,7 +75,7 @@ test('a given log-sum-exp (computed in the graph) yields the same token and log-
   const logSumExp = Math.log(sum);
   for (const settings of [{ temperature: 0, topP: 1 }, { temperature: 0.7, topP: 0.9 }]) {
     const withJsPass = new Sampler(settings, new SeededRandom(3)).pick(logits);
-    const withGiven = new Sampler(settings, new SeededRandom(3)).pick(logits, logSumExp);
+    const withGiven = new Sampler(settings, new SeededRandom(3)).pick(logits, { logSumExp });
     assert.equal(withGiven.token, withJsPass.token);
     assert.ok(Math.abs(withGiven.logprob - withJsPass.logprob) < 1e-9, `${withGiven.logprob} vs ${withJsPass.logprob}`);
     assert.ok(Math.abs(withGiven.logprob - (logits[withGiven.token] - logSumExp)) < 1e-12);
