@@ -438,8 +438,12 @@ describe('bf16 and helpers', () => {
     return { sum, magnitude };
   }
 
-  test('a fused q/k/v call adds each bias (and the residual after it) and matches fp64 and the scalar reference', () => {
-    const [cols, tokens] = [2880 + 37, 6];
+  test('a fused q/k/v call adds each bias (and the residual after it) and matches fp64 and the scalar reference, for a block of tokens and for one', () => {
+    for (const tokens of [6, 1]) fusedProjectionsMatchFp64(tokens);
+  });
+
+  function fusedProjectionsMatchFp64(tokens: number): void {
+    const cols = 2880 + 37;
     const shapes = [13, 5, 5];
     const weights = shapes.map((rows, i) => bf16Matrix(rows, cols, 40 + i));
     const biases = shapes.map((rows, i) => randomFloats(rows, 50 + i));
@@ -463,7 +467,7 @@ describe('bf16 and helpers', () => {
             const { sum, magnitude } = dot64(w, x, r, t, cols);
             const want = sum + biases[i][r] + (i === 2 ? residual[t * rows + r] : 0);
             const got = outs[i][t * rows + r];
-            assert.ok(Math.abs(got - want) <= cols * 2 ** -24 * magnitude + 2 ** -22 * (Math.abs(want) + 8), `${isa} projection ${i} token ${t} row ${r}: ${got} vs ${want}`);
+            assert.ok(Math.abs(got - want) <= cols * 2 ** -24 * magnitude + 2 ** -22 * (Math.abs(want) + 8), `${isa} projection ${i} token ${t} of ${tokens} row ${r}: ${got} vs ${want}`);
           }
         }
       });
@@ -471,10 +475,10 @@ describe('bf16 and helpers', () => {
     const scalar = results.get('scalar')!;
     for (const [isa, outs] of results) {
       outs.forEach((out, i) => {
-        for (let j = 0; j < out.length; j++) assert.ok(Math.abs(out[j] - scalar[i][j]) <= 1e-4 * Math.max(1, Math.abs(scalar[i][j])), `${isa} against scalar, projection ${i} element ${j}`);
+        for (let j = 0; j < out.length; j++) assert.ok(Math.abs(out[j] - scalar[i][j]) <= 1e-4 * Math.max(1, Math.abs(scalar[i][j])), `${isa} against scalar, projection ${i} element ${j} (${tokens} tokens)`);
       });
     }
-  });
+  }
 
   test('a token\'s bf16 product is bitwise the same alone (decode) as in a block of tokens (prefill)', () => {
     const [rows, cols, tokens] = [9, 1000, 7];
