@@ -36,7 +36,8 @@ function main(): void {
     }
   }
   console.log(`per decode step over ${VOCABULARY} logits (median of ${REPEATS} rounds of ${CALLS} calls)`);
-  for (const name of names) console.log(`  ${name.padEnd(42)} ${median(samples.get(name)!).toFixed(2)} ms (spread ${(spread(samples.get(name)!) * 100).toFixed(0)}%)`);
+  const width = Math.max(...names.map((name) => name.length));
+  for (const name of names) console.log(`  ${name.padEnd(width)} ${median(samples.get(name)!).toFixed(2)} ms (spread ${(spread(samples.get(name)!) * 100).toFixed(0)}%)`);
 }
 
 main();
