@@ -109,11 +109,26 @@ test('version-1 chunks still decode: u16 and i32 positions exactly, f16 values t
   assert.deepEqual(capture.routing!.logits, asStored(run.routing!.logits));
 });
 
-test('a section whose chunk would pass MAX_CHUNK_BYTES is split into halves of chunkTokens; the others keep chunkTokens', () => {
-  const run = attentionRun(1024, 600, (token, _layer, slot) => token - slot); // 16.8 KB of attention per token: 1,024 tokens pass 16 MB
+const ranges = (chunks: EncodedChunk[], section: string) => chunks.filter((chunk) => chunk.section === section).map((chunk) => [chunk.tokenStart, chunk.tokenEnd]);
+const pieces = (size: number, total: number) => Array.from({ length: total / size }, (_, i) => [i * size, (i + 1) * size]);
+
+test('a section whose chunk would pass MAX_CHUNK_BYTES (4 MB) is split into the largest halving of chunkTokens that fits; the others keep chunkTokens', () => {
+  assert.equal(MAX_CHUNK_BYTES, 4 * 1024 * 1024);
+  // Attention: 600 layers x 2 heads x (2 + 4 x 3) bytes = 16.8 KB per token; 256 tokens pass 4 MB, 128 fit.
+  const run = attentionRun(1024, 600, (token, _layer, slot) => token - slot);
   const chunks = encodeCapture(run);
-  assert.deepEqual(chunks.filter((chunk) => chunk.section === 'attention').map((chunk) => [chunk.tokenStart, chunk.tokenEnd]), [[0, 512], [512, 1024]]);
+  assert.deepEqual(ranges(chunks, 'attention'), pieces(128, 1024));
+  assert.deepEqual(ranges(chunks, 'tokens'), [[0, 1024]]);
   assert.ok(chunks.every((chunk) => chunk.bytes.length <= MAX_CHUNK_BYTES));
-  assert.deepEqual(chunks.filter((chunk) => chunk.section === 'tokens').map((chunk) => [chunk.tokenStart, chunk.tokenEnd]), [[0, 1024]]);
   assert.deepEqual(decodedPositions(chunks.filter((chunk) => chunk.section === 'attention')), Array.from(run.attention!.topPositions));
+});
+
+test('raw router logits of the 120b shape (36 layers x 128 experts, 9.2 KB per token as f16) go in 256-token chunks; routing keeps 1,024', () => {
+  const run = syntheticRun({ numLayers: 36, numExperts: 128, topK: 4, numHeads: 1, attentionTopK: 1, promptLength: 512, generated: 512 }, 5);
+  const chunks = encodeCapture(run);
+  assert.deepEqual(ranges(chunks, 'logits'), pieces(256, 1024));
+  assert.deepEqual(ranges(chunks, 'routing'), [[0, 1024]]);
+  assert.ok(chunks.every((chunk) => chunk.bytes.length <= MAX_CHUNK_BYTES));
+  const stored = assembleCapture(chunks.map((chunk) => decodeChunk(chunk.bytes)), run.tokens.length, run.promptLength).routing!.logits;
+  assert.deepEqual(stored, decodeHalf(encodeHalf(run.routing!.logits)));
 });
