@@ -5,7 +5,8 @@
  * attention projections run that kernel), as a fraction of the plain read, and the decode bound
  * the read bandwidth implies for each checkpoint shape on the native MXFP4 path (bytes per token
  * from nativeDecodeBytesPerToken). Also the MXFP4 expert dot product (one thread: mxfp4MatVec
- * has no thread pool) on every SIMD instruction set the CPU has with float inputs, and with q8 inputs (one AVX2 kernel), over
+ * has no thread pool) on every SIMD instruction set the CPU has, with float and with q8 inputs (avx512 q8 is
+ * the VNNI kernel where the CPU has VNNI, else the AVX2 one), over
  * the same buffer as an MXFP4 matrix [rows, 2880] (scale 2^0), as a fraction of the one-thread
  * read. Writes bench/results/bandwidth.json, which bench:peer reads to state decode as a fraction
  * of the bound.
@@ -50,17 +51,17 @@ function main(): void {
   const mxfp4Rows = Math.floor(BYTES / MXFP4_ROW_BYTES);
   const mxfp4Blocks = buffer.subarray(0, (mxfp4Rows * GEMV_COLS) / 2);
   const mxfp4Scales = new Uint8Array((mxfp4Rows * GEMV_COLS) / 32).fill(127);
+  const vnni = native.hasAvx512Vnni();
   const mxfp4Probe = (isa: Isa, inputs: ExpertInputs) => ({
-    name: `MXFP4 ${isa} ${inputs}`,
+    name: `MXFP4 ${isa} ${inputs}${isa === 'avx512' && inputs === 'q8' ? (vnni ? ' (VNNI)' : ' (the AVX2 kernel)') : ''}`,
     run: () => {
       native.mxfp4MatVec(mxfp4Blocks, mxfp4Scales, mxfp4Rows, GEMV_COLS, x, isa, inputs);
       return mxfp4Blocks.byteLength + mxfp4Scales.byteLength;
     },
   });
-  // q8 inputs have one SIMD kernel (AVX2), which AVX-512 machines run too.
   const kernelProbes = supportedIsas(native)
     .filter((isa) => isa !== 'scalar')
-    .flatMap((isa) => (isa === 'avx2' ? (['f32', 'q8'] as const) : (['f32'] as const)).map((inputs) => mxfp4Probe(isa, inputs)));
+    .flatMap((isa) => (['f32', 'q8'] as const).map((inputs) => mxfp4Probe(isa, inputs)));
   const key = (probe: string, threads: number) => `${probe} ${threads}`;
   const cases = [
     ...PROBES.flatMap((probe) => THREADS.map((threads) => ({ name: probe, threads, run: run[probe] }))),

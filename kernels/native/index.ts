@@ -142,6 +142,8 @@ export interface NativeKernels {
   f16ToF32(bits: Uint16Array, out: Float32Array, path?: HalfPath): void;
   /** Whether the CPU has the F16C conversions (else both paths run the scalar loop). */
   hasF16c(): boolean;
+  /** Whether the CPU has AVX-512 VNNI: then the avx512 Q8 expert dot uses it, else the AVX2 one. */
+  hasAvx512Vnni(): boolean;
   setThreads(threads: number): void;
   threads(): number;
   /** The instruction set kernels use when none is named. */

@@ -391,6 +391,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("f32ToF16", Napi::Function::New(env, F32ToF16));
   exports.Set("f16ToF32", Napi::Function::New(env, F16ToF32));
   exports.Set("hasF16c", Napi::Function::New(env, [](const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), cotscope::hasF16c()); }));
+  exports.Set("hasAvx512Vnni", Napi::Function::New(env, [](const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), cotscope::hasAvx512Vnni()); }));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("threads", Napi::Function::New(env, Threads));
   exports.Set("bestIsa", Napi::Function::New(env, BestIsa));

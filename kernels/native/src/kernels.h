@@ -48,13 +48,23 @@ void quantizeQ8(const float* x, int length, int8_t* q, float* d);
 struct Q8Row {
   const int8_t* q;  // [groups * 32]
   const float* d;   // [groups]
+  // [groups * 8]: q8OffsetCorrection of q, which the AVX-512 VNNI dot needs (others ignore it).
+  const int32_t* offsetCorrection;
 };
+// out[l] = -12 * (q[4l] + q[4l+1] + q[4l+2] + q[4l+3]): the AVX-512 VNNI dot multiplies q by the
+// doubled E2M1 values plus 12 (vpdpbusd takes one operand unsigned) and starts each 32-bit lane of
+// its sums from this, so the lane ends as the exact dot with the doubled values.
+void q8OffsetCorrection(const int8_t* q, int length, int32_t* out);
 float mxfp4DotQ8Scalar(const uint8_t* blocks, const uint8_t* scales, int groups, Q8Row x);
 // The AVX2 Q8 dot's input order: quantized EvenOdd rows with each pair of groups' halves
 // rearranged from [even0, odd0, even1, odd1] to [even0, even1, odd0, odd1] (a last unpaired
 // group stays EvenOdd); d stays one value per group in group order.
 void q8PairOrder(int8_t* q, int length);
 void mxfp4DotQ8RowsAvx2(const uint8_t* blocks, const uint8_t* scales, int groups, int rows, const Q8Row* xs, int tokens, float* out);
+// The same dot with AVX-512 VNNI (q8PairOrder inputs; rows whose scales hold 0, 1 or 0xFF go to the
+// AVX2 kernel); chosen for Isa::Avx512 on CPUs that have VNNI (hasAvx512Vnni).
+void mxfp4DotQ8RowsAvx512Vnni(const uint8_t* blocks, const uint8_t* scales, int groups, int rows, const Q8Row* xs, int tokens, float* out);
+bool hasAvx512Vnni();
 
 float bf16DotScalar(const uint16_t* w, const float* x, int n);
 float bf16DotAvx2(const uint16_t* w, const float* x, int n);

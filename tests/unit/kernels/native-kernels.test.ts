@@ -175,10 +175,12 @@ describe('Q8 expert inputs (the lossy option)', () => {
   });
 
   test('a Q8 dot is the fp64 dot of the quantized inputs up to float rounding, on every instruction set', () => {
-    for (const [rows, cols] of [[1, 32], [7, 96], [13, 64], [5, 2880]] as const) {
+    // Group counts 1-3, 5, 7 and 90: every tail of the kernels that take two or four groups at a time.
+    for (const [rows, cols] of [[1, 32], [7, 96], [13, 64], [4, 160], [3, 224], [5, 2880]] as const) {
       const blocks = randomBytes((rows * cols) / 2, rows * 17 + cols);
       const scales = Uint8Array.from(randomBytes((rows * cols) / 32, cols + 1), (s) => 112 + (s % 24));
       scales[0] = 0; // the subnormal scale 2^-127 times a step
+      if (rows > 2) scales[(2 * cols) / 32 + 1] = 1; // 2^-126, the smallest normal scale
       const x = randomFloats(cols, rows + 100, 4);
       const expected = referenceMatVec(blocks, scales, rows, cols, q8Inputs(x).values);
       const exact = referenceMatVec(blocks, scales, rows, cols, x);
@@ -194,9 +196,9 @@ describe('Q8 expert inputs (the lossy option)', () => {
   });
 
   test('the NaN scale byte poisons its row on the Q8 path too', () => {
-    const scales = Uint8Array.of(127, 127, 127, 0xff);
+    const scales = Uint8Array.of(127, 127, 127, 127, 127, 127, 0xff, 127);
     for (const isa of isas) {
-      const got = native.mxfp4MatVec(new Uint8Array(2 * 2 * 16), scales, 2, 64, randomFloats(64, 16), isa, 'q8');
+      const got = native.mxfp4MatVec(new Uint8Array(2 * 4 * 16), scales, 2, 128, randomFloats(128, 16), isa, 'q8');
       assert.equal(got[0], 0, isa);
       assert.ok(Number.isNaN(got[1]), isa);
     }
