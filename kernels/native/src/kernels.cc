@@ -63,6 +63,12 @@ Isa detectIsa() {
   return Isa::Scalar;
 }
 
+// Outside the SIMD target regions: it runs on every CPU.
+bool hasAvx512Vnni() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw");
+}
+
 float e8m0Scale(uint8_t s) {
   if (s == 0xFF) return std::numeric_limits<float>::quiet_NaN();
   // 2^(s-127): a normal float's exponent field, except s = 0 which is the subnormal 2^-127.
@@ -553,11 +559,6 @@ void bf16DotRowsAvx512(const uint16_t* w, int rows, int cols, const float* x, in
 
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")
-
-bool hasAvx512Vnni() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw");
-}
 
 // Whether a row's scales hold 0, 1 or 0xFF: the VNNI kernel makes 2^(s - 128) as the float bits
 // (s - 1) << 23, which holds for s in 2..254 only (0 and 1 are subnormal, 0xFF is NaN).
