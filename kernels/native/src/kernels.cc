@@ -32,8 +32,9 @@ alignas(16) const uint8_t kE2m1Bf16High[16] = {0x00, 0x3F, 0x3F, 0x3F, 0x40, 0x4
                                                0x80, 0xBF, 0xBF, 0xBF, 0xC0, 0xC0, 0xC0, 0xC0};
 alignas(16) const uint8_t kE2m1Bf16Low[16] = {0x00, 0x00, 0x80, 0xC0, 0x00, 0x40, 0x80, 0xC0,
                                               0x00, 0x00, 0x80, 0xC0, 0x00, 0x40, 0x80, 0xC0};
-// The doubled values plus 12 (0..24), unsigned bytes for the VNNI Q8 dot (q8OffsetCorrection).
-alignas(16) const uint8_t kOffsetDoubledE2m1[16] = {12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0};
+// What the VNNI Q8 dot adds to the doubled values to make them unsigned (0..24) for vpdpbusd, and
+// q8OffsetCorrection takes back out: their largest magnitude.
+constexpr int kQ8WeightOffset = 12;
 
 float bitsToFloat(uint32_t bits) {
   float f;
@@ -189,7 +190,7 @@ void q8PairOrder(int8_t* q, int length) {
 }
 
 void q8OffsetCorrection(const int8_t* q, int length, int32_t* out) {
-  for (int l = 0; 4 * l < length; l++) out[l] = -12 * (q[4 * l] + q[4 * l + 1] + q[4 * l + 2] + q[4 * l + 3]);
+  for (int l = 0; 4 * l < length; l++) out[l] = -kQ8WeightOffset * (q[4 * l] + q[4 * l + 1] + q[4 * l + 2] + q[4 * l + 3]);
 }
 
 float mxfp4DotQ8Scalar(const uint8_t* blocks, const uint8_t* scales, int groups, Q8Row x) {
@@ -573,9 +574,14 @@ static inline bool hasScaleOutsideNormalRange(const uint8_t* scales, int groups)
 
 // The exact int32 dots of q with one pair of groups' weights, from their nibbles in Q8 pair order
 // ([even0, even1, odd0, odd1], 16 each): lane l holds q's bytes 4l..4l+3 times their weights.
-static inline __m512i q8PairSumsVnni(__m512i nibbles, const int8_t* q, const int32_t* correction) {
-  const __m512i table = _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(kOffsetDoubledE2m1)));
+// `table`: offsetDoubledE2m1Vnni() in every 128-bit lane.
+static inline __m512i q8PairSumsVnni(__m512i table, __m512i nibbles, const int8_t* q, const int32_t* correction) {
   return _mm512_dpbusd_epi32(_mm512_loadu_si512(correction), _mm512_shuffle_epi8(table, nibbles), _mm512_loadu_si512(q));
+}
+
+// The doubled E2M1 values plus kQ8WeightOffset, by nibble.
+static inline __m128i offsetDoubledE2m1Vnni() {
+  return _mm_add_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kDoubledE2m1)), _mm_set1_epi8(kQ8WeightOffset));
 }
 
 // How far ahead the VNNI kernel prefetches, one prefetch per 64 bytes: from memory on Zen 4 it ran
@@ -592,6 +598,7 @@ template <int T>
 __attribute__((always_inline)) static inline void mxfp4DotQ8TokensVnniT(const uint8_t* blocks, const uint8_t* scales, int groups, const Q8Row* xs, float* out) {
   if (hasScaleOutsideNormalRange(scales, groups)) return mxfp4DotQ8TokensAvx2T<T>(blocks, scales, groups, xs, out);
   const float* halfScale = halfE8m0Scales();
+  const __m512i table = _mm512_broadcast_i32x4(offsetDoubledE2m1Vnni());
   const __m512i nibble = _mm512_set1_epi8(0x0F);
   const __m512i firstPairLanes = _mm512_set_epi32(1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0);
   const __m512i secondPairLanes = _mm512_add_epi32(firstPairLanes, _mm512_set1_epi32(2));
@@ -612,8 +619,8 @@ __attribute__((always_inline)) static inline void mxfp4DotQ8TokensVnniT(const ui
       const __m512 groupScales = _mm512_castps128_ps512(_mm_mul_ps(_mm_loadu_ps(xs[t].d + g), halfScales));
       const int8_t* q = xs[t].q + g * kMxfp4Block;
       const int32_t* correction = xs[t].offsetCorrection + g * 8;
-      acc[t][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(q8PairSumsVnni(firstPair, q, correction)), _mm512_permutexvar_ps(firstPairLanes, groupScales), acc[t][0]);
-      acc[t][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(q8PairSumsVnni(secondPair, q + 64, correction + 16)), _mm512_permutexvar_ps(secondPairLanes, groupScales), acc[t][1]);
+      acc[t][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(q8PairSumsVnni(table, firstPair, q, correction)), _mm512_permutexvar_ps(firstPairLanes, groupScales), acc[t][0]);
+      acc[t][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(q8PairSumsVnni(table, secondPair, q + 64, correction + 16)), _mm512_permutexvar_ps(secondPairLanes, groupScales), acc[t][1]);
     }
   }
   if (g + 1 < groups) {
@@ -622,7 +629,7 @@ __attribute__((always_inline)) static inline void mxfp4DotQ8TokensVnniT(const ui
     const __m512i pair = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(bytes, nibble256)), _mm256_and_si256(_mm256_srli_epi16(bytes, 4), nibble256), 1);
     for (int t = 0; t < T; t++) {
       const __m512 pairScales = _mm512_mask_blend_ps(0xF0F0, _mm512_set1_ps(xs[t].d[g] * halfScale[scales[g]]), _mm512_set1_ps(xs[t].d[g + 1] * halfScale[scales[g + 1]]));
-      acc[t][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(q8PairSumsVnni(pair, xs[t].q + g * kMxfp4Block, xs[t].offsetCorrection + g * 8)), pairScales, acc[t][0]);
+      acc[t][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(q8PairSumsVnni(table, pair, xs[t].q + g * kMxfp4Block, xs[t].offsetCorrection + g * 8)), pairScales, acc[t][0]);
     }
     g += 2;
   }
@@ -630,7 +637,7 @@ __attribute__((always_inline)) static inline void mxfp4DotQ8TokensVnniT(const ui
   if (unpaired) {
     const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blocks + g * kMxfp4BlockBytes));
     const __m256i nibbles = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(bytes, 4), bytes), _mm256_set1_epi8(0x0F));
-    const __m256i weights = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(kOffsetDoubledE2m1))), nibbles);
+    const __m256i weights = _mm256_shuffle_epi8(_mm512_castsi512_si256(table), nibbles);
     for (int t = 0; t < T; t++) {
       const __m256i correction = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xs[t].offsetCorrection + g * 8));
       const __m256i sums = _mm256_dpbusd_epi32(correction, weights, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xs[t].q + g * kMxfp4Block)));
