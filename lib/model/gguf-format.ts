@@ -6,8 +6,9 @@
  *
  * This file knows nothing about gpt-oss; lib/model/gguf.ts maps a checkpoint onto it.
  */
-import { closeSync, fstatSync, ftruncateSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, renameSync, rmSync } from 'node:fs';
 import { CheckpointError } from './errors';
+import { PieceWriter } from './piece-writer';
 
 export const GGUF_MAGIC = 'GGUF';
 export const GGUF_VERSION = 3;
@@ -214,13 +215,6 @@ export function encodeGgufHeader(metadata: GgufMetadata, tensors: GgufTensorInfo
   return { header: sink.toBuffer(), offsets, byteLengths };
 }
 
-function writeAll(fd: number, bytes: Uint8Array, position: number): void {
-  let written = 0;
-  while (written < bytes.length) {
-    written += writeSync(fd, bytes, written, bytes.length - written, position + written);
-  }
-}
-
 /**
  * Writes a GGUF file, streaming tensor data one chunk at a time. Throws (naming the tensor) when
  * a tensor yields a different number of bytes than its type and dims require.
@@ -234,13 +228,15 @@ export function writeGguf(path: string, metadata: GgufMetadata, tensors: GgufTen
   const fd = openSync(partialPath, 'w');
   let complete = false;
   try {
-    writeAll(fd, header, 0);
+    const out = new PieceWriter(fd);
+    out.append(header);
     let end = dataOffset;
     tensors.forEach((tensor, i) => {
       const start = dataOffset + offsets[i];
+      out.padTo(start);
       let produced = 0;
       for (const chunk of tensor.data()) {
-        if (produced + chunk.length <= byteLengths[i]) writeAll(fd, chunk, start + produced);
+        if (produced + chunk.length <= byteLengths[i]) out.append(chunk);
         produced += chunk.length;
       }
       if (produced !== byteLengths[i]) {
@@ -248,8 +244,8 @@ export function writeGguf(path: string, metadata: GgufMetadata, tensors: GgufTen
       }
       end = alignUp(start + produced, alignment);
     });
-    // Zero-fill the gap after the header and the last tensor's alignment tail.
-    ftruncateSync(fd, end);
+    out.padTo(end);
+    out.flush();
     complete = true;
     return { bytes: end };
   } finally {

@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { CheckpointError } from './errors';
+import { PieceWriter } from './piece-writer';
 
 export type SafetensorsDtype = 'BOOL' | 'U8' | 'I8' | 'U16' | 'I16' | 'F16' | 'BF16' | 'U32' | 'I32' | 'F32' | 'U64' | 'I64' | 'F64';
 
@@ -219,19 +220,21 @@ export class SafetensorsWriter {
   private readonly sizes: number[];
   private current = 0;
   private writtenOfCurrent = 0;
+  private readonly out: PieceWriter;
 
   private constructor(
     readonly path: string,
-    private readonly handle: fs.promises.FileHandle,
+    private readonly fd: number,
     private readonly tensors: readonly TensorDeclaration[],
   ) {
     this.sizes = tensors.map((t) => elementCount(t.shape) * DTYPE_BYTES[t.dtype]);
+    this.out = new PieceWriter(fd);
   }
 
   static async create(filePath: string, tensors: readonly TensorDeclaration[]): Promise<SafetensorsWriter> {
-    const handle = await fs.promises.open(filePath, 'w');
-    await handle.write(encodeHeader(tensors));
-    return new SafetensorsWriter(filePath, handle, tensors);
+    const writer = new SafetensorsWriter(filePath, fs.openSync(filePath, 'w'), tensors);
+    writer.out.append(encodeHeader(tensors));
+    return writer;
   }
 
   /** Appends bytes of the tensor `name`, which must be the one currently being written. */
@@ -243,19 +246,23 @@ export class SafetensorsWriter {
     const expected = this.tensors[this.current];
     if (!expected || expected.name !== name) throw new Error(`${this.path}: wrote ${name} but ${expected?.name ?? 'no tensor'} comes next`);
     if (this.writtenOfCurrent + chunk.length > this.sizes[this.current]) throw new Error(`${this.path}: too many bytes for ${name}`);
-    await this.handle.write(chunk);
+    this.out.append(chunk);
     this.writtenOfCurrent += chunk.length;
   }
 
   /** Closes the file without the completeness check (after a failed write). */
   async abandon(): Promise<void> {
-    await this.handle.close();
+    fs.closeSync(this.fd);
   }
 
   async finish(): Promise<void> {
     const last = this.tensors.length - 1;
     const complete = this.tensors.length === 0 || (this.current === last && this.writtenOfCurrent === this.sizes[last]);
-    await this.handle.close();
+    try {
+      this.out.flush();
+    } finally {
+      fs.closeSync(this.fd);
+    }
     if (!complete) throw new Error(`${this.path}: closed before every declared tensor was written`);
   }
 }

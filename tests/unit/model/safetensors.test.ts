@@ -52,6 +52,24 @@ test('tensors are read by name from their data offsets, and slices read only the
   assert.equal(Number(fs.readFileSync(file).readBigUInt64LE(0)) % 8, 0);
 });
 
+test('a tensor larger than the write piece, written in odd-sized chunks, reads back byte for byte', async () => {
+  const file = path.join(dir, 'large.safetensors');
+  const byteLength = 9 * 1024 * 1024 + 7;
+  const expected = Uint8Array.from({ length: byteLength }, (_, i) => (i * 31 + (i >> 13)) & 0xff);
+  const writer = await SafetensorsWriter.create(file, [
+    { name: 'small', dtype: 'U8', shape: [3] },
+    { name: 'large', dtype: 'U8', shape: [byteLength] },
+  ]);
+  await writer.write('small', Uint8Array.of(7, 8, 9));
+  for (let done = 0; done < byteLength; done += 1_000_003) await writer.write('large', expected.subarray(done, Math.min(byteLength, done + 1_000_003)));
+  await writer.finish();
+  const shard = SafetensorsFile.open(file);
+  assert.deepEqual([...shard.read('small')], [7, 8, 9]);
+  assert.ok(Buffer.from(shard.read('large')).equals(expected));
+  assert.equal(fs.statSync(file).size, shard.entry('large').offset + byteLength);
+  shard.close();
+});
+
 test('the writer refuses tensors out of declared order or left incomplete', async () => {
   const writer = await SafetensorsWriter.create(path.join(dir, 'order.safetensors'), [
     { name: 'a', dtype: 'U8', shape: [2] },
