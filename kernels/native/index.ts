@@ -109,6 +109,8 @@ export interface AttentionDecodeCall {
   context: Float32Array;
   /** [heads, position + 1] out: probabilities over real keys (0 outside the window), when given. */
   probs?: Float32Array;
+  /** Default: the best this CPU has; scalar is the libm reference. */
+  isa?: Isa;
 }
 
 export interface LogitStats {

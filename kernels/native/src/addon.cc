@@ -271,7 +271,7 @@ Napi::Value Bf16GatherRows(const Napi::CallbackInfo& info) {
 }
 
 // attentionDecode({ heads, kvHeads, headDim, position, window, capacity, scale, q, k, v, cos, sin,
-//                   sinks, keys, values, context, probs? }): see cotscope::AttentionDecode.
+//                   sinks, keys, values, context, probs?, isa? }): see cotscope::AttentionDecode.
 Napi::Value AttentionDecode(const Napi::CallbackInfo& info) {
   const Napi::Env env = info.Env();
   const Napi::Object a = info[0].As<Napi::Object>();
@@ -297,7 +297,7 @@ Napi::Value AttentionDecode(const Napi::CallbackInfo& info) {
   p.context = floats(env, a.Get("context"), p.heads * d, "context");
   const Napi::Value probs = a.Get("probs");
   p.probs = probs.IsUndefined() || probs.IsNull() ? nullptr : floats(env, probs, static_cast<size_t>(p.heads) * (p.position + 1), "probs");
-  cotscope::attentionDecode(p);
+  cotscope::attentionDecode(p, isaArgument(env, a.Get("isa")));
   return env.Undefined();
 }
 

@@ -929,7 +929,41 @@ static float laneDot(const float* a, const float* b, int n) {
   return total;
 }
 
-void attentionDecode(const AttentionDecode& p) {
+// One query head over its KV head's keys first..total-1: the sink softmax and the context.
+struct HeadAttention {
+  const float* query;   // [d], rotated
+  const float* keys;    // [capacity, d] of the query's KV head
+  const float* values;  // [capacity, d]
+  int d, first, total;
+  float scale, sink;
+  float* weights;  // [total] scratch; probabilities in [first, total) on return
+  float* context;  // [d] out
+};
+
+// The reference: one key at a time, libm exp.
+static void headAttentionScalar(const HeadAttention& a) {
+  const int d = a.d;
+  float max = a.sink;
+  for (int j = a.first; j < a.total; j++) {
+    a.weights[j] = laneDot(a.query, a.keys + static_cast<size_t>(j) * d, d) * a.scale;
+    max = std::max(max, a.weights[j]);
+  }
+  float denominator = std::exp(a.sink - max);
+  for (int j = a.first; j < a.total; j++) {
+    a.weights[j] = std::exp(a.weights[j] - max);
+    denominator += a.weights[j];
+  }
+  std::fill(a.context, a.context + d, 0.0f);
+  for (int j = a.first; j < a.total; j++) {
+    a.weights[j] /= denominator;
+    const float* value = a.values + static_cast<size_t>(j) * d;
+    for (int i = 0; i < d; i++) a.context[i] += a.weights[j] * value[i];
+  }
+}
+
+static void headAttentionAvx2(const HeadAttention& a);
+
+void attentionDecode(const AttentionDecode& p, Isa isa) {
   const int d = p.headDim, group = p.heads / p.kvHeads, keysTotal = p.position + 1;
   const int first = p.window > 0 ? std::max(0, p.position - p.window + 1) : 0;
   for (int kh = 0; kh < p.kvHeads; kh++) {
@@ -937,30 +971,14 @@ void attentionDecode(const AttentionDecode& p) {
     rotateHalfSplit(p.k + static_cast<size_t>(kh) * d, p.cos, p.sin, d, row);
     std::memcpy(p.values + (static_cast<size_t>(kh) * p.capacity + p.position) * d, p.v + static_cast<size_t>(kh) * d, sizeof(float) * d);
   }
+  const auto head = isa == Isa::Scalar ? headAttentionScalar : headAttentionAvx2;
   pool()->parallelFor(p.kvHeads, [&](long begin, long end) {
     std::vector<float> query(d), weights(keysTotal);
     for (long kh = begin; kh < end; kh++) {
-      const float* keys = p.keys + static_cast<size_t>(kh) * p.capacity * d;
-      const float* values = p.values + static_cast<size_t>(kh) * p.capacity * d;
       for (int h = static_cast<int>(kh) * group; h < (kh + 1) * group; h++) {
         rotateHalfSplit(p.q + static_cast<size_t>(h) * d, p.cos, p.sin, d, query.data());
-        float max = p.sinks[h];
-        for (int j = first; j < keysTotal; j++) {
-          weights[j] = laneDot(query.data(), keys + static_cast<size_t>(j) * d, d) * p.scale;
-          max = std::max(max, weights[j]);
-        }
-        float denominator = std::exp(p.sinks[h] - max);
-        for (int j = first; j < keysTotal; j++) {
-          weights[j] = std::exp(weights[j] - max);
-          denominator += weights[j];
-        }
-        float* context = p.context + static_cast<size_t>(h) * d;
-        std::fill(context, context + d, 0.0f);
-        for (int j = first; j < keysTotal; j++) {
-          weights[j] /= denominator;
-          const float* value = values + static_cast<size_t>(j) * d;
-          for (int i = 0; i < d; i++) context[i] += weights[j] * value[i];
-        }
+        head({query.data(), p.keys + static_cast<size_t>(kh) * p.capacity * d, p.values + static_cast<size_t>(kh) * p.capacity * d, d, first, keysTotal,
+              p.scale, p.sinks[h], weights.data(), p.context + static_cast<size_t>(h) * d});
         if (p.probs) {
           float* probs = p.probs + static_cast<size_t>(h) * keysTotal;
           std::fill(probs, probs + first, 0.0f);
@@ -1076,6 +1094,79 @@ LogitStats logitStatsAvx2(const float* x, size_t n) {
     if (shifted > -80.0f) sum += std::exp(shifted);
   }
   return {static_cast<double>(top) + std::log(sum), argmax};
+}
+
+// The dots of q with four keys: each key's products in eight lanes over d, then one hadd tree
+// (lanes summed in a fixed order).
+static inline __m128 fourDotsAvx2(const float* q, const float* keys, int d) {
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  for (int i = 0; i < d; i += 8) {
+    const __m256 query = _mm256_loadu_ps(q + i);
+    for (int k = 0; k < 4; k++) acc[k] = _mm256_fmadd_ps(query, _mm256_loadu_ps(keys + static_cast<size_t>(k) * d + i), acc[k]);
+  }
+  const __m256 sums = _mm256_hadd_ps(_mm256_hadd_ps(acc[0], acc[1]), _mm256_hadd_ps(acc[2], acc[3]));
+  return _mm_add_ps(_mm256_castps256_ps128(sums), _mm256_extractf128_ps(sums, 1));
+}
+
+static inline float oneDotAvx2(const float* q, const float* key, int d) {
+  __m256 acc = _mm256_setzero_ps();
+  for (int i = 0; i < d; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), _mm256_loadu_ps(key + i), acc);
+  const __m128 half = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+  const __m128 pairs = _mm_hadd_ps(half, half);
+  return _mm_cvtss_f32(_mm_hadd_ps(pairs, pairs));
+}
+
+// As headAttentionScalar with FMA: four keys' dots at a time, exp by expAvx2 (terms below e^-80
+// of the largest dropped, as in logitStatsAvx2), the context in 32-column blocks. Heads whose
+// width is not a multiple of 8 take the scalar path.
+static void headAttentionAvx2(const HeadAttention& a) {
+  const int d = a.d;
+  if (d % 8 != 0) return headAttentionScalar(a);
+  float* scores = a.weights;
+  int j = a.first;
+  for (; j + 4 <= a.total; j += 4) {
+    _mm_storeu_ps(scores + j, _mm_mul_ps(fourDotsAvx2(a.query, a.keys + static_cast<size_t>(j) * d, d), _mm_set1_ps(a.scale)));
+  }
+  for (; j < a.total; j++) scores[j] = oneDotAvx2(a.query, a.keys + static_cast<size_t>(j) * d, d) * a.scale;
+  float max = a.sink;
+  for (j = a.first; j < a.total; j++) max = std::max(max, scores[j]);
+  const __m256 top = _mm256_set1_ps(max), floor = _mm256_set1_ps(-80.0f);
+  const auto exps = [&](__m256 score) {
+    const __m256 shifted = _mm256_sub_ps(score, top);
+    return _mm256_and_ps(expAvx2(_mm256_max_ps(shifted, floor)), _mm256_cmp_ps(shifted, floor, _CMP_GT_OQ));
+  };
+  __m256 sum = _mm256_setzero_ps();
+  for (j = a.first; j + 8 <= a.total; j += 8) {
+    const __m256 e = exps(_mm256_loadu_ps(scores + j));
+    _mm256_storeu_ps(scores + j, e);
+    sum = _mm256_add_ps(sum, e);
+  }
+  float lanes[8];
+  _mm256_storeu_ps(lanes, sum);
+  float denominator = _mm_cvtss_f32(_mm256_castps256_ps128(exps(_mm256_set1_ps(a.sink))));
+  for (float lane : lanes) denominator += lane;
+  for (; j < a.total; j++) {
+    scores[j] = _mm_cvtss_f32(_mm256_castps256_ps128(exps(_mm256_set1_ps(scores[j]))));
+    denominator += scores[j];
+  }
+  const __m256 divisor = _mm256_set1_ps(denominator);
+  for (j = a.first; j + 8 <= a.total; j += 8) _mm256_storeu_ps(scores + j, _mm256_div_ps(_mm256_loadu_ps(scores + j), divisor));
+  for (; j < a.total; j++) scores[j] /= denominator;
+  int c = 0;
+  for (; c + 32 <= d; c += 32) {
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (j = a.first; j < a.total; j++) {
+      const __m256 weight = _mm256_set1_ps(scores[j]);
+      const float* value = a.values + static_cast<size_t>(j) * d + c;
+      for (int v = 0; v < 4; v++) acc[v] = _mm256_fmadd_ps(weight, _mm256_loadu_ps(value + 8 * v), acc[v]);
+    }
+    for (int v = 0; v < 4; v++) _mm256_storeu_ps(a.context + c + 8 * v, acc[v]);
+  }
+  for (; c < d; c += 8) {
+    __m256 acc = _mm256_setzero_ps();
+    for (j = a.first; j < a.total; j++) acc = _mm256_fmadd_ps(_mm256_set1_ps(scores[j]), _mm256_loadu_ps(a.values + static_cast<size_t>(j) * d + c), acc);
+    _mm256_storeu_ps(a.context + c, acc);
+  }
 }
 
 #pragma GCC pop_options

@@ -147,7 +147,8 @@ struct AttentionDecode {
   float* context;      // [heads * d]
   float* probs;        // [heads, position + 1] post-softmax over real keys (0 outside the window), or null
 };
-void attentionDecode(const AttentionDecode& p);
+// Scalar: libm exp, one key at a time (the reference); AVX2 and AVX-512: the FMA version (kernels.cc).
+void attentionDecode(const AttentionDecode& p, Isa isa);
 
 // y = x / sqrt(mean(x^2) + eps) * w per row, the mean in double.
 void rmsNorm(const float* x, const float* w, int rows, int cols, float eps, float* out);

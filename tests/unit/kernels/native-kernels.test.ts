@@ -319,8 +319,9 @@ describe('MoE layer', () => {
   });
 });
 
-describe('decode attention', () => {
-  const [heads, kvHeads, d, capacity, position] = [6, 2, 16, 48, 37];
+// 72: the AVX2 kernel's 32-column blocks and an 8-column tail; 12: not a multiple of 8 (its scalar path).
+for (const d of [72, 12]) describe(`decode attention, head width ${d}`, () => {
+  const [heads, kvHeads, capacity, position] = [6, 2, 48, 37];
   const q = randomFloats(heads * d, 90, 2);
   const k = randomFloats(kvHeads * d, 91, 2);
   const v = randomFloats(kvHeads * d, 92);
@@ -331,12 +332,12 @@ describe('decode attention', () => {
   const pastKeys = randomFloats(kvHeads * capacity * d, 94, 2);
   const pastValues = randomFloats(kvHeads * capacity * d, 95);
 
-  function run(window: number): { context: Float32Array; probs: Float32Array; keys: Float32Array; values: Float32Array } {
+  function run(window: number, isa?: Isa): { context: Float32Array; probs: Float32Array; keys: Float32Array; values: Float32Array } {
     const keys = pastKeys.slice();
     const values = pastValues.slice();
     const context = new Float32Array(heads * d);
     const probs = new Float32Array(heads * (position + 1));
-    native.attentionDecode({ heads, kvHeads, headDim: d, position, window, capacity, scale: 1 / Math.sqrt(d), q, k, v, cos, sin, sinks, keys, values, context, probs });
+    native.attentionDecode({ heads, kvHeads, headDim: d, position, window, capacity, scale: 1 / Math.sqrt(d), q, k, v, cos, sin, sinks, keys, values, context, probs, isa });
     return { context, probs, keys, values };
   }
 
@@ -349,9 +350,9 @@ describe('decode attention', () => {
     return out;
   };
 
-  test('matches fp64: each query head reads its KV head, the sink joins the softmax, only the window\'s keys count', () => {
-    for (const window of [0, 8]) {
-      const { context, probs, keys, values } = run(window);
+  test('matches fp64 on every instruction set: each query head reads its KV head, the sink joins the softmax, only the window\'s keys count', () => {
+    for (const [window, isa] of isas.flatMap((isa) => [[0, isa], [8, isa]] as const)) {
+      const { context, probs, keys, values } = run(window, isa);
       const newKeys = Array.from({ length: kvHeads }, (_, kh) => rotate(k, kh * d));
       for (let kh = 0; kh < kvHeads; kh++) {
         for (let i = 0; i < d; i++) {
@@ -374,25 +375,27 @@ describe('decode attention', () => {
         const denominator = Math.exp(sinks[h] - max) + scores.reduce((sum, score) => sum + Math.exp(score - max), 0);
         for (let j = 0; j <= position; j++) {
           const want = Math.exp(scores[j] - max) / denominator;
-          assert.ok(Math.abs(probs[h * (position + 1) + j] - want) < 1e-6, `window ${window} head ${h} key ${j}: ${probs[h * (position + 1) + j]} vs ${want}`);
+          assert.ok(Math.abs(probs[h * (position + 1) + j] - want) < 1e-6, `${isa} window ${window} head ${h} key ${j}: ${probs[h * (position + 1) + j]} vs ${want}`);
         }
         for (let i = 0; i < d; i++) {
           let want = 0;
           for (let j = first; j <= position; j++) want += (Math.exp(scores[j] - max) / denominator) * values[(kh * capacity + j) * d + i];
-          assert.ok(Math.abs(context[h * d + i] - want) < 1e-5, `window ${window} head ${h} context ${i}`);
+          assert.ok(Math.abs(context[h * d + i] - want) < 1e-5, `${isa} window ${window} head ${h} context ${i}`);
         }
       }
     }
   });
 
-  test('results are bitwise identical at 1 and 2 threads', () => {
-    native.setThreads(1);
-    const one = run(8);
-    native.setThreads(2);
-    const two = run(8);
-    native.setThreads(1);
-    assert.deepEqual(Buffer.from(two.context.buffer), Buffer.from(one.context.buffer));
-    assert.deepEqual(Buffer.from(two.probs.buffer), Buffer.from(one.probs.buffer));
+  test('results are bitwise identical at 1 and 2 threads on every instruction set', () => {
+    for (const isa of isas) {
+      native.setThreads(1);
+      const one = run(8, isa);
+      native.setThreads(2);
+      const two = run(8, isa);
+      native.setThreads(1);
+      assert.deepEqual(Buffer.from(two.context.buffer), Buffer.from(one.context.buffer), isa);
+      assert.deepEqual(Buffer.from(two.probs.buffer), Buffer.from(one.probs.buffer), isa);
+    }
   });
 
   test('a position outside the cache is a RangeError', () => {
