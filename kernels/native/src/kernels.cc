@@ -220,6 +220,12 @@ void bf16DotRowsScalar(const uint16_t* w, int rows, int cols, const float* x, in
   }
 }
 
+// How far ahead of the row being read the bf16 GEMV prefetches (one prefetch per 64 bytes). Without
+// it a [201088, 512] lm_head ran at 80-84% of this machine's one-thread read and [N, 2880] at
+// 80-91%; 4 KB ahead gave 89-95%, 6 KB 90-97% (AVX-512) and 96-104% (AVX2), 16 KB less again.
+// Rows are contiguous, so the prefetch runs on into the next rows.
+constexpr int kBf16PrefetchBytes = 6144;
+
 // ---- AVX2 + FMA ----
 
 #pragma GCC push_options
@@ -392,6 +398,7 @@ __attribute__((always_inline)) static inline void bf16DotTokensAvx2T(const uint1
   for (int t = 0; t < T; t++) for (int a = 0; a < 4; a++) acc[t][a] = _mm256_setzero_ps();
   int i = 0;
   for (; i + 32 <= n; i += 32) {
+    _mm_prefetch(reinterpret_cast<const char*>(w + i) + kBf16PrefetchBytes, _MM_HINT_T0);
     for (int a = 0; a < 4; a++) {
       const __m256 wv = bf16LoadAvx2(w + i + 8 * a);
       for (int t = 0; t < T; t++) acc[t][a] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + t * stride + i + 8 * a), acc[t][a]);
@@ -513,6 +520,8 @@ __attribute__((always_inline)) static inline void bf16DotTokensAvx512T(const uin
   for (int t = 0; t < T; t++) for (int a = 0; a < 4; a++) acc[t][a] = _mm512_setzero_ps();
   int i = 0;
   for (; i + 64 <= n; i += 64) {
+    _mm_prefetch(reinterpret_cast<const char*>(w + i) + kBf16PrefetchBytes, _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(w + i) + kBf16PrefetchBytes + 64, _MM_HINT_T0);
     for (int a = 0; a < 4; a++) {
       const __m512 wv = bf16LoadAvx512(w + i + 16 * a);
       for (int t = 0; t < T; t++) acc[t][a] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + t * stride + i + 16 * a), acc[t][a]);
