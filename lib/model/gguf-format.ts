@@ -245,7 +245,7 @@ export function writeGguf(path: string, metadata: GgufMetadata, tensors: GgufTen
       end = alignUp(start + produced, alignment);
     });
     out.padTo(end);
-    out.flush();
+    out.finish();
     complete = true;
     return { bytes: end };
   } finally {

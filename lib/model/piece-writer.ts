@@ -16,6 +16,7 @@ export class PieceWriter {
   private pieceLength = 0;
   /** File offset of the staged piece's first byte. */
   private pieceStart = 0;
+  private finished = false;
 
   /** `fd` must be a file opened for writing at offset 0. */
   constructor(private readonly fd: number) {}
@@ -26,28 +27,39 @@ export class PieceWriter {
   }
 
   append(bytes: Uint8Array): void {
+    this.assertOpen();
     for (let done = 0; done < bytes.length; ) {
       const taken = Math.min(bytes.length - done, WRITE_PIECE_BYTES - this.pieceLength);
       this.piece.set(bytes.subarray(done, done + taken), this.pieceLength);
       this.pieceLength += taken;
       done += taken;
-      if (this.pieceLength === WRITE_PIECE_BYTES) this.flush();
+      if (this.pieceLength === WRITE_PIECE_BYTES) this.writeStaged();
     }
   }
 
   /** Zero bytes up to `offset` (the gaps a format's alignment leaves). */
   padTo(offset: number): void {
+    this.assertOpen();
     if (offset < this.position) throw new RangeError(`cannot pad back to ${offset} from ${this.position}`);
     while (this.position < offset) {
       const gap = Math.min(offset - this.position, WRITE_PIECE_BYTES - this.pieceLength);
       this.piece.fill(0, this.pieceLength, this.pieceLength + gap);
       this.pieceLength += gap;
-      if (this.pieceLength === WRITE_PIECE_BYTES) this.flush();
+      if (this.pieceLength === WRITE_PIECE_BYTES) this.writeStaged();
     }
   }
 
-  /** Writes what is staged; call once at the end (earlier calls would leave later pieces unaligned). */
-  flush(): void {
+  /** Writes the last, partial piece; nothing may be appended after it. */
+  finish(): void {
+    this.writeStaged();
+    this.finished = true;
+  }
+
+  private assertOpen(): void {
+    if (this.finished) throw new Error('the piece writer has finished');
+  }
+
+  private writeStaged(): void {
     for (let written = 0; written < this.pieceLength; ) {
       written += writeSync(this.fd, this.piece, written, this.pieceLength - written, this.pieceStart + written);
     }

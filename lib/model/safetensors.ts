@@ -259,7 +259,7 @@ export class SafetensorsWriter {
     const last = this.tensors.length - 1;
     const complete = this.tensors.length === 0 || (this.current === last && this.writtenOfCurrent === this.sizes[last]);
     try {
-      this.out.flush();
+      this.out.finish();
     } finally {
       fs.closeSync(this.fd);
     }

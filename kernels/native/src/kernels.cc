@@ -1052,6 +1052,13 @@ static inline __m256 expAvx2(__m256 r) {
   return _mm256_mul_ps(p, _mm256_castsi256_ps(twoToK));
 }
 
+// e^shifted for shifted <= 0, and 0 where shifted <= -80 (terms that far below the largest cannot
+// change a float or double sum of them; expAvx2's range ends at -87.3).
+static inline __m256 expAboveFloorAvx2(__m256 shifted) {
+  const __m256 floor = _mm256_set1_ps(-80.0f);
+  return _mm256_and_ps(expAvx2(_mm256_max_ps(shifted, floor)), _mm256_cmp_ps(shifted, floor, _CMP_GT_OQ));
+}
+
 // The first index holding `value`, which x holds (it is x's largest).
 static long firstIndexOfAvx2(const float* x, size_t n, float value) {
   const __m256 target = _mm256_set1_ps(value);
@@ -1086,12 +1093,10 @@ LogitStats logitStatsAvx2(const float* x, size_t n) {
   const long argmax = firstIndexOfAvx2(x, n, top);
   if (std::isinf(top)) return {top, argmax};
   // As the scalar version: terms below e^-80 of the largest are dropped, the sum is in double.
-  const __m256 topVector = _mm256_set1_ps(top), floor = _mm256_set1_ps(-80.0f);
+  const __m256 topVector = _mm256_set1_ps(top);
   __m256d low = _mm256_setzero_pd(), high = _mm256_setzero_pd();
   for (i = 0; i + 8 <= n; i += 8) {
-    const __m256 shifted = _mm256_sub_ps(_mm256_loadu_ps(x + i), topVector);
-    const __m256 kept = _mm256_cmp_ps(shifted, floor, _CMP_GT_OQ);
-    const __m256 terms = _mm256_and_ps(expAvx2(_mm256_max_ps(shifted, floor)), kept);
+    const __m256 terms = expAboveFloorAvx2(_mm256_sub_ps(_mm256_loadu_ps(x + i), topVector));
     low = _mm256_add_pd(low, _mm256_cvtps_pd(_mm256_castps256_ps128(terms)));
     high = _mm256_add_pd(high, _mm256_cvtps_pd(_mm256_extractf128_ps(terms, 1)));
   }
@@ -1120,9 +1125,20 @@ static inline __m128 fourDotsAvx2(const float* q, const float* keys, int d) {
 static inline float oneDotAvx2(const float* q, const float* key, int d) {
   __m256 acc = _mm256_setzero_ps();
   for (int i = 0; i < d; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), _mm256_loadu_ps(key + i), acc);
-  const __m128 half = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-  const __m128 pairs = _mm_hadd_ps(half, half);
-  return _mm_cvtss_f32(_mm_hadd_ps(pairs, pairs));
+  return horizontalSumAvx2(acc);
+}
+
+// context[c, c + 8V) = sum over keys j of weights[j] * values[j][c, c + 8V): V independent FMA chains.
+template <int V>
+static inline void weightedValuesAvx2(const float* weights, const float* values, int d, int first, int total, int c, float* context) {
+  __m256 acc[V];
+  for (int v = 0; v < V; v++) acc[v] = _mm256_setzero_ps();
+  for (int j = first; j < total; j++) {
+    const __m256 weight = _mm256_set1_ps(weights[j]);
+    const float* value = values + static_cast<size_t>(j) * d + c;
+    for (int v = 0; v < V; v++) acc[v] = _mm256_fmadd_ps(weight, _mm256_loadu_ps(value + 8 * v), acc[v]);
+  }
+  for (int v = 0; v < V; v++) _mm256_storeu_ps(context + c + 8 * v, acc[v]);
 }
 
 // As headAttentionScalar with FMA: four keys' dots at a time, exp by expAvx2 (terms below e^-80
@@ -1139,11 +1155,8 @@ static void headAttentionAvx2(const HeadAttention& a) {
   for (; j < a.total; j++) scores[j] = oneDotAvx2(a.query, a.keys + static_cast<size_t>(j) * d, d) * a.scale;
   float max = a.sink;
   for (j = a.first; j < a.total; j++) max = std::max(max, scores[j]);
-  const __m256 top = _mm256_set1_ps(max), floor = _mm256_set1_ps(-80.0f);
-  const auto exps = [&](__m256 score) {
-    const __m256 shifted = _mm256_sub_ps(score, top);
-    return _mm256_and_ps(expAvx2(_mm256_max_ps(shifted, floor)), _mm256_cmp_ps(shifted, floor, _CMP_GT_OQ));
-  };
+  const __m256 top = _mm256_set1_ps(max);
+  const auto exps = [&](__m256 score) { return expAboveFloorAvx2(_mm256_sub_ps(score, top)); };
   __m256 sum = _mm256_setzero_ps();
   for (j = a.first; j + 8 <= a.total; j += 8) {
     const __m256 e = exps(_mm256_loadu_ps(scores + j));
@@ -1162,20 +1175,8 @@ static void headAttentionAvx2(const HeadAttention& a) {
   for (j = a.first; j + 8 <= a.total; j += 8) _mm256_storeu_ps(scores + j, _mm256_div_ps(_mm256_loadu_ps(scores + j), divisor));
   for (; j < a.total; j++) scores[j] /= denominator;
   int c = 0;
-  for (; c + 32 <= d; c += 32) {
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-    for (j = a.first; j < a.total; j++) {
-      const __m256 weight = _mm256_set1_ps(scores[j]);
-      const float* value = a.values + static_cast<size_t>(j) * d + c;
-      for (int v = 0; v < 4; v++) acc[v] = _mm256_fmadd_ps(weight, _mm256_loadu_ps(value + 8 * v), acc[v]);
-    }
-    for (int v = 0; v < 4; v++) _mm256_storeu_ps(a.context + c + 8 * v, acc[v]);
-  }
-  for (; c < d; c += 8) {
-    __m256 acc = _mm256_setzero_ps();
-    for (j = a.first; j < a.total; j++) acc = _mm256_fmadd_ps(_mm256_set1_ps(scores[j]), _mm256_loadu_ps(a.values + static_cast<size_t>(j) * d + c), acc);
-    _mm256_storeu_ps(a.context + c, acc);
-  }
+  for (; c + 32 <= d; c += 32) weightedValuesAvx2<4>(scores, a.values, d, a.first, a.total, c, a.context);
+  for (; c < d; c += 8) weightedValuesAvx2<1>(scores, a.values, d, a.first, a.total, c, a.context);
 }
 
 #pragma GCC pop_options

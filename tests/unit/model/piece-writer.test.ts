@@ -29,13 +29,22 @@ test('appended bytes and zero padding land at their offsets across piece boundar
     out.append(second);
     assert.equal(out.position, WRITE_PIECE_BYTES + 13);
     out.padTo(end);
-    out.flush();
+    out.finish();
   });
   assert.equal(file.length, end);
   assert.ok(file.subarray(0, first.length).equals(first));
   assert.ok(file.subarray(first.length, WRITE_PIECE_BYTES + 2).equals(Buffer.alloc(7)));
   assert.ok(file.subarray(WRITE_PIECE_BYTES + 2, WRITE_PIECE_BYTES + 13).equals(second));
   assert.ok(file.subarray(WRITE_PIECE_BYTES + 13).equals(Buffer.alloc(end - WRITE_PIECE_BYTES - 13)));
+});
+
+test('nothing can be written after finish', () => {
+  written('finished.bin', (out) => {
+    out.append(new Uint8Array(3));
+    out.finish();
+    assert.throws(() => out.append(new Uint8Array(1)), /has finished/);
+    assert.throws(() => out.padTo(10), /has finished/);
+  });
 });
 
 test('padding back over written bytes is refused', () => {
@@ -45,13 +54,13 @@ test('padding back over written bytes is refused', () => {
   });
 });
 
-test('the file grows only by whole pieces until flush, so every write starts at a piece boundary', () => {
+test('the file grows only by whole pieces until finish, so every write starts at a piece boundary', () => {
   const file = written('staged.bin', (out, fd) => {
     out.append(new Uint8Array(100).fill(9));
     assert.equal(fs.fstatSync(fd).size, 0);
     out.append(new Uint8Array(WRITE_PIECE_BYTES).fill(8));
     assert.equal(fs.fstatSync(fd).size, WRITE_PIECE_BYTES);
-    out.flush();
+    out.finish();
     assert.equal(fs.fstatSync(fd).size, WRITE_PIECE_BYTES + 100);
   });
   assert.equal(file[99], 9);
